@@ -1,0 +1,116 @@
+// Package clock is the sandbox clock: real time plus an offset that only grows, persisted
+// so that it survives a restart, and the runner that makes time pass on demand.
+//
+// Nothing outside this package reads the wall clock or sleeps. Every schedule of
+// Ordergroove's (placement hours O1, reminders and price lock O7, feed pickup F1) reads
+// Clock.Now. Exactly one check uses wall time, Clock.Wall: signature freshness (A3),
+// because merchants sign with real clocks.
+package clock
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Clock tells sandbox time: wall time plus an offset. Advancing it grows the offset; it never
+// moves backwards, and Now never returns a time earlier than one it returned before (even
+// if the wall clock steps back). It is safe for concurrent use.
+type Clock struct {
+	wall func() time.Time
+
+	mu      sync.Mutex
+	offset  time.Duration
+	last    time.Time
+	save    func(offset time.Duration) error
+	changed chan struct{}
+}
+
+// New returns a clock reading wall (time.Now when nil) plus offset.
+func New(wall func() time.Time, offset time.Duration) *Clock {
+	if wall == nil {
+		wall = time.Now
+	}
+	return &Clock{wall: wall, offset: offset, changed: make(chan struct{})}
+}
+
+// OffsetFor returns the offset that makes the clock read start now.
+func OffsetFor(wall func() time.Time, start time.Time) time.Duration {
+	if wall == nil {
+		wall = time.Now
+	}
+	return start.Sub(wall())
+}
+
+// Persist makes every later move of the clock call save with the new offset before it takes
+// effect; a move whose save fails does not happen.
+func (c *Clock) Persist(save func(offset time.Duration) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.save = save
+}
+
+// Now returns sandbox time, in UTC, at microsecond precision.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nowLocked()
+}
+
+func (c *Clock) nowLocked() time.Time {
+	t := c.wall().Add(c.offset).UTC().Truncate(time.Microsecond)
+	if t.Before(c.last) {
+		return c.last
+	}
+	c.last = t
+	return t
+}
+
+// Wall returns real time, in UTC. Only signature freshness (A3) uses it.
+func (c *Clock) Wall() time.Time { return c.wall().UTC().Round(0) }
+
+// Offset returns how far sandbox time is ahead of wall time.
+func (c *Clock) Offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset
+}
+
+// Changed returns a channel closed at the next move of the clock.
+func (c *Clock) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// BackwardsError is the refusal of a move to a time before now.
+type BackwardsError struct{ Now, To time.Time }
+
+func (e *BackwardsError) Error() string {
+	return fmt.Sprintf("the sandbox clock only moves forward: it reads %s and %s is %s earlier",
+		e.Now.Format(time.RFC3339), e.To.Format(time.RFC3339), Format(e.Now.Sub(e.To)))
+}
+
+// set moves the clock to t, which must not be earlier than now.
+func (c *Clock) set(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.nowLocked()
+	if t.Before(now) {
+		return &BackwardsError{Now: now, To: t}
+	}
+	if t.Equal(now) {
+		return nil
+	}
+	off := c.offset + t.Sub(now)
+	if c.save != nil {
+		if err := c.save(off); err != nil {
+			return fmt.Errorf("persist the clock offset: %w", err)
+		}
+	}
+	c.offset = off
+	c.last = t.UTC().Truncate(time.Microsecond)
+	close(c.changed)
+	c.changed = make(chan struct{})
+	return nil
+}

@@ -1,0 +1,233 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const key = "Mt!ZQ45q&GHsgiRD8{NB-_h87#rjvbn0"
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ogsandbox.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadDefaultsToTheDemoMerchant(t *testing.T) {
+	c, err := Load(nil, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Demo || len(c.Merchants) != 1 || c.Listen != DefaultListen || c.SFTPListen != DefaultSFTPListen || c.DataDir != DefaultDataDir {
+		t.Fatalf("default config: %+v", c)
+	}
+	m := c.Merchants[0]
+	if m.HashKey != key || m.Location == nil || m.SFTP.Username != "petstore" || m.Placement.Method != "api" {
+		t.Fatalf("demo merchant: %+v", m)
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	file := writeFile(t, "listen: 127.0.0.1:9001\nsftp_listen: 127.0.0.1:9002\n")
+	for _, tc := range []struct {
+		name        string
+		args        []string
+		env         func(string) string
+		listen, org string
+	}{
+		{"file", []string{"--config", file}, env(), "127.0.0.1:9001", file + ":1"},
+		{"env_config", nil, env("OGSANDBOX_CONFIG", file), "127.0.0.1:9001", file + ":1"},
+		{"env_over_file", []string{"--config", file}, env("OGSANDBOX_LISTEN", "127.0.0.1:9003"), "127.0.0.1:9003", "env OGSANDBOX_LISTEN"},
+		{"flag_over_env", []string{"--config", file, "--listen", "127.0.0.1:9004"}, env("OGSANDBOX_LISTEN", "127.0.0.1:9003"), "127.0.0.1:9004", "flag --listen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Listen != tc.listen || c.Origin("listen") != tc.org {
+				t.Fatalf("listen %s from %s, want %s from %s", c.Listen, c.Origin("listen"), tc.listen, tc.org)
+			}
+		})
+	}
+	c, err := Load([]string{"--ephemeral"}, env("OGSANDBOX_DATA_DIR", "/tmp/x", "OGSANDBOX_CLOCK_START", "2026-01-05"))
+	if err != nil || !c.Ephemeral || c.DataDir != "/tmp/x" || !c.ClockStart.Equal(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("flags and env: %+v, %v", c, err)
+	}
+	if c, err := Load(nil, env("OGSANDBOX_EPHEMERAL", "true")); err != nil || !c.Ephemeral {
+		t.Fatalf("OGSANDBOX_EPHEMERAL=true: %+v %v", c.Ephemeral, err)
+	}
+}
+
+func TestParseFullFile(t *testing.T) {
+	p := writeFile(t, `listen: 127.0.0.1:8080          # every HTTP surface
+sftp_listen: 127.0.0.1:2222
+data_dir: ./state
+clock_start: 2026-01-05T00:00:00Z
+tls: auto
+journal_max_bytes: 8MiB
+merchants:
+  - merchant_id: 0e5de2bedc5e11e3a2e4bc764e106cf4
+    public_id: 9d0e5d6c3a1211ecb9090242ac120002
+    name: Pet Store
+    hash_key: "`+key+`"
+    timezone: America/Chicago
+    sftp: {username: petstore, password: petstore-sftp}
+    api_keys: [k-123456]
+    catalogue: ./products.xml
+    placement:
+      method: api
+      url: http://127.0.0.1:9000/og/orders
+      hours: [18, 6]
+      timeout: 10s
+    reminder_days: 5
+`)
+	c, err := Load([]string{"--config", p}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(p)
+	m := c.Merchants[0]
+	switch {
+	case c.Demo:
+		t.Error("a configured merchant still got the demo merchant")
+	case c.DataDir != filepath.Join(dir, "state"):
+		t.Errorf("data_dir %s, want it relative to the file", c.DataDir)
+	case !c.ClockStart.Equal(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)):
+		t.Errorf("clock_start %v", c.ClockStart)
+	case !c.TLS.Auto():
+		t.Errorf("tls %+v", c.TLS)
+	case c.JournalMaxBytes != 8<<20:
+		t.Errorf("journal_max_bytes %d", c.JournalMaxBytes)
+	case m.Catalogue != filepath.Join(dir, "products.xml"):
+		t.Errorf("catalogue %s", m.Catalogue)
+	case m.Placement.Hours[0] != 6 || m.Placement.Hours[1] != 18 || m.Placement.Timeout != 10*time.Second:
+		t.Errorf("placement %+v", m.Placement)
+	case m.ReminderDays != 5 || m.Location.String() != "America/Chicago":
+		t.Errorf("merchant %+v", m)
+	}
+}
+
+// Every refusal names the file, the line and the key at fault.
+func TestParseRefusals(t *testing.T) {
+	good := func(id string) string {
+		return "  - merchant_id: " + id + "\n    hash_key: \"" + key + "\"\n"
+	}
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"M1/duplicate_merchant_id", "merchants:\n" + good("acme") + good("acme"),
+			[]string{":4: merchants[1].merchant_id: duplicate merchant_id \"acme\" (first at ", ":2)"}},
+		{"M1/hash_key_31_bytes", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key[:31] + "\"\n",
+			[]string{":3: merchants[0].hash_key: a hash key is exactly 32 bytes", "got 31"}},
+		{"M1/hash_key_cut_by_yaml_comment", "merchants:\n  - merchant_id: acme\n    hash_key: abc #def\n",
+			[]string{":3: merchants[0].hash_key:", "quote it in YAML"}},
+		{"M1/unknown_timezone", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    timezone: Mars/Olympus\n",
+			[]string{":4: merchants[0].timezone: unknown time zone \"Mars/Olympus\""}},
+		{"config/unknown_key", "listen: 127.0.0.1:1\nlisten_port: 8080\n",
+			[]string{":2: unknown key \"listen_port\"", "known keys here: listen, sftp_listen"}},
+		{"config/unknown_merchant_key", "merchants:\n  - merchant_id: acme\n    hashkey: x\n",
+			[]string{":3: unknown key \"hashkey\"", "hash_key"}},
+		{"config/bad_listen", "listen: localhost\n", []string{":1: listen: \"localhost\" is not host:port"}},
+		{"config/bad_port", "sftp_listen: 127.0.0.1:99999\n", []string{":1: sftp_listen: port \"99999\""}},
+		{"config/bad_clock_start", "clock_start: next tuesday\n", []string{":1: clock_start: \"next tuesday\" is not an RFC 3339 time"}},
+		{"config/type_error", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {hours: six}\n",
+			[]string{":4: cannot unmarshal"}},
+		{"O1/hour_out_of_range", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement:\n      hours: [6, 24]\n",
+			[]string{":5: merchants[0].placement.hours[1]: 24 is not an hour"}},
+		{"O2/bad_method", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {method: email}\n",
+			[]string{":4: merchants[0].placement.method: \"email\""}},
+		{"O2/bad_url", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {url: \"ftp://x\"}\n",
+			[]string{"merchants[0].placement.url: \"ftp://x\" is not an http:// or https:// URL"}},
+		{"config/bad_timeout", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {timeout: soon}\n",
+			[]string{"merchants[0].placement.timeout: \"soon\" is not a duration"}},
+		{"config/bad_merchant_id", "merchants:\n  - merchant_id: \"_sandbox\"\n    hash_key: \"" + key + "\"\n",
+			[]string{":2: merchants[0].merchant_id: \"_sandbox\""}},
+		{"config/duplicate_sftp_user", "merchants:\n" + good("a") + "    sftp: {username: u}\n" + good("b") + "    sftp: {username: u}\n",
+			[]string{"merchants[1].sftp.username: duplicate sftp username \"u\""}},
+		{"config/tls_cert_without_key", "tls: {cert: ./c.pem}\n", []string{":1: tls.key:"}},
+		{"config/tls_scalar", "tls: yes-please\n", []string{"tls is \"auto\""}},
+		{"config/two_problems_at_once", "listen: x\nsftp_listen: y\n", []string{"2 problems", ":1: listen", ":2: sftp_listen"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, tc.body)
+			_, err := Load([]string{"--config", p}, env())
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error:\n%v\nwant it to contain %q", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+func TestLoadRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  func(string) string
+		want string
+	}{
+		{[]string{"--listen", "nope"}, env(), "flag --listen: listen: \"nope\""},
+		{nil, env("OGSANDBOX_SFTP_LISTEN", "1.2.3.4"), "env OGSANDBOX_SFTP_LISTEN: sftp_listen"},
+		{nil, env("OGSANDBOX_CLOCK_START", "yesterday"), "env OGSANDBOX_CLOCK_START: clock_start"},
+		{[]string{"--config", "/nonexistent/ogsandbox.yaml"}, env(), "flag --config"},
+		{nil, env("OGSANDBOX_EPHEMERAL", "maybe"), "OGSANDBOX_EPHEMERAL"},
+		{[]string{"extra"}, env(), "no arguments"},
+		{[]string{"--nope"}, env(), "not defined"},
+	} {
+		_, err := Load(tc.args, tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%q) = %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestEmptyFileServesTheDemoMerchant(t *testing.T) {
+	c, err := Load([]string{"--config", writeFile(t, "# nothing yet\n")}, env())
+	if err != nil || !c.Demo {
+		t.Fatalf("empty file: demo=%v, %v", c.Demo, err)
+	}
+}
+
+func TestO1_WarnsAboutAvoidedFirstHour(t *testing.T) {
+	c, err := Load([]string{"--config", writeFile(t, "merchants:\n  - merchant_id: acme\n    hash_key: \""+key+"\"\n    placement: {hours: [2, 9]}\n")}, env())
+	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "O1") {
+		t.Fatalf("warnings %v, %v", c.Warnings, err)
+	}
+}
+
+// X2: printed configuration masks every secret.
+func TestX2_MaskedHidesSecrets(t *testing.T) {
+	c := Default()
+	out := c.Masked()
+	m := c.Merchants[0]
+	for _, secret := range []string{m.HashKey, m.SFTP.Password, m.APIKeys[0]} {
+		if strings.Contains(out, secret) {
+			t.Errorf("printed configuration shows a secret:\n%s", out)
+		}
+	}
+	if !strings.Contains(out, m.ID) || !strings.Contains(out, "****") {
+		t.Errorf("printed configuration:\n%s", out)
+	}
+}

@@ -1,0 +1,321 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"gopkg.in/yaml.v3"
+)
+
+// MaxFileBytes bounds the configuration file.
+const MaxFileBytes = 1 << 20
+
+type rawFile struct {
+	Listen          *string       `yaml:"listen"`
+	SFTPListen      *string       `yaml:"sftp_listen"`
+	DataDir         *string       `yaml:"data_dir"`
+	ClockStart      *string       `yaml:"clock_start"`
+	TLS             *rawTLS       `yaml:"tls"`
+	JournalMaxBytes *string       `yaml:"journal_max_bytes"`
+	Merchants       []rawMerchant `yaml:"merchants"`
+}
+
+type rawTLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// UnmarshalYAML accepts `tls: auto` as well as `tls: {cert: ..., key: ...}`.
+func (t *rawTLS) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value != "auto" && n.Value != "" {
+			return fmt.Errorf("line %d: tls is \"auto\" or {cert: FILE, key: FILE}, got %q", n.Line, n.Value)
+		}
+		t.Cert = n.Value
+		return nil
+	}
+	type plain rawTLS
+	return n.Decode((*plain)(t))
+}
+
+type rawMerchant struct {
+	MerchantID string   `yaml:"merchant_id"`
+	PublicID   string   `yaml:"public_id"`
+	Name       string   `yaml:"name"`
+	HashKey    string   `yaml:"hash_key"`
+	Timezone   string   `yaml:"timezone"`
+	SFTP       rawSFTP  `yaml:"sftp"`
+	APIKeys    []string `yaml:"api_keys"`
+	Catalogue  string   `yaml:"catalogue"`
+	Placement  struct {
+		Method  string `yaml:"method"`
+		URL     string `yaml:"url"`
+		Hours   []int  `yaml:"hours"`
+		Timeout string `yaml:"timeout"`
+	} `yaml:"placement"`
+	ReminderDays *int `yaml:"reminder_days"`
+}
+
+type rawSFTP struct {
+	Username       string   `yaml:"username"`
+	Password       string   `yaml:"password"`
+	AuthorizedKeys []string `yaml:"authorized_keys"`
+}
+
+// Parse reads a configuration file's contents. name is the file's path: messages cite it, and
+// relative paths inside it (data_dir, catalogue, tls) are relative to its directory.
+func Parse(name string, data []byte) (Config, error) {
+	if len(data) > MaxFileBytes {
+		return Config{}, &Error{Problems: []string{fmt.Sprintf("%s: the file is %d bytes; a configuration is under %d", name, len(data), MaxFileBytes)}}
+	}
+	var raw rawFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file (io.EOF) is a valid configuration: the demo merchant on the defaults.
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, yamlError(name, err)
+	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	lines := map[string]int{}
+	walk(&root, "", lines)
+
+	c := Config{File: name, Listen: DefaultListen, SFTPListen: DefaultSFTPListen, DataDir: resolve(name, DefaultDataDir)}
+	var problems []string
+	at := func(path string) string {
+		for p := path; p != ""; p = parent(p) {
+			if l, ok := lines[p]; ok {
+				return name + ":" + strconv.Itoa(l)
+			}
+		}
+		return name
+	}
+	problem := func(path, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("%s: %s: %s", at(path), path, fmt.Sprintf(format, args...)))
+	}
+	if raw.Listen != nil {
+		c.Listen = *raw.Listen
+		c.setOrigin("listen", at("listen"))
+	}
+	if raw.SFTPListen != nil {
+		c.SFTPListen = *raw.SFTPListen
+		c.setOrigin("sftp_listen", at("sftp_listen"))
+	}
+	if raw.DataDir != nil {
+		c.DataDir = resolve(name, *raw.DataDir)
+		c.setOrigin("data_dir", at("data_dir"))
+	}
+	for _, a := range []struct{ key, addr string }{{"listen", c.Listen}, {"sftp_listen", c.SFTPListen}} {
+		if err := checkAddr(a.addr); err != nil {
+			problem(a.key, "%v", err)
+		}
+	}
+	if raw.ClockStart != nil {
+		t, err := parseTime(*raw.ClockStart)
+		if err != nil {
+			problem("clock_start", "%v", err)
+		}
+		c.ClockStart = t
+		c.setOrigin("clock_start", at("clock_start"))
+	}
+	if raw.TLS != nil {
+		c.TLS = TLS{Cert: resolve(name, raw.TLS.Cert), Key: resolve(name, raw.TLS.Key)}
+		if c.TLS.Enabled() && !c.TLS.Auto() && c.TLS.Key == "" {
+			problem("tls.key", "tls.cert is set, so tls.key must name the certificate's private key (or use tls: auto)")
+		}
+	}
+	if raw.JournalMaxBytes != nil {
+		n, err := parseBytes(*raw.JournalMaxBytes)
+		if err != nil {
+			problem("journal_max_bytes", "%v", err)
+		}
+		c.JournalMaxBytes = n
+	}
+
+	firstLine := func(kind string, seen map[string]string, key, path string) {
+		if key == "" {
+			return
+		}
+		if prev, dup := seen[key]; dup {
+			problem(path, "duplicate %s %q (first at %s)", kind, key, prev)
+			return
+		}
+		seen[key] = at(path)
+	}
+	ids, publics, users, keys := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
+	for i, rm := range raw.Merchants {
+		base := "merchants[" + strconv.Itoa(i) + "]"
+		m := og.Merchant{
+			ID: rm.MerchantID, PublicID: rm.PublicID, Name: rm.Name, HashKey: rm.HashKey, Timezone: rm.Timezone,
+			SFTP:      og.SFTPLogin{Username: rm.SFTP.Username, Password: rm.SFTP.Password, AuthorizedKeys: rm.SFTP.AuthorizedKeys},
+			APIKeys:   rm.APIKeys,
+			Catalogue: resolve(name, rm.Catalogue),
+			Placement: og.Placement{Method: rm.Placement.Method, URL: rm.Placement.URL, Hours: rm.Placement.Hours},
+		}
+		if rm.Placement.Timeout != "" {
+			d, err := time.ParseDuration(rm.Placement.Timeout)
+			if err != nil {
+				problem(base+".placement.timeout", "%q is not a duration (e.g. 30s, 2m)", rm.Placement.Timeout)
+			}
+			m.Placement.Timeout = d
+		}
+		m.ReminderDays = DefaultReminderDays
+		if rm.ReminderDays != nil {
+			m.ReminderDays = *rm.ReminderDays
+		}
+		checkMerchant(&m, func(key, format string, args ...any) { problem(base+"."+key, format, args...) })
+		firstLine("merchant_id", ids, m.ID, base+".merchant_id")
+		firstLine("public_id", publics, m.PublicID, base+".public_id")
+		firstLine("sftp username", users, m.SFTP.Username, base+".sftp.username")
+		for k, key := range m.APIKeys {
+			firstLine("API key", keys, key, fmt.Sprintf("%s.api_keys[%d]", base, k))
+		}
+		if len(m.Placement.Hours) > 0 && (m.Placement.Hours[0] == 2 || m.Placement.Hours[0] == 15) && m.Timezone == DefaultTimezone {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s.placement.hours: Ordergroove avoids hour %d Central as the first placement hour of the day (O1); the sandbox honours it anyway", at(base+".placement.hours"), base, m.Placement.Hours[0]))
+		}
+		c.Merchants = append(c.Merchants, m)
+	}
+	if len(problems) > 0 {
+		return Config{}, &Error{Problems: problems}
+	}
+	if len(c.Merchants) == 0 {
+		c.Merchants = []og.Merchant{DemoMerchant()}
+		c.Demo = true
+	}
+	return c, nil
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+var unknownField = regexp.MustCompile(`^field (\S+) not found in type config\.(\w+)$`)
+
+// knownKeys lists the keys of each section, for the message about an unknown key.
+var knownKeys = map[string]string{
+	"rawFile":     "listen, sftp_listen, data_dir, clock_start, tls, journal_max_bytes, merchants",
+	"rawMerchant": "merchant_id, public_id, name, hash_key, timezone, sftp, api_keys, catalogue, placement, reminder_days",
+	"rawSFTP":     "username, password, authorized_keys",
+	"rawTLS":      "cert, key",
+	"plain":       "cert, key",
+}
+
+// yamlError rewrites yaml.v3's messages as "file:line: ..." lines.
+func yamlError(name string, err error) error {
+	var te *yaml.TypeError
+	var msgs []string
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	var problems []string
+	for _, m := range msgs {
+		loc := name
+		if g := yamlLine.FindStringSubmatch(m); g != nil {
+			loc, m = name+":"+g[1], g[2]
+		}
+		if g := unknownField.FindStringSubmatch(m); g != nil {
+			known := knownKeys[g[2]]
+			if known == "" {
+				known = "placement: method, url, hours, timeout"
+			}
+			m = fmt.Sprintf("unknown key %q (known keys here: %s)", g[1], known)
+		}
+		problems = append(problems, loc+": "+m)
+	}
+	return &Error{Problems: problems}
+}
+
+// walk records the line of every key path in the document.
+func walk(n *yaml.Node, path string, lines map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			walk(c, path, lines)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if _, seen := lines[p]; !seen {
+				lines[p] = k.Line
+			}
+			walk(v, p, lines)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			lines[p] = c.Line
+			walk(c, p, lines)
+		}
+	}
+}
+
+// parent returns the path one level up: "a.b[2].c" → "a.b[2]" → "a.b" → "a".
+func parent(p string) string {
+	if i := strings.LastIndexAny(p, ".["); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// parseBytes reads a size: 1048576, "64MiB", "64MB", "512KiB".
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive size (e.g. 67108864, 64MiB)", s)
+	}
+	return n * mult, nil
+}
+
+// Masked returns the effective configuration as YAML, every secret masked (X2), for printing.
+func (c Config) Masked() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: %s\nsftp_listen: %s\ndata_dir: %s\n", c.Listen, c.SFTPListen, c.DataDir)
+	if c.Ephemeral {
+		b.WriteString("ephemeral: true\n")
+	}
+	if !c.ClockStart.IsZero() {
+		fmt.Fprintf(&b, "clock_start: %s\n", c.ClockStart.Format(time.RFC3339))
+	}
+	if c.TLS.Enabled() {
+		fmt.Fprintf(&b, "tls: {cert: %q, key: %q}\n", c.TLS.Cert, c.TLS.Key)
+	}
+	b.WriteString("merchants:\n")
+	ms := append([]og.Merchant(nil), c.Merchants...)
+	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	for _, m := range ms {
+		keys := make([]string, len(m.APIKeys))
+		for i, k := range m.APIKeys {
+			keys[i] = strconv.Quote(og.Mask(k))
+		}
+		fmt.Fprintf(&b, "  - merchant_id: %s\n    public_id: %s\n    name: %q\n    hash_key: %q\n    timezone: %s\n    sftp: {username: %q, password: %q, authorized_keys: %d}\n    api_keys: [%s]\n",
+			m.ID, m.PublicID, m.Name, og.Mask(m.HashKey), m.Timezone, m.SFTP.Username, og.Mask(m.SFTP.Password), len(m.SFTP.AuthorizedKeys), strings.Join(keys, ", "))
+		if m.Catalogue != "" {
+			fmt.Fprintf(&b, "    catalogue: %s\n", m.Catalogue)
+		}
+		fmt.Fprintf(&b, "    placement: {method: %s, url: %q, hours: %v, timeout: %s}\n    reminder_days: %d\n",
+			m.Placement.Method, m.Placement.URL, m.Placement.Hours, m.Placement.Timeout, m.ReminderDays)
+	}
+	return b.String()
+}

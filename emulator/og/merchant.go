@@ -1,0 +1,141 @@
+package og
+
+import (
+	"sort"
+	"time"
+)
+
+// Merchant is one Ordergroove merchant the sandbox impersonates staging for (M1).
+// Merchants come from the configuration; the sandbox never creates or deletes one at run time.
+type Merchant struct {
+	ID       string // merchant_id: Ordergroove's id of the merchant
+	PublicID string // named in the purchase POST authorization header (A4)
+	Name     string
+	HashKey  string // secret, 32 bytes: HMAC key (A1) and AES-256 key (E1)
+	Timezone string
+	Location *time.Location // loaded from Timezone
+
+	SFTP         SFTPLogin
+	APIKeys      []string // x-api-key values of the application scope (S3, X3); secret
+	Catalogue    string   // optional product feed file loaded at start-up
+	Placement    Placement
+	ReminderDays int // days before an order its reminder email goes out (O7)
+}
+
+// SFTPLogin is a merchant's login on the SFTP drop site.
+type SFTPLogin struct {
+	Username       string
+	Password       string   // secret
+	AuthorizedKeys []string // OpenSSH authorized_keys lines
+}
+
+// Placement methods (O2).
+const (
+	PlacementAPI   = "api"
+	PlacementBatch = "batch"
+)
+
+// Placement is how and when the merchant receives recurring orders (O1, O2).
+type Placement struct {
+	Method  string        // PlacementAPI or PlacementBatch
+	URL     string        // the merchant's order endpoint (API method)
+	Hours   []int         // local hours, 0-23, at which placement runs happen (O1)
+	Timeout time.Duration // per-request timeout of the API method
+}
+
+// MerchantView is what the control API shows of a merchant: everything but its secrets.
+type MerchantView struct {
+	ID           string        `json:"merchant_id"`
+	PublicID     string        `json:"public_id"`
+	Name         string        `json:"name"`
+	Timezone     string        `json:"timezone"`
+	SFTPUsername string        `json:"sftp_username"`
+	APIKeys      int           `json:"api_keys"`
+	Catalogue    string        `json:"catalogue,omitempty"`
+	Placement    PlacementView `json:"placement"`
+	ReminderDays int           `json:"reminder_days"`
+}
+
+// PlacementView is the JSON form of Placement.
+type PlacementView struct {
+	Method  string `json:"method"`
+	URL     string `json:"url,omitempty"`
+	Hours   []int  `json:"hours"`
+	Timeout string `json:"timeout"`
+}
+
+// View returns the merchant without its secrets.
+func (m *Merchant) View() MerchantView {
+	hours := m.Placement.Hours
+	if hours == nil {
+		hours = []int{}
+	}
+	return MerchantView{
+		ID: m.ID, PublicID: m.PublicID, Name: m.Name, Timezone: m.Timezone,
+		SFTPUsername: m.SFTP.Username, APIKeys: len(m.APIKeys), Catalogue: m.Catalogue,
+		Placement: PlacementView{
+			Method: m.Placement.Method, URL: m.Placement.URL, Hours: hours,
+			Timeout: m.Placement.Timeout.String(),
+		},
+		ReminderDays: m.ReminderDays,
+	}
+}
+
+// Merchants is the immutable set of configured merchants, indexed by every identity a
+// surface authenticates with. M2: every lookup yields at most one merchant, and a surface
+// scopes everything it does to the merchant it found.
+type Merchants struct {
+	list     []*Merchant
+	byID     map[string]*Merchant
+	byPublic map[string]*Merchant
+	bySFTP   map[string]*Merchant
+	byAPIKey map[string]*Merchant
+}
+
+// NewMerchants indexes ms. The configuration has already refused duplicates; a duplicate
+// here keeps the first.
+func NewMerchants(ms []Merchant) *Merchants {
+	x := &Merchants{
+		byID: map[string]*Merchant{}, byPublic: map[string]*Merchant{},
+		bySFTP: map[string]*Merchant{}, byAPIKey: map[string]*Merchant{},
+	}
+	for i := range ms {
+		m := &ms[i]
+		if _, dup := x.byID[m.ID]; dup {
+			continue
+		}
+		x.list = append(x.list, m)
+		x.byID[m.ID] = m
+		put(x.byPublic, m.PublicID, m)
+		put(x.bySFTP, m.SFTP.Username, m)
+		for _, k := range m.APIKeys {
+			put(x.byAPIKey, k, m)
+		}
+	}
+	sort.Slice(x.list, func(i, j int) bool { return x.list[i].ID < x.list[j].ID })
+	return x
+}
+
+func put(idx map[string]*Merchant, key string, m *Merchant) {
+	if key == "" {
+		return
+	}
+	if _, ok := idx[key]; !ok {
+		idx[key] = m
+	}
+}
+
+// All returns every merchant, ordered by id.
+func (x *Merchants) All() []*Merchant { return x.list }
+
+// ByID finds a merchant by merchant_id.
+func (x *Merchants) ByID(id string) (*Merchant, bool) { m, ok := x.byID[id]; return m, ok }
+
+// ByPublicID finds a merchant by the public_id of an authorization header (A4).
+func (x *Merchants) ByPublicID(id string) (*Merchant, bool) { m, ok := x.byPublic[id]; return m, ok }
+
+// BySFTPUser finds a merchant by its SFTP username.
+func (x *Merchants) BySFTPUser(u string) (*Merchant, bool) { m, ok := x.bySFTP[u]; return m, ok }
+
+// ByAPIKey finds a merchant by an application-scope x-api-key (S3).
+func (x *Merchants) ByAPIKey(k string) (*Merchant, bool) { m, ok := x.byAPIKey[k]; return m, ok }

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxBatch bounds how many queued writes share one transaction.
+const maxBatch = 512
+
+// job is one write: fn runs inside a read-write transaction. done is nil for a write nobody
+// waits for (a journal append); otherwise it receives the commit's outcome.
+type job struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// committer is the single writer. It takes the first queued job, adds whatever else is queued
+// at that moment, and commits them in one transaction: one fsync per batch. There is no timer:
+// an idle sandbox commits a lone write at once, and a busy one batches by itself, because
+// writes queue while the previous fsync runs. (bbolt's own Batch waits out MaxBatchDelay
+// when few writers are active: see BASELINES.md.)
+//
+// A job whose fn fails is taken out and the rest of the batch is committed again without it,
+// so fn must be safe to run more than once (it only writes what it computes from tx).
+type committer struct {
+	db   *bolt.DB
+	log  *slog.Logger
+	jobs chan job
+
+	mu     sync.RWMutex // held for reading while sending on jobs, for writing by close
+	closed bool
+	done   chan struct{}
+}
+
+func newCommitter(db *bolt.DB, log *slog.Logger) *committer {
+	c := &committer{db: db, log: log, jobs: make(chan job, 4096), done: make(chan struct{})}
+	go c.loop()
+	return c
+}
+
+var errClosed = errors.New("store: database closed")
+
+// do runs fn in a transaction and returns once it is committed to disk, or its error.
+func (c *committer) do(fn func(*bolt.Tx) error) error {
+	done := make(chan error, 1)
+	if !c.send(job{fn: fn, done: done}) {
+		return errClosed
+	}
+	return <-done
+}
+
+// post queues fn without waiting. It is dropped if the database is closed.
+func (c *committer) post(fn func(*bolt.Tx) error) { c.send(job{fn: fn}) }
+
+func (c *committer) send(j job) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return false
+	}
+	c.jobs <- j
+	return true
+}
+
+// flush returns once every job sent before it is committed.
+func (c *committer) flush() {
+	_ = c.do(func(*bolt.Tx) error { return nil })
+}
+
+// close commits what is queued and stops the loop.
+func (c *committer) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.jobs)
+	}
+	c.mu.Unlock()
+	<-c.done
+}
+
+func (c *committer) loop() {
+	defer close(c.done)
+	batch := make([]job, 0, maxBatch)
+	for j := range c.jobs {
+		batch = append(batch[:0], j)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case j, ok := <-c.jobs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		c.run(batch)
+	}
+}
+
+// run commits batch, retrying without any job whose fn fails.
+func (c *committer) run(batch []job) {
+	for len(batch) > 0 {
+		failed := -1
+		var ferr error
+		err := c.db.Update(func(tx *bolt.Tx) error {
+			for i, j := range batch {
+				if err := safeRun(j.fn, tx); err != nil {
+					failed, ferr = i, err
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			if err != nil {
+				c.log.Error("store: commit failed", "err", err, "writes", len(batch))
+			}
+			for _, j := range batch {
+				if j.done != nil {
+					j.done <- err
+				}
+			}
+			return
+		}
+		j := batch[failed]
+		if j.done != nil {
+			j.done <- ferr
+		} else {
+			c.log.Error("store: background write failed", "err", ferr)
+		}
+		batch = append(batch[:failed:failed], batch[failed+1:]...)
+	}
+}
+
+// safeRun turns a panic in fn into an error, so that one bad write cannot take the single
+// writer (and with it every later write) down.
+func safeRun(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: write panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}

@@ -1,0 +1,242 @@
+// Package store keeps the sandbox's state in one bbolt file under data_dir: the clock offset,
+// every merchant's customers, subscriptions, products, orders and emails, and the journal
+// (X5: append-only). It implements the service interfaces of package og.
+//
+// Habits (STYLE.md): every bucket is created at open; one service call is one transaction
+// carrying one timestamp; values are copied out before a transaction ends; keys that order
+// by time are fixed-width big-endian. Writes go through one committer that groups whatever
+// is queued into a single fsync, so an acknowledged write is on disk and concurrent writers
+// share the cost (see commit.go).
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the database file inside data_dir.
+const FileName = "ogsandbox.db"
+
+// schemaVersion is bumped when the layout changes incompatibly.
+const schemaVersion = 1
+
+// Top-level buckets.
+var (
+	bucketMeta      = []byte("meta")
+	bucketJournal   = []byte("journal")
+	bucketMerchants = []byte("merchants")
+)
+
+// Keys of the meta bucket.
+var (
+	keySchema         = []byte("schema")
+	keyClockOffset    = []byte("clock_offset")
+	keyJournalBytes   = []byte("journal_bytes")
+	keyJournalDropped = []byte("journal_dropped")
+)
+
+// merchantBuckets are the buckets each merchant has inside merchants/<merchant_id>.
+// Reset empties them all.
+var merchantBuckets = [][]byte{[]byte("data")}
+
+// Options configure Open.
+type Options struct {
+	// LockTimeout is how long Open waits for another process's lock on the file; past it,
+	// Open fails with a *LockedError. Zero means one second.
+	LockTimeout time.Duration
+	// Owner describes this process (pid, listen address) for the message another instance
+	// prints when it finds the file locked.
+	Owner string
+	// JournalMaxBytes caps the journal; past it the oldest entries are dropped. Zero means
+	// DefaultJournalMaxBytes.
+	JournalMaxBytes int64
+	// Now is read once per transaction (sandbox time). Nil means time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// DB is the sandbox's storage.
+type DB struct {
+	bolt    *bolt.DB
+	path    string
+	now     func() time.Time
+	log     *slog.Logger
+	commit  *committer
+	journal *journal
+}
+
+// LockedError reports that another process holds the database.
+type LockedError struct {
+	Path  string
+	Owner string // what that process wrote about itself, if anything
+	Wait  time.Duration
+}
+
+func (e *LockedError) Error() string {
+	who := "another process"
+	if e.Owner != "" {
+		who = e.Owner
+	}
+	return fmt.Sprintf("data_dir %s is in use: %s holds the lock on %s (waited %s); stop it, or give this instance its own data_dir (--data-dir, OGSANDBOX_DATA_DIR) or --ephemeral",
+		filepath.Dir(e.Path), who, e.Path, e.Wait)
+}
+
+// Open opens (creating if needed) the database at path and every bucket it uses. It fails
+// within opts.LockTimeout when another process holds the file.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data_dir: %w", err)
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opts.LockTimeout,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		owner, _ := os.ReadFile(path + ".owner")
+		return nil, &LockedError{Path: path, Owner: strings.TrimSpace(string(owner)), Wait: opts.LockTimeout}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if opts.Owner != "" {
+		_ = os.WriteFile(path+".owner", []byte(opts.Owner+"\n"), 0o600)
+	}
+	db := &DB{bolt: bdb, path: path, now: opts.Now, log: opts.Log}
+	if err := bdb.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketJournal, bucketMerchants} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchema); v != nil && getUint(v) > schemaVersion {
+			return fmt.Errorf("%s was written by a newer ogsandbox (schema %d; this one reads %d)", path, getUint(v), schemaVersion)
+		}
+		return meta.Put(keySchema, putUint(schemaVersion))
+	}); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	db.commit = newCommitter(bdb, opts.Log)
+	max := opts.JournalMaxBytes
+	if max <= 0 {
+		max = DefaultJournalMaxBytes
+	}
+	db.journal = newJournal(db, max)
+	return db, nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close finishes every queued write and closes the file, releasing its lock.
+func (db *DB) Close() error {
+	if db == nil || db.bolt == nil {
+		return nil
+	}
+	db.commit.close()
+	_ = os.Remove(db.path + ".owner")
+	return db.bolt.Close()
+}
+
+// Journal returns the journal service.
+func (db *DB) Journal() *journal { return db.journal }
+
+// EnsureMerchants creates the buckets of every configured merchant.
+func (db *DB) EnsureMerchants(ids []string) error {
+	return db.commit.do(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketMerchants)
+		for _, id := range ids {
+			mb, err := root.CreateBucketIfNotExists([]byte(id))
+			if err != nil {
+				return fmt.Errorf("merchant %s: %w", id, err)
+			}
+			for _, name := range merchantBuckets {
+				if _, err := mb.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// ClockOffset returns the persisted offset of the sandbox clock, and false if the clock has
+// never been set on this database.
+func (db *DB) ClockOffset() (time.Duration, bool, error) {
+	var off time.Duration
+	var ok bool
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyClockOffset); v != nil {
+			off, ok = time.Duration(int64(getUint(v))), true
+		}
+		return nil
+	})
+	return off, ok, err
+}
+
+// SaveClockOffset persists the clock offset durably.
+func (db *DB) SaveClockOffset(off time.Duration) error {
+	return db.commit.do(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyClockOffset, putUint(uint64(int64(off))))
+	})
+}
+
+// Reset forgets everything of every merchant (customers, subscriptions, products, orders,
+// emails) and the journal, keeping the merchants themselves and the clock.
+func (db *DB) Reset() error {
+	db.journal.flush()
+	return db.commit.do(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketMerchants)
+		var ids [][]byte
+		if err := root.ForEachBucket(func(k []byte) error { ids = append(ids, append([]byte(nil), k...)); return nil }); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			mb := root.Bucket(id)
+			var names [][]byte
+			_ = mb.ForEachBucket(func(k []byte) error { names = append(names, append([]byte(nil), k...)); return nil })
+			for _, n := range names {
+				if err := mb.DeleteBucket(n); err != nil {
+					return err
+				}
+			}
+			for _, n := range merchantBuckets {
+				if _, err := mb.CreateBucket(n); err != nil {
+					return err
+				}
+			}
+		}
+		return db.journal.resetTx(tx)
+	})
+}
+
+func putUint(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func getUint(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}

@@ -1,0 +1,262 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	bolt "go.etcd.io/bbolt"
+)
+
+// MustOpen opens a database in a fresh temporary directory and closes it with the test.
+func MustOpen(tb testing.TB, opts Options) *DB {
+	tb.Helper()
+	db, err := Open(filepath.Join(tb.TempDir(), FileName), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestClockOffsetSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := db.ClockOffset(); ok {
+		t.Fatal("a new database has a clock offset")
+	}
+	if err := db.SaveClockOffset(-90 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	off, ok, err := db.ClockOffset()
+	if err != nil || !ok || off != -90*time.Hour {
+		t.Fatalf("offset after reopen = %v, %v, %v; want -90h", off, ok, err)
+	}
+}
+
+func TestSecondOpenFailsWithinTheLockTimeoutNamingTheOwner(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := Open(path, Options{Owner: "ogsandbox pid 4242 (http 127.0.0.1:8080)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	_, err = Open(path, Options{LockTimeout: 200 * time.Millisecond})
+	var le *LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("second open: %v, want a LockedError", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("second open took %v", took)
+	}
+	for _, want := range []string{"pid 4242", "holds the lock", path, "--ephemeral"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("lock error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func entry(surface, merchant string, i int) og.JournalEntry {
+	return og.JournalEntry{Surface: surface, MerchantID: merchant, Direction: og.DirectionIn, Status: 200,
+		Request: og.Exchange{Method: "POST", URL: fmt.Sprintf("/x/%d", i)}}
+}
+
+func TestJournalFilterAndPaginate(t *testing.T) {
+	db := MustOpen(t, Options{})
+	j := db.Journal()
+	for i := range 30 {
+		surface, merchant := og.SurfaceSC, "m1"
+		if i%3 == 0 {
+			surface, merchant = og.SurfaceAPI, "m2"
+		}
+		j.Append(entry(surface, merchant, i))
+	}
+	ctx := context.Background()
+
+	page, err := j.List(ctx, og.JournalFilter{Limit: 100})
+	if err != nil || len(page.Entries) != 30 || page.Next != nil {
+		t.Fatalf("list all: %d entries, next %v, %v", len(page.Entries), page.Next, err)
+	}
+	if page.Entries[0].Seq != 30 || page.Entries[29].Seq != 1 {
+		t.Fatalf("newest first: got seqs %d..%d", page.Entries[0].Seq, page.Entries[29].Seq)
+	}
+
+	// Pages of 4 of surface api (10 entries), newest first, then oldest first.
+	for _, asc := range []bool{false, true} {
+		var seqs []uint64
+		f := og.JournalFilter{Surface: og.SurfaceAPI, Limit: 4, Ascending: asc}
+		for pages := 0; ; pages++ {
+			if pages > 5 {
+				t.Fatal("pagination does not end")
+			}
+			p, err := j.List(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range p.Entries {
+				if e.Surface != og.SurfaceAPI || e.MerchantID != "m2" {
+					t.Fatalf("filter let through %+v", e)
+				}
+				seqs = append(seqs, e.Seq)
+			}
+			if p.Next == nil {
+				break
+			}
+			f.Cursor = *p.Next
+		}
+		if len(seqs) != 10 {
+			t.Fatalf("ascending=%v: %d api entries over pages, want 10: %v", asc, len(seqs), seqs)
+		}
+		for i := 1; i < len(seqs); i++ {
+			if asc != (seqs[i] > seqs[i-1]) {
+				t.Fatalf("ascending=%v: out of order: %v", asc, seqs)
+			}
+		}
+	}
+	if p, _ := j.List(ctx, og.JournalFilter{MerchantID: "m1"}); len(p.Entries) != 20 {
+		t.Fatalf("merchant filter: %d entries, want 20", len(p.Entries))
+	}
+}
+
+// X5: the journal is append-only; the size cap drops the oldest entries and says so.
+func TestX5_JournalCapDropsOldestAndSaysSo(t *testing.T) {
+	db := MustOpen(t, Options{JournalMaxBytes: 4 << 10})
+	j := db.Journal()
+	for i := range 200 {
+		j.Append(entry(og.SurfaceSC, "m1", i))
+	}
+	p, err := j.List(context.Background(), og.JournalFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Dropped == 0 || int(p.Dropped)+len(p.Entries) != 200 {
+		t.Fatalf("dropped %d, kept %d; want a positive drop count adding up to 200", p.Dropped, len(p.Entries))
+	}
+	if p.Entries[len(p.Entries)-1].Seq != p.OldestSeq || p.OldestSeq != p.Dropped+1 {
+		t.Fatalf("oldest kept %d, oldest seq %d, dropped %d", p.Entries[len(p.Entries)-1].Seq, p.OldestSeq, p.Dropped)
+	}
+	if !strings.Contains(p.Note, "dropped") || !strings.Contains(p.Note, fmt.Sprint(p.Dropped)) {
+		t.Fatalf("note %q does not say how many were dropped", p.Note)
+	}
+}
+
+func TestResetEmptiesJournalButSeqsNeverRepeat(t *testing.T) {
+	db := MustOpen(t, Options{})
+	if err := db.EnsureMerchants([]string{"m1"}); err != nil {
+		t.Fatal(err)
+	}
+	j := db.Journal()
+	for i := range 5 {
+		j.Append(entry(og.SurfaceSC, "m1", i))
+	}
+	if err := db.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := j.List(context.Background(), og.JournalFilter{})
+	if len(p.Entries) != 0 || p.Dropped != 0 {
+		t.Fatalf("after reset: %d entries, %d dropped", len(p.Entries), p.Dropped)
+	}
+	j.Append(entry(og.SurfaceSC, "m1", 6))
+	p, _ = j.List(context.Background(), og.JournalFilter{})
+	if len(p.Entries) != 1 || p.Entries[0].Seq != 6 {
+		t.Fatalf("after reset the next entry has seq %d, want 6", p.Entries[0].Seq)
+	}
+}
+
+func TestJournalAppendsConcurrently(t *testing.T) {
+	db := MustOpen(t, Options{})
+	j := db.Journal()
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 50 {
+				j.Append(entry(og.SurfaceSC, fmt.Sprint("m", g), i))
+			}
+		})
+	}
+	wg.Wait()
+	p, err := j.List(context.Background(), og.JournalFilter{Limit: MaxJournalLimit})
+	if err != nil || len(p.Entries) != 800 {
+		t.Fatalf("%d entries after 16x50 concurrent appends, %v", len(p.Entries), err)
+	}
+	seen := map[uint64]bool{}
+	for _, e := range p.Entries {
+		if seen[e.Seq] {
+			t.Fatalf("seq %d twice", e.Seq)
+		}
+		seen[e.Seq] = true
+	}
+}
+
+// A failing write does not take the writes batched with it down.
+func TestCommitterIsolatesAFailingWrite(t *testing.T) {
+	db := MustOpen(t, Options{})
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			errs[i] = db.commit.do(func(tx *bolt.Tx) error {
+				if i == 7 {
+					return errors.New("refused")
+				}
+				if i == 9 {
+					panic("boom")
+				}
+				return tx.Bucket(bucketMeta).Put([]byte(fmt.Sprint("k", i)), []byte("v"))
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch i {
+		case 7:
+			if err == nil || err.Error() != "refused" {
+				t.Errorf("write 7: %v", err)
+			}
+		case 9:
+			if err == nil || !strings.Contains(err.Error(), "panicked") {
+				t.Errorf("write 9: %v", err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("write %d: %v", i, err)
+			}
+		}
+	}
+	_ = db.bolt.View(func(tx *bolt.Tx) error {
+		for i := range 20 {
+			if got := tx.Bucket(bucketMeta).Get([]byte(fmt.Sprint("k", i))); (got != nil) != (i != 7 && i != 9) {
+				t.Errorf("key k%d present=%v", i, got != nil)
+			}
+		}
+		return nil
+	})
+}
+
+func TestWritesAfterCloseFailCleanly(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), FileName), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := db.SaveClockOffset(time.Hour); !errors.Is(err, errClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+	db.Journal().Append(entry(og.SurfaceSC, "m", 1)) // must not panic
+}
