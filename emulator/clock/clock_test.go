@@ -99,6 +99,21 @@ func TestFormat(t *testing.T) {
 	}
 }
 
+// An advance by a span starts where the clock is when it begins, even though the clock keeps
+// passing at the wall's rate, and a span of 0 is no move rather than a move backwards.
+func TestAdvanceBySpan(t *testing.T) {
+	c := New(nil, 0)
+	r := NewRunner(c, nil)
+	res, err := r.AdvanceBy(context.Background(), Span{})
+	if err != nil || res.To.Before(res.From) {
+		t.Fatalf("advance by 0: %+v, %v", res, err)
+	}
+	res, err = r.AdvanceBy(context.Background(), Span{Months: 1})
+	if err != nil || !res.To.Equal(AddMonths(res.From, 1)) && res.To.Sub(AddMonths(res.From, 1)) > time.Second {
+		t.Fatalf("advance by 1mo: %+v, %v", res, err)
+	}
+}
+
 func TestClockOnlyMovesForward(t *testing.T) {
 	w := &fixedWall{t: t0}
 	c := New(w.now, 0)
@@ -171,11 +186,11 @@ func TestAdvanceRunsEveryDueRunInOrder(t *testing.T) {
 	r := NewRunner(c, nil)
 	d := &daily{next: t0.Add(6 * time.Hour), c: c}
 	r.Add(d)
-	rep, err := r.Advance(context.Background(), t0.Add(30*24*time.Hour))
+	res, err := r.Advance(context.Background(), t0.Add(30*24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Runs != 30 || rep.Placed != 60 {
+	if rep := res.Report; rep.Runs != 30 || rep.Placed != 60 {
 		t.Fatalf("report %+v, want 30 runs and 60 placed", rep)
 	}
 	for i, at := range d.ran {
@@ -247,10 +262,11 @@ func TestAdvanceAndBackgroundLoopDoNotRunTwice(t *testing.T) {
 		r.Add(d)
 		r.Start()
 		defer r.Close()
-		rep, err := r.Advance(context.Background(), start.Add(10*24*time.Hour))
+		res, err := r.Advance(context.Background(), start.Add(10*24*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
+		rep := res.Report
 		synctest.Wait()
 		d.mu.Lock()
 		defer d.mu.Unlock()

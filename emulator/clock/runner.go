@@ -102,43 +102,64 @@ func (r *Runner) runDue(ctx context.Context, now time.Time) (og.RunReport, error
 	return total, nil
 }
 
+// Advanced is the outcome of an advance: where the clock was when it began, where it ended
+// and what the scheduled work did on the way.
+type Advanced struct {
+	From, To time.Time
+	Report   og.RunReport
+}
+
 // Advance moves the clock to `to`, stopping at each due time on the way to run the work due
 // then, and returns when all of it has finished. It refuses a `to` earlier than now. On error
 // the clock stays where the failing run happened and the report covers the runs before it.
-func (r *Runner) Advance(ctx context.Context, to time.Time) (og.RunReport, error) {
+func (r *Runner) Advance(ctx context.Context, to time.Time) (Advanced, error) {
+	return r.advance(ctx, func(time.Time) time.Time { return to })
+}
+
+// AdvanceBy moves the clock forward by sp from wherever it is when the advance begins (after
+// any advance already running has finished), as Advance does.
+func (r *Runner) AdvanceBy(ctx context.Context, sp Span) (Advanced, error) {
+	return r.advance(ctx, sp.AddTo)
+}
+
+func (r *Runner) advance(ctx context.Context, target func(now time.Time) time.Time) (Advanced, error) {
 	r.runMu.Lock()
 	defer r.runMu.Unlock()
-	var total og.RunReport
-	if now := r.clock.Now(); to.Before(now) {
-		return total, &BackwardsError{Now: now, To: to}
+	from := r.clock.Now()
+	to := target(from)
+	res := Advanced{From: from, To: from}
+	if to.Before(from) {
+		return res, &BackwardsError{Now: from, To: to}
 	}
 	for step := 0; ; step++ {
 		if err := ctx.Err(); err != nil {
-			return total, err
+			return res, err
 		}
 		if step >= maxSteps {
-			return total, fmt.Errorf("advance stopped after %d runs of scheduled work at %s", maxSteps, r.clock.Now().Format(time.RFC3339))
+			return res, fmt.Errorf("advance stopped after %d runs of scheduled work at %s", maxSteps, r.clock.Now().Format(time.RFC3339))
 		}
 		due, ok, err := r.next(ctx)
 		if err != nil {
-			return total, err
+			return res, err
 		}
 		if !ok || due.After(to) {
 			break
 		}
-		if err := r.clock.set(maxTime(due, r.clock.Now())); err != nil {
-			return total, err
+		if err := r.clock.moveTo(due); err != nil {
+			return res, err
 		}
 		rep, err := r.runDue(ctx, r.clock.Now())
-		total.Add(rep)
+		res.Report.Add(rep)
+		res.To = r.clock.Now()
 		if err != nil {
-			return total, err
+			return res, err
 		}
 	}
-	if err := r.clock.set(maxTime(to, r.clock.Now())); err != nil {
-		return total, err
+	if err := r.clock.moveTo(to); err != nil {
+		return res, err
 	}
-	return total, nil
+	res.To = r.clock.Now()
+	return res, nil
 }
 
 // Start runs the background loop until Close.
@@ -213,11 +234,4 @@ func (r *Runner) Close() {
 	if started {
 		<-r.done
 	}
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }

@@ -143,6 +143,12 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// SetOwner rewrites the description of this process that another instance prints when it
+// finds the database locked.
+func (db *DB) SetOwner(owner string) {
+	_ = os.WriteFile(db.path+".owner", []byte(owner+"\n"), 0o600)
+}
+
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }
 

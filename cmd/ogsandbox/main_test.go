@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/internal/golden"
+)
+
+const docKey = "Mt!ZQ45q&GHsgiRD8{NB-_h87#rjvbn0"
+
+// binary is the ogsandbox binary the process-level tests run, built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ogsandbox-bin-*")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "ogsandbox")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build ogsandbox: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run runs the program in-process.
+func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	code = m.Run(t.Context(), args)
+	return code, out.String(), errb.String()
+}
+
+func TestSignPrintsSignatureHeaderAndCookie(t *testing.T) {
+	code, out, errs := run(t, nil, "sign", "--key", docKey, "--user", "123456789", "--ts", "1516309285", "--public-id", "9d0e5d6c3a1211ecb9090242ac120002")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	golden.Assert(t, "sign", []byte(out))
+	if !strings.Contains(out, "0nQ1KznESueBlFHYRebLpoKih6fkHt0cXC8Ens8eoWk=") {
+		t.Fatal("sign does not print the A1 test vector's signature")
+	}
+	// Every flag reads OGSANDBOX_<FLAG>.
+	code, out2, _ := run(t, map[string]string{"OGSANDBOX_KEY": docKey, "OGSANDBOX_USER": "123456789", "OGSANDBOX_TS": "1516309285", "OGSANDBOX_PUBLIC_ID": "9d0e5d6c3a1211ecb9090242ac120002"}, "sign")
+	if code != 0 || out2 != out {
+		t.Fatalf("sign from the environment: exit %d\n%s", code, out2)
+	}
+}
+
+func TestEncryptDecrypt(t *testing.T) {
+	code, out, _ := run(t, nil, "encrypt", "--key", docKey, "12/2099")
+	if code != 0 || strings.TrimSpace(out) != "kwWZ/53+x32tmofPBfCppQzDFDlnWL9lCXQ/q5nFNdk=" {
+		t.Fatalf("encrypt: %d %q", code, out)
+	}
+	for _, ct := range []string{"kwWZ/53+x32tmofPBfCppQzDFDlnWL9lCXQ/q5nFNdk=", "kwWZ%2F53%2Bx32tmofPBfCppQzDFDlnWL9lCXQ%2Fq5nFNdk%3D"} {
+		code, out, _ = run(t, nil, "decrypt", "--key", docKey, ct)
+		if code != 0 || strings.TrimSpace(out) != "12/2099" {
+			t.Fatalf("decrypt %s: %d %q", ct, code, out)
+		}
+	}
+	code, _, errs := run(t, nil, "decrypt", "--key", strings.Repeat("k", 32), "kwWZ/53+x32tmofPBfCppQzDFDlnWL9lCXQ/q5nFNdk=")
+	if code != 1 || !strings.Contains(errs, "E1: ") || !strings.Contains(errs, "another key") {
+		t.Fatalf("decrypt with the wrong key: %d %s", code, errs)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sign", "--user", "u"}, "--key is required"},
+		{[]string{"sign", "--key", "short", "--user", "u"}, "exactly 32 bytes"},
+		{[]string{"encrypt", "--key", docKey}, "exactly one TEXT"},
+		{[]string{"clock", "advance", "-1d"}, "only moves forward"},
+		{[]string{"clock", "advance", "soon"}, "cannot parse"},
+		{[]string{"clock", "rewind"}, "unknown clock subcommand"},
+		{[]string{"serve", "--listen", "nowhere"}, "listen"},
+		{[]string{"fly"}, "unknown command"},
+	} {
+		code, _, errs := run(t, nil, tc.args...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want an error containing %q", tc.args, code, errs, tc.want)
+		}
+	}
+	if code, out, _ := run(t, nil, "help"); code != 0 || !strings.Contains(out, "ogsandbox serve") {
+		t.Errorf("help: %d %s", code, out)
+	}
+}
+
+// syncBuffer is a buffer written by one goroutine and read by another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// serveInProcess runs `serve` on free ports in a temporary data_dir and returns its base URL.
+func serveInProcess(t *testing.T, extraArgs ...string) (base string, out *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	out = &syncBuffer{}
+	ready := make(chan string, 1)
+	m := &Main{Stdout: out, Stderr: out, Getenv: func(string) string { return "" }, Ready: func(u string) { ready <- u }}
+	done := make(chan int, 1)
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--sftp-listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, extraArgs...)
+	go func() { done <- m.Run(ctx, args) }()
+	select {
+	case base = <-ready:
+	case code := <-done:
+		t.Fatalf("serve exited %d: %s", code, out)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve not ready: %s", out)
+	}
+	var once sync.Once
+	code := 0
+	stop = func() int {
+		once.Do(func() { cancel(); code = <-done })
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return base, out, stop
+}
+
+func TestServeBannerAndClockCommands(t *testing.T) {
+	base, out, stop := serveInProcess(t)
+	banner := out.String()
+	for _, want := range []string{"ready", "0e5de2bedc5e11e3a2e4bc764e106cf4", "9d0e5d6c3a1211ecb9090242ac120002", docKey, "petstore-sftp", base + "/subscription/create", "(real time)"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	if code, out, errs := run(t, nil, "health", "--url", base); code != 0 || !strings.Contains(out, `"status":"ready"`) {
+		t.Fatalf("health: %d %s %s", code, out, errs)
+	}
+	code, adv, errs := run(t, nil, "clock", "advance", "30d", "--url", base)
+	if code != 0 || !strings.Contains(adv, "0 placement runs") {
+		t.Fatalf("clock advance: %d %s %s", code, adv, errs)
+	}
+	code, now, _ := run(t, map[string]string{"OGSANDBOX_URL": base}, "clock", "now")
+	if code != 0 || !strings.Contains(now, "offset 30d") {
+		t.Fatalf("clock now: %d %s", code, now)
+	}
+	code, _, errs = run(t, nil, "clock", "advance", "2000-01-01T00:00:00Z", "--url", base)
+	if code != 1 || !strings.Contains(errs, "only moves forward") {
+		t.Fatalf("clock advance backwards: %d %s", code, errs)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d after its context ended: %s", code, out)
+	}
+	if !strings.Contains(out.String(), "stopped; state saved in") {
+		t.Fatalf("no shutdown message: %s", out)
+	}
+	if code, _, errs := run(t, nil, "clock", "now", "--url", base); code != 1 || !strings.Contains(errs, "is a sandbox running") {
+		t.Fatalf("clock now against a stopped sandbox: %d %s", code, errs)
+	}
+	if code, _, errs := run(t, nil, "health", "--url", base, "--wait", "200ms"); code != 1 || !strings.Contains(errs, "no ready sandbox") {
+		t.Fatalf("health of a stopped sandbox: %d %s", code, errs)
+	}
+}
+
+// proc is the binary running as a child process.
+type proc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	base   string
+	waited chan struct{} // closed when the process has exited
+	err    error
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startBinary starts `ogsandbox serve` with env and waits for its banner.
+func startBinary(t *testing.T, dir string, env ...string) *proc {
+	t.Helper()
+	p := startBinaryNoWait(t, dir, env...)
+	deadline := time.After(10 * time.Second)
+	for p.base == "" {
+		select {
+		case <-p.waited:
+			t.Fatalf("ogsandbox exited (%v):\n%s", p.err, p.out)
+		case <-deadline:
+			t.Fatalf("ogsandbox not ready:\n%s", p.out)
+		case <-time.After(10 * time.Millisecond):
+		}
+		sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "base" && f[1] == "URL" {
+				p.base = f[2]
+			}
+		}
+	}
+	return p
+}
+
+func startBinaryNoWait(t *testing.T, dir string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, "serve")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), append([]string{"OGSANDBOX_LISTEN=" + freePort(t), "OGSANDBOX_SFTP_LISTEN=" + freePort(t)}, env...)...)
+	p := &proc{cmd: cmd, out: &syncBuffer{}, waited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.waited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		select {
+		case <-p.waited:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return p
+}
+
+func (p *proc) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.waited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("ogsandbox still running after %v:\n%s", within, p.out)
+		return -1
+	}
+}
+
+func TestBinaryStopsCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			p := startBinary(t, dir)
+			resp, err := http.Post(p.base+"/_sandbox/clock/advance", "application/json", strings.NewReader(`{"by":"45d"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			p.cmd.Process.Signal(sig)
+			if code := p.wait(t, 15*time.Second); code != 0 {
+				t.Fatalf("exit %d after %v:\n%s", code, sig, p.out)
+			}
+			if !strings.Contains(p.out.String(), "stopped; state saved in .ogsandbox") {
+				t.Fatalf("output:\n%s", p.out)
+			}
+			// The database was closed cleanly: a new instance opens it at once and the clock
+			// is where it was left.
+			q := startBinary(t, dir)
+			resp, err = http.Get(q.base + "/_sandbox/clock")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), `"offset":"45d`) {
+				t.Fatalf("clock after restart: %s", body)
+			}
+		})
+	}
+}
+
+func TestBinarySecondInstanceFailsNamingTheLock(t *testing.T) {
+	dir := t.TempDir()
+	first := startBinary(t, dir)
+	start := time.Now()
+	second := startBinaryNoWait(t, dir)
+	code := second.wait(t, 5*time.Second)
+	took := time.Since(start)
+	out := second.out.String()
+	if code != 1 || !strings.Contains(out, "holds the lock") || !strings.Contains(out, fmt.Sprintf("pid %d", first.cmd.Process.Pid)) {
+		t.Fatalf("second instance: exit %d:\n%s", code, out)
+	}
+	if took > 3*time.Second { // a second of lock wait, plus process start-up on a loaded machine
+		t.Fatalf("second instance took %v to give up", took)
+	}
+}
+
+func TestBinaryRefusesABadConfigurationNamingFileLineAndKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ogsandbox.yaml")
+	os.WriteFile(cfg, []byte("merchants:\n  - merchant_id: acme\n    hash_key: \"too-short\"\n    timezone: Mars/Base\n"), 0o600)
+	p := startBinaryNoWait(t, dir, "OGSANDBOX_CONFIG="+cfg)
+	if code := p.wait(t, 10*time.Second); code != 1 {
+		t.Fatalf("exit %d:\n%s", code, p.out)
+	}
+	for _, want := range []string{cfg + ":3: merchants[0].hash_key", cfg + ":4: merchants[0].timezone"} {
+		if !strings.Contains(p.out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, p.out)
+		}
+	}
+}
+
+func TestBinaryPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := startBinaryNoWait(t, t.TempDir(), "OGSANDBOX_LISTEN="+ln.Addr().String())
+	if code := p.wait(t, 10*time.Second); code != 1 || !strings.Contains(p.out.String(), "env OGSANDBOX_LISTEN: listen: "+ln.Addr().String()+" is already in use") {
+		t.Fatalf("exit %d:\n%s", code, p.out)
+	}
+}
+
+func TestBinaryEphemeral(t *testing.T) {
+	dir := t.TempDir()
+	p := startBinary(t, dir, "OGSANDBOX_EPHEMERAL=1")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 15*time.Second); code != 0 || !strings.Contains(p.out.String(), "--ephemeral: the temporary data_dir was removed") {
+		t.Fatalf("exit %d:\n%s", code, p.out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".ogsandbox")); !os.IsNotExist(err) {
+		t.Fatal("--ephemeral wrote to ./.ogsandbox")
+	}
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
+)
+
+var applyEnv = config.ApplyEnv
+
+func (m *Main) serve(ctx context.Context, args []string) error {
+	cfg, err := config.Load(args, m.Getenv)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			config.ServeFlags(fs)
+			fs.SetOutput(m.Stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		var ce *config.Error
+		if errors.As(err, &ce) || strings.HasPrefix(err.Error(), "configuration") {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	log := m.logger()
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	sb, err := sandbox.Start(ctx, cfg, sandbox.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	m.banner(m.Stdout, sb)
+	if m.Ready != nil {
+		m.Ready(sb.URL())
+	}
+	<-ctx.Done()
+	fmt.Fprintln(m.Stdout, "ogsandbox: shutting down: finishing in-flight requests")
+	if err := sb.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, "ogsandbox: stopped; state saved in", stateWhere(sb.Config()))
+	return nil
+}
+
+func stateWhere(c config.Config) string {
+	if c.Ephemeral {
+		return "nothing (--ephemeral: the temporary data_dir was removed)"
+	}
+	return c.DataDir
+}
+
+// banner prints what a newcomer needs to start integrating: the URLs, and for the demo
+// merchant its ids and secrets (a configured merchant's secrets are the user's own and are
+// masked, X2).
+func (m *Main) banner(w io.Writer, sb *sandbox.Sandbox) {
+	cfg := sb.Config()
+	base := sb.URL()
+	fmt.Fprintf(w, "ogsandbox %s ready\n", sandbox.Version)
+	fmt.Fprintf(w, "  base URL        %s\n", base)
+	fmt.Fprintf(w, "  purchase POST   %s/subscription/create\n", base)
+	fmt.Fprintf(w, "  control API     %s/_sandbox/  (health, clock, clock/advance, reset, merchants, journal)\n", base)
+	if f := sb.AutoCertFile(); f != "" {
+		fmt.Fprintf(w, "  TLS certificate %s (generated for localhost; trust it in your client)\n", f)
+	}
+	fmt.Fprintf(w, "  clock           %s%s\n", sb.Clock().Now().Format(time.RFC3339), clockNote(sb))
+	fmt.Fprintf(w, "  data_dir        %s\n", stateWhere(cfg))
+	for _, mc := range sb.Merchants() {
+		fmt.Fprintln(w)
+		if cfg.Demo {
+			fmt.Fprintf(w, "demo merchant %q (no merchant configured; see README to configure your own)\n", mc.Name)
+		} else {
+			fmt.Fprintf(w, "merchant %q\n", mc.Name)
+		}
+		key, pass, apiKey := og.Mask(mc.HashKey), og.Mask(mc.SFTP.Password), ""
+		if len(mc.APIKeys) > 0 {
+			apiKey = og.Mask(mc.APIKeys[0])
+		}
+		if cfg.Demo {
+			key, pass = mc.HashKey, mc.SFTP.Password
+			if len(mc.APIKeys) > 0 {
+				apiKey = mc.APIKeys[0]
+			}
+		}
+		fmt.Fprintf(w, "  merchant_id     %s\n", mc.ID)
+		fmt.Fprintf(w, "  public_id       %s\n", mc.PublicID)
+		fmt.Fprintf(w, "  hash_key        %s\n", key)
+		if apiKey != "" {
+			fmt.Fprintf(w, "  x-api-key       %s\n", apiKey)
+		}
+		fmt.Fprintf(w, "  sftp            %s (password %s) on %s\n", mc.SFTP.Username, pass, cfg.SFTPListen)
+		fmt.Fprintf(w, "  msi.js          %s/%s/msi.js\n", base, mc.ID)
+		fmt.Fprintf(w, "  placement       %s %s at hours %v %s\n", mc.Placement.Method, placementURL(mc), mc.Placement.Hours, mc.Timezone)
+		if cfg.Demo {
+			ts := sb.Clock().Wall().Unix()
+			fmt.Fprintf(w, "  try             ogsandbox sign --key '%s' --user customer-1\n", mc.HashKey)
+			fmt.Fprintf(w, "  example header  authorization: %s\n", ogcrypto.HeaderJSON(mc.HashKey, mc.PublicID, "customer-1", ts))
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Ctrl-C stops the sandbox; state survives a restart (unless --ephemeral).")
+}
+
+func placementURL(mc *og.Merchant) string {
+	if mc.Placement.URL == "" {
+		return "(no endpoint configured)"
+	}
+	return mc.Placement.URL
+}
+
+func clockNote(sb *sandbox.Sandbox) string {
+	off := sb.Clock().Now().Sub(sb.Clock().Wall())
+	if off > -time.Second && off < time.Second {
+		return " (real time)"
+	}
+	return " (sandbox time; advance it with: ogsandbox clock advance 30d)"
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/clock"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
+)
+
+func (m *Main) version(ctx context.Context, args []string) error {
+	fmt.Fprintln(m.Stdout, "ogsandbox", sandbox.Version)
+	return nil
+}
+
+// sign prints what a merchant's server computes at checkout and login (A1, A4, A5).
+func (m *Main) sign(ctx context.Context, args []string) error {
+	fs := m.flags("sign")
+	key := fs.String("key", "", "the merchant's 32-byte hash key")
+	user := fs.String("user", "", "the merchant user id of the customer (the raw data point)")
+	ts := fs.Int64("ts", 0, "seconds since the epoch (default: now)")
+	publicID := fs.String("public-id", "<MERCHANT_PUBLIC_ID>", "the merchant public id, for the authorization header")
+	pos, err := m.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usageError{fmt.Sprintf("sign takes flags only, got %q", pos)}
+	case *key == "":
+		return usageError{"--key is required"}
+	case *user == "":
+		return usageError{"--user is required"}
+	}
+	if err := ogcrypto.CheckKey(*key); err != nil {
+		return usageError{"--key: " + err.Error()}
+	}
+	if *ts == 0 {
+		*ts = clock.WallNow().Unix()
+	}
+	sig := ogcrypto.Sign(*key, *user, *ts)
+	fmt.Fprintf(m.Stdout, "message        %s\n", ogcrypto.Message(*user, "", *ts))
+	fmt.Fprintf(m.Stdout, "signature      %s\n", sig)
+	fmt.Fprintf(m.Stdout, "url-encoded    %s   (legacy body and query auth only)\n", url.QueryEscape(sig))
+	fmt.Fprintf(m.Stdout, "authorization  %s\n", ogcrypto.HeaderJSON(*key, *publicID, *user, *ts))
+	fmt.Fprintf(m.Stdout, "og_auth        %s\n", ogcrypto.Cookie(*key, *user, *ts))
+	fmt.Fprintf(m.Stdout, "valid until    %s (A3: 2 hours of wall time)\n", time.Unix(*ts, 0).Add(ogcrypto.MaxAge).UTC().Format(time.RFC3339))
+	return nil
+}
+
+func (m *Main) encrypt(ctx context.Context, args []string) error {
+	fs := m.flags("encrypt")
+	key := fs.String("key", "", "the merchant's 32-byte hash key")
+	pos, err := m.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || len(pos) != 1 {
+		return usageError{"want --key and exactly one TEXT"}
+	}
+	ct, err := ogcrypto.Encrypt(*key, pos[0])
+	if err != nil {
+		return usageError{"--key: " + err.Error()}
+	}
+	fmt.Fprintln(m.Stdout, ct)
+	fmt.Fprintf(m.Stderr, "in a request field, URL-encode it: %s\n", url.QueryEscape(ct))
+	return nil
+}
+
+func (m *Main) decrypt(ctx context.Context, args []string) error {
+	fs := m.flags("decrypt")
+	key := fs.String("key", "", "the merchant's 32-byte hash key")
+	pos, err := m.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || len(pos) != 1 {
+		return usageError{"want --key and exactly one CIPHERTEXT"}
+	}
+	plain, warns, derr := ogcrypto.Decrypt(*key, "ciphertext", pos[0])
+	for _, w := range warns {
+		fmt.Fprintf(m.Stderr, "warning (%s): %s\n", w.Rule, w.Message)
+	}
+	if derr != nil {
+		return fmt.Errorf("%s: %s", derr.Rule, derr.Message)
+	}
+	fmt.Fprintln(m.Stdout, plain)
+	return nil
+}
+
+// clock talks to a running sandbox's control API.
+func (m *Main) clock(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError{"want a subcommand: advance DURATION, or now"}
+	}
+	sub := args[0]
+	fs := m.flags("clock " + sub)
+	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running sandbox")
+	pos, err := m.parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 10 * time.Minute}
+	var req *http.Request
+	switch sub {
+	case "advance":
+		if len(pos) != 1 {
+			return usageError{"want one DURATION (30d, 12h, 90m) or an RFC 3339 time"}
+		}
+		body := map[string]string{"by": pos[0]}
+		if _, err := time.Parse(time.RFC3339, pos[0]); err == nil {
+			body = map[string]string{"to": pos[0]}
+		} else if _, err := clock.ParseSpan(pos[0]); err != nil {
+			return usageError{err.Error()}
+		}
+		js, _ := json.Marshal(body)
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(*base, "/")+"/_sandbox/clock/advance", strings.NewReader(string(js)))
+		req.Header.Set("Content-Type", "application/json")
+	case "now":
+		if len(pos) != 0 {
+			return usageError{"now takes no arguments"}
+		}
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*base, "/")+"/_sandbox/clock", nil)
+	default:
+		return usageError{fmt.Sprintf("unknown clock subcommand %q: want advance or now", sub)}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("is a sandbox running at %s? %w", *base, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error, Expected string }
+		if json.Unmarshal(out, &e) == nil && e.Error != "" {
+			if e.Expected != "" {
+				return fmt.Errorf("%s (expected %s)", e.Error, e.Expected)
+			}
+			return fmt.Errorf("%s", e.Error)
+		}
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(out)))
+	}
+	if sub == "now" {
+		var c struct{ Now, Offset string }
+		_ = json.Unmarshal(out, &c)
+		fmt.Fprintf(m.Stdout, "%s (offset %s)\n", c.Now, c.Offset)
+		return nil
+	}
+	var r struct {
+		From, Now string
+		Runs      int
+		Orders    map[string]int
+	}
+	_ = json.Unmarshal(out, &r)
+	fmt.Fprintf(m.Stdout, "clock moved from %s to %s: %d placement runs; orders placed %s, rejected %s, pending %s\n",
+		r.From, r.Now, r.Runs, strconv.Itoa(r.Orders["placed"]), strconv.Itoa(r.Orders["rejected"]), strconv.Itoa(r.Orders["pending"]))
+	return nil
+}
+
+// health asks a running sandbox whether it is ready, waiting for it up to --wait.
+func (m *Main) health(ctx context.Context, args []string) error {
+	fs := m.flags("health")
+	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running sandbox")
+	wait := fs.Duration("wait", 0, "keep asking this long before giving up (e.g. 30s)")
+	pos, err := m.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"health takes no arguments"}
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	url := strings.TrimRight(*base, "/") + "/_sandbox/health"
+	deadline := clock.WallNow().Add(*wait)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				fmt.Fprintln(m.Stdout, strings.TrimSpace(string(body)))
+				return nil
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+		}
+		if !clock.WallNow().Before(deadline) {
+			return fmt.Errorf("no ready sandbox at %s: %v", *base, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package og
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestErrorCarriesRuleAndField(t *testing.T) {
+	err := Errorf(EUNAUTHORIZED, "A3", "authorization.ts", "the signature is %s old", "3h")
+	if got := err.Error(); got != "A3: authorization.ts: the signature is 3h old" {
+		t.Fatalf("Error() = %q", got)
+	}
+	wrapped := fmt.Errorf("purchase: %w", err)
+	if ErrorCode(wrapped) != EUNAUTHORIZED || ErrorMessage(wrapped) != "the signature is 3h old" || AsError(wrapped) != err {
+		t.Fatal("a wrapped *Error lost its code or message")
+	}
+	plain := errors.New("disk on fire")
+	if ErrorCode(plain) != EINTERNAL || ErrorMessage(plain) != "Internal error." || ErrorCode(nil) != "" {
+		t.Fatal("an internal error leaks its detail or loses its code")
+	}
+}
+
+func TestInvalidTakesTheFirstErrorFinding(t *testing.T) {
+	e := Invalid([]Diagnostic{Warning("E2", "cc_exp_date", "one-digit month"), Finding("P2", "user.email", "required"), Finding("C1", "name", "ASCII")})
+	if e.Rule != "P2" || e.Field != "user.email" || len(e.AllDiagnostics()) != 3 {
+		t.Fatalf("Invalid = %+v", e)
+	}
+	if got := Rules(e.Diagnostics); len(got) != 2 || got[0] != "P2" || got[1] != "C1" {
+		t.Fatalf("Rules = %v: warnings are not broken rules", got)
+	}
+	own := Errorf(EINVALID, "P3", "country_code", "at most two characters")
+	if d := own.AllDiagnostics(); len(d) != 1 || d[0].Rule != "P3" {
+		t.Fatalf("AllDiagnostics of a lone error = %+v", d)
+	}
+}
+
+func TestMask(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "short": "****", "Mt!ZQ45q&GHsgiRD8{NB-_h87#rjvbn0": "****vbn0",
+	} {
+		if got := Mask(in); got != want {
+			t.Errorf("Mask(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := MaskSignature("0nQ1KznESueBlFHYRebLpoKih6fkHt0cXC8Ens8eoWk="); got != "0nQ1Kz…(44 chars)" {
+		t.Errorf("MaskSignature = %q", got)
+	}
+	if got := MaskSignature("abc"); got != "***" {
+		t.Errorf("MaskSignature(short) = %q", got)
+	}
+}
+
+// M2: each identity finds exactly one merchant.
+func TestM2_MerchantsIndex(t *testing.T) {
+	x := NewMerchants([]Merchant{
+		{ID: "b", PublicID: "pb", SFTP: SFTPLogin{Username: "ub"}, APIKeys: []string{"kb"}},
+		{ID: "a", PublicID: "pa", SFTP: SFTPLogin{Username: "ua"}, APIKeys: []string{"ka1", "ka2"}},
+		{ID: "a", PublicID: "dup"},
+	})
+	if all := x.All(); len(all) != 2 || all[0].ID != "a" {
+		t.Fatalf("All = %v", all)
+	}
+	for _, tc := range []struct {
+		find func(string) (*Merchant, bool)
+		key  string
+		want string
+	}{
+		{x.ByID, "a", "a"}, {x.ByPublicID, "pb", "b"}, {x.BySFTPUser, "ua", "a"}, {x.ByAPIKey, "ka2", "a"},
+		{x.ByPublicID, "dup", ""}, {x.ByAPIKey, "", ""}, {x.ByID, "c", ""},
+	} {
+		m, ok := tc.find(tc.key)
+		if ok != (tc.want != "") || ok && m.ID != tc.want {
+			t.Errorf("lookup %q = %v, %v; want %q", tc.key, m, ok, tc.want)
+		}
+	}
+}

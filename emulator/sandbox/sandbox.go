@@ -1,0 +1,300 @@
+// Package sandbox assembles every surface of Ordergroove staging into one running sandbox. It
+// is the library behind `ogsandbox serve`, and merchants' own Go tests embed it:
+//
+//	sb, err := sandbox.Start(ctx, sandbox.TestConfig(t.TempDir()), sandbox.Options{})
+//	defer sb.Close()
+//	resp, err := http.Post(sb.URL()+"/subscription/create", ...)
+//	sb.Clock().Now()
+//
+// Start binds every listener before it returns (127.0.0.1:0 picks free ports), and Close
+// finishes in-flight requests, stops scheduled work and closes the database. Nothing is kept
+// in package-level state: two sandboxes run side by side in one process.
+package sandbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/clock"
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/control"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/store"
+	"github.com/ogsandbox/ogsandbox/emulator/web"
+)
+
+// Version is the sandbox's version, reported by health and `ogsandbox version`.
+var Version = "0.1.0-dev"
+
+// ShutdownTimeout bounds how long Close waits for in-flight requests.
+const ShutdownTimeout = 10 * time.Second
+
+// Options are what a configuration file cannot say.
+type Options struct {
+	Log *slog.Logger
+	// Wall is the wall clock (time.Now when nil). Tests inject one; sandbox time is derived.
+	Wall func() time.Time
+}
+
+// Sandbox is one running sandbox.
+type Sandbox struct {
+	cfg       config.Config
+	log       *slog.Logger
+	db        *store.DB
+	clock     *clock.Clock
+	runner    *clock.Runner
+	merchants *og.Merchants
+	web       *web.Server
+
+	httpSrv *http.Server
+	httpLn  net.Listener
+	baseURL string
+	tempDir string // --ephemeral: removed by Close
+
+	ready     atomic.Bool
+	lifetime  context.Context
+	cancel    context.CancelFunc
+	serveDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// TestConfig returns a configuration for tests: the demo merchant, both listeners on
+// 127.0.0.1:0, state in dir.
+func TestConfig(dir string) config.Config {
+	c := config.Default()
+	c.Listen, c.SFTPListen, c.DataDir = "127.0.0.1:0", "127.0.0.1:0", dir
+	return c
+}
+
+// Start opens the sandbox's state and starts every surface. It returns once all of them
+// listen; a failure names the setting at fault (a port in use, a locked data_dir).
+func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, err error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sandbox{cfg: cfg, log: opts.Log, serveDone: make(chan struct{})}
+	s.lifetime, s.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.cancel()
+			s.closeStores()
+		}
+	}()
+
+	if cfg.Ephemeral {
+		dir, err := os.MkdirTemp("", "ogsandbox-*")
+		if err != nil {
+			return nil, fmt.Errorf("ephemeral data_dir: %w", err)
+		}
+		s.tempDir, s.cfg.DataDir = dir, dir
+	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: data_dir %s: %w", cfg.Origin("data_dir"), s.cfg.DataDir, err)
+	}
+
+	// The database first: a second instance on the same data_dir must fail on its lock
+	// (naming it), whatever else it shares with the first.
+	s.clock = clock.New(opts.Wall, 0)
+	s.db, err = store.Open(filepath.Join(s.cfg.DataDir, store.FileName), store.Options{
+		Owner:           fmt.Sprintf("ogsandbox pid %d", os.Getpid()),
+		JournalMaxBytes: cfg.JournalMaxBytes,
+		Now:             s.clock.Now,
+		Log:             s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadClock(opts.Wall); err != nil {
+		return nil, err
+	}
+	ln, err := listen(cfg.Listen)
+	if err != nil {
+		return nil, listenError(cfg, "listen", cfg.Listen, err)
+	}
+	s.httpLn = ln
+	s.db.SetOwner(fmt.Sprintf("ogsandbox pid %d (http %s)", os.Getpid(), ln.Addr()))
+
+	s.merchants = og.NewMerchants(cfg.Merchants)
+	ids := make([]string, 0, len(cfg.Merchants))
+	for _, m := range s.merchants.All() {
+		ids = append(ids, m.ID)
+	}
+	if err := s.db.EnsureMerchants(ids); err != nil {
+		return nil, err
+	}
+
+	s.runner = clock.NewRunner(s.clock, s.log)
+	s.web = web.New(s.db.Journal(), s.clock, s.log)
+	(&control.Server{
+		Version:   Version,
+		Clock:     s.clock,
+		Advancer:  s.runner,
+		Merchants: s.merchants,
+		Journal:   s.db.Journal(),
+		Reset:     s.reset,
+		Ready:     s.readiness,
+		Lifetime:  s.lifetime,
+	}).Register(s.web)
+
+	scheme := "http"
+	if cfg.TLS.Enabled() {
+		tc, err := s.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		s.httpLn = tls.NewListener(ln, tc)
+		scheme = "https"
+	}
+	s.baseURL = scheme + "://" + hostPort(ln.Addr())
+	s.httpSrv = &http.Server{
+		Handler:           s.web.Echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(s.serveDone)
+		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http: serve stopped", "err", err)
+		}
+	}()
+	s.runner.Start()
+	s.ready.Store(true)
+	return s, nil
+}
+
+// loadClock sets the clock's offset: the persisted one if the database has it, else the one
+// clock_start asks for (persisted at once, so that a restart continues from it), else none.
+func (s *Sandbox) loadClock(wall func() time.Time) error {
+	off, ok, err := s.db.ClockOffset()
+	if err != nil {
+		return err
+	}
+	if !ok && !s.cfg.ClockStart.IsZero() {
+		off, ok = clock.OffsetFor(wall, s.cfg.ClockStart), true
+		if err := s.db.SaveClockOffset(off); err != nil {
+			return err
+		}
+	} else if ok && !s.cfg.ClockStart.IsZero() {
+		s.log.Info("clock: data_dir already has a clock; clock_start applies to a new data_dir only", "clock_start", s.cfg.ClockStart)
+	}
+	if ok {
+		s.clock.Restore(off)
+	}
+	s.clock.Persist(s.db.SaveClockOffset)
+	return nil
+}
+
+func (s *Sandbox) readiness() (bool, map[string]string) {
+	return s.ready.Load(), map[string]string{"http": s.baseURL}
+}
+
+// reset forgets everything but the configured merchants and the clock.
+func (s *Sandbox) reset(ctx context.Context) error {
+	return s.db.Reset()
+}
+
+// URL returns the base URL of every HTTP surface ({base} of SPEC.md).
+func (s *Sandbox) URL() string { return s.baseURL }
+
+// Clock returns the sandbox clock.
+func (s *Sandbox) Clock() og.Clock { return s.clock }
+
+// Advance moves the sandbox clock to t and runs everything that falls due on the way, as
+// POST /_sandbox/clock/advance does.
+func (s *Sandbox) Advance(ctx context.Context, to time.Time) (og.RunReport, error) {
+	res, err := s.runner.Advance(ctx, to)
+	return res.Report, err
+}
+
+// Merchants returns the configured merchants.
+func (s *Sandbox) Merchants() []*og.Merchant { return s.merchants.All() }
+
+// Config returns the effective configuration (with the ephemeral data_dir filled in).
+func (s *Sandbox) Config() config.Config { return s.cfg }
+
+// Close stops accepting requests, finishes those in flight (for at most ShutdownTimeout),
+// stops scheduled work, commits what is queued and closes the database. It is safe to call
+// more than once.
+func (s *Sandbox) Close() error {
+	s.closeOnce.Do(func() {
+		s.ready.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		if s.httpSrv != nil {
+			if err := s.httpSrv.Shutdown(ctx); err != nil {
+				s.closeErr = errors.Join(s.closeErr, fmt.Errorf("http shutdown: %w", err))
+				s.httpSrv.Close()
+			}
+			<-s.serveDone
+		}
+		s.cancel()
+		s.closeStores()
+	})
+	return s.closeErr
+}
+
+func (s *Sandbox) closeStores() {
+	if s.runner != nil {
+		s.runner.Close()
+	}
+	if s.httpSrv == nil && s.httpLn != nil {
+		s.httpLn.Close()
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			s.closeErr = errors.Join(s.closeErr, err)
+		}
+	}
+	if s.tempDir != "" {
+		os.RemoveAll(s.tempDir)
+	}
+}
+
+func listen(addr string) (net.Listener, error) {
+	return net.Listen("tcp", addr)
+}
+
+// listenError names the setting behind an address that could not be bound.
+func listenError(cfg config.Config, key, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s: %s: %s is already in use (another ogsandbox?); choose a free port in %s, or set it with --%s / %s",
+			cfg.Origin(key), key, addr, key, flagName(key), config.EnvName(flagName(key)))
+	}
+	return fmt.Errorf("%s: %s: cannot listen on %s: %w", cfg.Origin(key), key, addr, err)
+}
+
+func flagName(key string) string {
+	if key == "sftp_listen" {
+		return "sftp-listen"
+	}
+	return key
+}
+
+// hostPort formats a listener's address for URLs, naming 127.0.0.1 rather than [::].
+func hostPort(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	host := ta.IP.String()
+	if ta.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, fmt.Sprint(ta.Port))
+}
+
+var _ io.Closer = (*Sandbox)(nil)

@@ -1,0 +1,332 @@
+package sandbox_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/control"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
+	"github.com/ogsandbox/ogsandbox/emulator/store"
+	"github.com/ogsandbox/ogsandbox/internal/golden"
+)
+
+var do = sandboxtest.Do
+
+func TestHealthIsReadyOnceStartReturns(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	r := do(t, "GET", sb.URL()+"/_sandbox/health", nil)
+	var h control.Health
+	r.JSON(t, &h)
+	if r.Status != 200 || h.Status != "ready" || h.Version != sandbox.Version || h.Merchants != 1 || h.Surfaces["http"] != sb.URL() {
+		t.Fatalf("health: %d %s", r.Status, r.Body)
+	}
+	if now, err := time.Parse(time.RFC3339Nano, h.Now); err != nil || now.Sub(time.Now()).Abs() > time.Minute {
+		t.Fatalf("health now %q", h.Now)
+	}
+}
+
+func TestTwoSandboxesInOneProcess(t *testing.T) {
+	a, b := sandboxtest.Start(t), sandboxtest.Start(t)
+	if a.URL() == b.URL() {
+		t.Fatal("two sandboxes share a URL")
+	}
+	do(t, "POST", a.URL()+"/_sandbox/clock/advance", map[string]string{"by": "30d"})
+	if a.Clock().Now().Sub(b.Clock().Now()) < 29*24*time.Hour {
+		t.Fatal("advancing one sandbox's clock moved the other's")
+	}
+}
+
+func TestClockAdvance(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	url := sb.URL() + "/_sandbox/clock/advance"
+	before := sb.Clock().Now()
+
+	r := do(t, "POST", url, map[string]string{"by": "30d"})
+	var res control.AdvanceResult
+	r.JSON(t, &res)
+	now, _ := time.Parse(time.RFC3339Nano, res.Now)
+	if r.Status != 200 || now.Sub(before) < 30*24*time.Hour || now.Sub(before) > 30*24*time.Hour+time.Minute || res.Runs != 0 {
+		t.Fatalf("advance by 30d: %d %s", r.Status, r.Body)
+	}
+	target := now.Add(36 * time.Hour).Truncate(time.Second)
+	r = do(t, "POST", url, map[string]string{"to": target.Format(time.RFC3339)})
+	r.JSON(t, &res)
+	if got, _ := time.Parse(time.RFC3339Nano, res.Now); r.Status != 200 || got.Before(target) || got.Sub(target) > time.Minute {
+		t.Fatalf("advance to %s: %d %s", target, r.Status, r.Body)
+	}
+	var c control.ClockState
+	do(t, "GET", sb.URL()+"/_sandbox/clock", nil).JSON(t, &c)
+	if c.OffsetSeconds < 31*24*3600 || !strings.HasPrefix(c.Offset, "31d") {
+		t.Fatalf("clock after 31.5 days of advance: %+v", c)
+	}
+}
+
+func TestClockAdvanceRefusals(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	url := sb.URL() + "/_sandbox/clock/advance"
+	past := sb.Clock().Now().Add(-time.Hour).Format(time.RFC3339)
+	for _, tc := range []struct {
+		name, body, field, want string
+	}{
+		{"backwards_to", `{"to":"` + past + `"}`, "to", "only moves forward"},
+		{"negative_by", `{"by":"-1d"}`, "by", "only moves forward"},
+		{"unparsable_by", `{"by":"a month"}`, "by", "cannot parse"},
+		{"no_unit", `{"by":"30"}`, "by", "has no unit"},
+		{"bad_to", `{"to":"tomorrow"}`, "to", "not an RFC 3339 time"},
+		{"both", `{"by":"1d","to":"` + past + `"}`, "by", "not both"},
+		{"neither", `{}`, "by", "neither"},
+		{"empty", ``, "by", "empty"},
+		{"not_json", `by=1d`, "", "not a JSON object"},
+		{"unknown_field", `{"days":3}`, "", "unknown field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, "POST", url, tc.body)
+			var e struct{ Error, Field, Expected string }
+			r.JSON(t, &e)
+			if r.Status != 400 || e.Field != tc.field || !strings.Contains(e.Error, tc.want) || e.Expected == "" {
+				t.Fatalf("%d %s; want 400 on field %q saying %q with what was expected", r.Status, r.Body, tc.field, tc.want)
+			}
+		})
+	}
+}
+
+func TestClockOffsetSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	sb := sandboxtest.StartIn(t, dir)
+	do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "90d"})
+	sb.Close()
+	sb = sandboxtest.StartIn(t, dir)
+	if off := sb.Clock().Now().Sub(time.Now()); off < 89*24*time.Hour {
+		t.Fatalf("offset after restart %v, want about 90d", off)
+	}
+}
+
+func TestClockStartAppliesToANewDataDirOnly(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	withStart := func(c *config.Config) { c.ClockStart = start }
+	sb := sandboxtest.StartIn(t, dir, withStart)
+	if d := sb.Clock().Now().Sub(start); d < 0 || d > time.Minute {
+		t.Fatalf("clock_start: now %v, want %v", sb.Clock().Now(), start)
+	}
+	do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "10d"})
+	sb.Close()
+	sb = sandboxtest.StartIn(t, dir, withStart)
+	if d := sb.Clock().Now().Sub(start.Add(10 * 24 * time.Hour)); d < 0 || d > time.Minute {
+		t.Fatalf("after restart the clock reads %v, want it to continue from %v", sb.Clock().Now(), start.Add(10*24*time.Hour))
+	}
+}
+
+func TestUnknownControlPathListsTheValidOnes(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	r := do(t, "GET", sb.URL()+"/_sandbox/subscriptionz", nil)
+	if r.Status != 404 {
+		t.Fatalf("status %d", r.Status)
+	}
+	golden.JSON(t, "control_404", r.Body, nil)
+	if r := do(t, "DELETE", sb.URL()+"/_sandbox/health", nil); r.Status != 405 || !strings.Contains(string(r.Body), "GET /_sandbox/health") {
+		t.Fatalf("wrong method: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", sb.URL()+"/no/such/thing/", nil); r.Status != 404 || string(r.Body) != "{\"detail\":\"Not found.\"}\n" {
+		t.Fatalf("unknown staging path: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestMerchantsLeaveSecretsOut(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	r := do(t, "GET", sb.URL()+"/_sandbox/merchants", nil)
+	m := config.DemoMerchant()
+	for _, secret := range []string{m.HashKey, m.SFTP.Password, m.APIKeys[0]} {
+		if strings.Contains(string(r.Body), secret) {
+			t.Fatalf("merchants shows a secret: %s", r.Body)
+		}
+	}
+	golden.JSON(t, "merchants_demo", r.Body, nil)
+}
+
+// Every exchange is in the journal, filterable and with its secrets masked (X2, X5).
+func TestJournalRecordsAndMasks(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	sig := "0nQ1KznESueBlFHYRebLpoKih6fkHt0cXC8Ens8eoWk="
+	auth := `{"public_id":"p","ts":1516309285,"sig_field":"123456789","sig":"` + sig + `"}`
+	body := `{"user":{"password":"hunter2-secret"},"payment":{"cc_number":"4111111111111111","sig":"` + sig + `"}}`
+	r := do(t, "POST", sb.URL()+"/no/such/endpoint/?sig="+sig, body,
+		"Authorization", auth, "x-api-key", "secret-api-key-123456", "Cookie", "og_auth=123456789|1516309285|"+sig)
+	if r.Status != 404 {
+		t.Fatalf("status %d", r.Status)
+	}
+	do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "1h"})
+	do(t, "GET", sb.URL()+"/_sandbox/health", nil) // a control read: not journaled
+
+	r = do(t, "GET", sb.URL()+"/_sandbox/journal", nil)
+	var page og.JournalPage
+	r.JSON(t, &page)
+	if len(page.Entries) != 2 {
+		t.Fatalf("%d entries, want the advance and the 404: %s", len(page.Entries), r.Body)
+	}
+	adv, miss := page.Entries[0], page.Entries[1]
+	if adv.Surface != og.SurfaceControl || adv.Request.URL != "/_sandbox/clock/advance" || adv.Status != 200 {
+		t.Fatalf("newest entry %+v", adv)
+	}
+	if miss.Surface != og.SurfaceHTTP || miss.Status != 404 || miss.Direction != og.DirectionIn {
+		t.Fatalf("404 entry %+v", miss)
+	}
+	for _, secret := range []string{"hunter2-secret", "4111111111111111", "secret-api-key-123456", sig} {
+		if strings.Contains(string(r.Body), secret) {
+			t.Errorf("journal shows secret %q", secret)
+		}
+	}
+	for _, kept := range []string{`0nQ1Kz…(44 chars)`, "****3456", `\"password\":\"****\"`, "****1111"} {
+		if !strings.Contains(string(r.Body), kept) {
+			t.Errorf("journal lacks the masked form %q:\n%s", kept, r.Body)
+		}
+	}
+
+	r = do(t, "GET", sb.URL()+"/_sandbox/journal?surface=control", nil)
+	r.JSON(t, &page)
+	if len(page.Entries) != 1 || page.Entries[0].Surface != og.SurfaceControl {
+		t.Fatalf("surface filter: %s", r.Body)
+	}
+	r = do(t, "GET", sb.URL()+"/_sandbox/journal?order=asc&limit=1", nil)
+	r.JSON(t, &page)
+	if len(page.Entries) != 1 || page.Entries[0].Status != 404 || page.Next == nil {
+		t.Fatalf("asc page: %s", r.Body)
+	}
+	for _, q := range []string{"surface=mail", "limit=0", "order=up", "cursor=x", "merchant=nobody", "colour=red"} {
+		if r := do(t, "GET", sb.URL()+"/_sandbox/journal?"+q, nil); r.Status/100 != 4 || !strings.Contains(string(r.Body), "expected") {
+			t.Errorf("journal?%s: %d %s", q, r.Status, r.Body)
+		}
+	}
+}
+
+func TestResetForgetsTheJournalButKeepsMerchantsAndClock(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "7d"})
+	before := sb.Clock().Now()
+	r := do(t, "POST", sb.URL()+"/_sandbox/reset", nil)
+	if r.Status != 200 || !strings.Contains(string(r.Body), config.DemoMerchant().ID) {
+		t.Fatalf("reset: %d %s", r.Status, r.Body)
+	}
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal", nil).JSON(t, &page)
+	if len(page.Entries) != 1 || page.Entries[0].Request.URL != "/_sandbox/reset" {
+		t.Fatalf("journal after reset holds %d entries, want only the reset itself", len(page.Entries))
+	}
+	if sb.Clock().Now().Before(before) {
+		t.Fatal("reset moved the clock back")
+	}
+	if r := do(t, "GET", sb.URL()+"/_sandbox/merchants", nil); !strings.Contains(string(r.Body), config.DemoMerchant().ID) {
+		t.Fatal("reset lost the merchants")
+	}
+}
+
+func TestSecondInstanceOnTheSameDataDirFailsNamingTheLock(t *testing.T) {
+	dir := t.TempDir()
+	sandboxtest.StartIn(t, dir)
+	start := time.Now()
+	_, err := sandbox.Start(t.Context(), sandbox.TestConfig(dir), sandbox.Options{})
+	var le *store.LockedError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "holds the lock") || !strings.Contains(err.Error(), "pid") {
+		t.Fatalf("second instance: %v", err)
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Fatalf("second instance took %v to fail", took)
+	}
+}
+
+func TestPortInUseNamesTheSetting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := sandbox.TestConfig(t.TempDir())
+	cfg.Listen = ln.Addr().String()
+	_, err = sandbox.Start(t.Context(), cfg, sandbox.Options{})
+	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "OGSANDBOX_LISTEN") {
+		t.Fatalf("port in use: %v", err)
+	}
+	// The failed start released the database: a good start on the same directory works.
+	cfg.Listen = "127.0.0.1:0"
+	sb, err := sandbox.Start(t.Context(), cfg, sandbox.Options{})
+	if err != nil {
+		t.Fatalf("start after a failed start: %v", err)
+	}
+	sb.Close()
+}
+
+func TestEphemeralRemovesItsDataDir(t *testing.T) {
+	cfg := sandbox.TestConfig("")
+	cfg.Ephemeral = true
+	sb, err := sandbox.Start(t.Context(), cfg, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := sb.Config().DataDir
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("ephemeral data_dir %s: %v", dir, err)
+	}
+	sb.Close()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("ephemeral data_dir %s survived Close: %v", dir, err)
+	}
+}
+
+// X1: HTTPS with a generated localhost certificate, TLS 1.2 or higher.
+func TestX1_AutoTLS(t *testing.T) {
+	sb := sandboxtest.Start(t, func(c *config.Config) { c.TLS = config.TLS{Cert: "auto"} })
+	if !strings.HasPrefix(sb.URL(), "https://") {
+		t.Fatalf("URL %s", sb.URL())
+	}
+	pem, err := os.ReadFile(sb.AutoCertFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(sb.URL() + "/_sandbox/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+		t.Fatalf("https health: %d %+v", resp.StatusCode, resp.TLS)
+	}
+	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}}}
+	if resp, err := old.Get(sb.URL() + "/_sandbox/health"); err == nil {
+		resp.Body.Close()
+		t.Fatal("a TLS 1.1 client was served")
+	}
+}
+
+// Concurrent requests while the clock advances: run with -race.
+func TestConcurrentAdvancesAndReads(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 5 {
+				if r := do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "1d"}); r.Status != 200 {
+					t.Errorf("advance: %d %s", r.Status, r.Body)
+				}
+				do(t, "GET", sb.URL()+"/_sandbox/journal?limit=5", nil)
+			}
+		})
+	}
+	wg.Wait()
+	if off := sb.Clock().Now().Sub(time.Now()); off < 20*24*time.Hour-time.Minute {
+		t.Fatalf("20 advances of 1d moved the clock %v", off)
+	}
+}

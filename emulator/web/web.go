@@ -1,0 +1,264 @@
+// Package web is the HTTP plumbing every HTTP surface shares: the echo instance, routing that
+// tags each route with its surface, the journal middleware that records every exchange with
+// its secrets masked (X2, X5), bounded body reading, and the JSON rendering.
+//
+// Surfaces (emulator/sc, emulator/api, emulator/control, ...) register routes on a Router and
+// render their own errors in their own wire shape; this package renders only what no surface
+// claimed (an unknown path, a wrong method), through the fallback a surface registered for
+// its path prefix.
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+)
+
+// Context keys.
+const (
+	keySurface  = "og.surface"
+	keyMerchant = "og.merchant"
+	keyDiags    = "og.diags"
+	keyRedact   = "og.redact"
+	keyNote     = "og.note"
+	keySkip     = "og.skipjournal"
+)
+
+// Fallback renders a framework error (404, 405) for requests under a path prefix.
+type Fallback func(c echo.Context, status int, err error) error
+
+// Server is the echo instance of the HTTP listener.
+type Server struct {
+	Echo      *echo.Echo
+	journal   og.JournalService
+	clock     og.Clock
+	log       *slog.Logger
+	fallbacks []prefixFallback
+}
+
+type prefixFallback struct {
+	prefix  string
+	surface string
+	fn      Fallback
+}
+
+// surfaceOf names the surface of a path no route matched, from the fallbacks' prefixes.
+func (s *Server) surfaceOf(path string) string {
+	if f := s.fallbackFor(path); f != nil && f.surface != "" {
+		return f.surface
+	}
+	return og.SurfaceHTTP
+}
+
+func (s *Server) fallbackFor(path string) *prefixFallback {
+	var best *prefixFallback
+	for i, f := range s.fallbacks {
+		if strings.HasPrefix(path, f.prefix) && (best == nil || len(f.prefix) > len(best.prefix)) {
+			best = &s.fallbacks[i]
+		}
+	}
+	return best
+}
+
+// New returns the HTTP server every surface registers on.
+func New(journal og.JournalService, clock og.Clock, log *slog.Logger) *Server {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.JSONSerializer = jsonSerializer{}
+	e.Logger.SetOutput(io.Discard)
+	s := &Server{Echo: e, journal: journal, clock: clock, log: log}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.recordMiddleware)
+	return s
+}
+
+// Router registers routes of one surface.
+type Router struct {
+	s       *Server
+	surface string
+}
+
+// Router returns a router whose routes are recorded as surface.
+func (s *Server) Router(surface string) Router { return Router{s: s, surface: surface} }
+
+// Fallback renders framework errors under prefix (the longest matching prefix wins); the
+// journal records unmatched requests under prefix as the router's surface.
+func (r Router) Fallback(prefix string, fn Fallback) {
+	r.s.fallbacks = append(r.s.fallbacks, prefixFallback{prefix, r.surface, fn})
+}
+
+func (r Router) tag(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(keySurface, r.surface)
+		return next(c)
+	}
+}
+
+// Add registers h for method and path.
+func (r Router) Add(method, path string, h echo.HandlerFunc) {
+	r.s.Echo.Add(method, path, h, r.tag)
+}
+
+// GET registers a GET route.
+func (r Router) GET(path string, h echo.HandlerFunc) { r.Add(http.MethodGet, path, h) }
+
+// POST registers a POST route.
+func (r Router) POST(path string, h echo.HandlerFunc) { r.Add(http.MethodPost, path, h) }
+
+// PUT registers a PUT route.
+func (r Router) PUT(path string, h echo.HandlerFunc) { r.Add(http.MethodPut, path, h) }
+
+// PATCH registers a PATCH route.
+func (r Router) PATCH(path string, h echo.HandlerFunc) { r.Add(http.MethodPatch, path, h) }
+
+// DELETE registers a DELETE route.
+func (r Router) DELETE(path string, h echo.HandlerFunc) { r.Add(http.MethodDelete, path, h) }
+
+// Routes returns "METHOD path" of every route whose path starts with prefix, sorted by path.
+func (s *Server) Routes(prefix string) []string {
+	var out []string
+	for _, rt := range s.Echo.Routes() {
+		if strings.HasPrefix(rt.Path, prefix) && !strings.HasSuffix(rt.Path, "/*") {
+			out = append(out, rt.Method+" "+rt.Path)
+		}
+	}
+	sortRoutes(out)
+	return out
+}
+
+func sortRoutes(rs []string) {
+	path := func(r string) string { _, p, _ := strings.Cut(r, " "); return p }
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && (path(rs[j]) < path(rs[j-1]) || path(rs[j]) == path(rs[j-1]) && rs[j] < rs[j-1]); j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+}
+
+// SetMerchant records which merchant an exchange belongs to (M2), for the journal.
+func SetMerchant(c echo.Context, merchantID string) { c.Set(keyMerchant, merchantID) }
+
+// AddDiagnostics records findings of an exchange, for the journal.
+func AddDiagnostics(c echo.Context, diags ...og.Diagnostic) {
+	prev, _ := c.Get(keyDiags).([]og.Diagnostic)
+	c.Set(keyDiags, append(prev, diags...))
+}
+
+// Redact registers secret values the handler found in the request (a card number, a password)
+// so that the journal masks them wherever they appear.
+func Redact(c echo.Context, secrets ...string) {
+	prev, _ := c.Get(keyRedact).([]string)
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			prev = append(prev, s)
+		}
+	}
+	c.Set(keyRedact, prev)
+}
+
+// Note adds a note to the exchange's journal entry.
+func Note(c echo.Context, note string) { c.Set(keyNote, note) }
+
+// SkipJournal keeps an exchange out of the journal (reads of the control API).
+func SkipJournal(c echo.Context) { c.Set(keySkip, true) }
+
+// ReadBody reads the request body, refusing one over max bytes with an ETOOLARGE error.
+func ReadBody(c echo.Context, max int64) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > max {
+		return nil, og.Errorf(og.ETOOLARGE, "", "body", "the body is %d bytes; this endpoint takes at most %d", r.ContentLength, max)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, og.Errorf(og.EINVALID, "", "body", "reading the body failed: %v", err)
+	}
+	if int64(len(b)) > max {
+		return nil, og.Errorf(og.ETOOLARGE, "", "body", "the body is over %d bytes, the most this endpoint takes", max)
+	}
+	return b, nil
+}
+
+// jsonSerializer writes JSON without HTML escaping: diagnostics quote '<' and '&' as they are.
+type jsonSerializer struct{}
+
+func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(i)
+}
+
+func (jsonSerializer) Deserialize(c echo.Context, i any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	if err := dec.Decode(i); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "the body is not valid JSON: "+err.Error()).SetInternal(err)
+	}
+	return nil
+}
+
+// handleError renders what no handler rendered itself: framework errors, and errors a handler
+// returned instead of rendering.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status := http.StatusInternalServerError
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		status = he.Code
+	} else if oe := og.AsError(err); oe != nil {
+		status = StatusOf(oe.Code)
+	} else {
+		s.log.Error("http: unhandled error", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	if best := s.fallbackFor(c.Request().URL.Path); best != nil {
+		if rerr := best.fn(c, status, err); rerr == nil {
+			return
+		}
+	}
+	// Ordergroove's REST API is Django REST framework: errors are {"detail": ...}.
+	detail := http.StatusText(status)
+	switch status {
+	case http.StatusNotFound:
+		detail = "Not found."
+	case http.StatusMethodNotAllowed:
+		detail = fmt.Sprintf("Method %q not allowed.", c.Request().Method)
+	case http.StatusInternalServerError:
+		detail = "Internal error."
+	default:
+		if oe := og.AsError(err); oe != nil {
+			detail = oe.Message
+		}
+	}
+	_ = c.JSON(status, map[string]string{"detail": detail})
+}
+
+// StatusOf maps an og error code to its HTTP status.
+func StatusOf(code string) int {
+	switch code {
+	case og.EINVALID:
+		return http.StatusBadRequest
+	case og.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case og.ECONFLICT:
+		return http.StatusConflict
+	case og.ENOTFOUND:
+		return http.StatusNotFound
+	case og.ELOCKED:
+		return http.StatusLocked
+	case og.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	default:
+		return http.StatusInternalServerError
+	}
+}
