@@ -138,8 +138,13 @@ func (w *captureWriter) Flush() {
 // registered with Redact, in every encoding it may appear in.
 type masker struct{ values []string }
 
-// secretKeys are request fields whose values are masked entirely.
-var secretKeys = []string{"password", "hash_key", "api_key", "x-api-key", "client_secret", "cc_number", "card_number", "cc_cvv", "cvv", "private_key"}
+// secretKeys are request fields whose values are masked; those of hiddenKeys show nothing at
+// all, the others (card numbers, API keys) their last four characters, which is how people
+// tell them apart.
+var (
+	secretKeys = []string{"password", "hash_key", "api_key", "x-api-key", "client_secret", "cc_number", "card_number", "cc_cvv", "cvv", "private_key"}
+	hiddenKeys = regexp.MustCompile(`(?i)password|hash_key|client_secret|cvv|private_key`)
+)
 
 var (
 	jsonSecret   = regexp.MustCompile(`("(?:` + strings.Join(secretKeys, "|") + `)"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
@@ -160,13 +165,26 @@ func (m masker) text(s string) string {
 			s = strings.ReplaceAll(s, form, og.Mask(v))
 		}
 	}
-	s = jsonSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(jsonSecret, x, og.Mask) })
-	s = formSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(formSecret, x, og.Mask) })
-	s = encSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(encSecret, x, og.Mask) })
+	s = jsonSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(jsonSecret, x, secretMask(x)) })
+	s = formSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(formSecret, x, secretMask(x)) })
+	s = encSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(encSecret, x, secretMask(x)) })
 	s = jsonSig.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(jsonSig, x, og.MaskSignature) })
 	s = formSig.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(formSig, x, og.MaskSignature) })
 	s = encSig.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(encSig, x, og.MaskSignature) })
 	return s
+}
+
+// secretMask returns the mask for a matched "key: value": nothing shown for a password-like
+// key, the last four characters otherwise.
+func secretMask(match string) func(string) string {
+	key, _, _ := strings.Cut(match, ":")
+	if strings.Contains(match, "=") && !strings.Contains(key, "%22") && !strings.HasPrefix(key, `"`) {
+		key, _, _ = strings.Cut(match, "=")
+	}
+	if hiddenKeys.MatchString(key) {
+		return func(string) string { return "****" }
+	}
+	return og.Mask
 }
 
 // maskGroup replaces the second group of re's match x with mask of it.
