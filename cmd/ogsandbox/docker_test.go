@@ -112,6 +112,7 @@ func TestDockerCompose(t *testing.T) {
 			Ports       []string          `yaml:"ports"`
 			Volumes     []string          `yaml:"volumes"`
 			Environment map[string]string `yaml:"environment"`
+			StopGrace   string            `yaml:"stop_grace_period"`
 			Healthcheck struct {
 				Test     []string `yaml:"test"`
 				Interval string   `yaml:"interval"`

@@ -149,7 +149,7 @@ func serveInProcess(t *testing.T, extraArgs ...string) (base string, out *syncBu
 func TestServeBannerAndClockCommands(t *testing.T) {
 	base, out, stop := serveInProcess(t)
 	banner := out.String()
-	for _, want := range []string{"ready", "0e5de2bedc5e11e3a2e4bc764e106cf4", "9d0e5d6c3a1211ecb9090242ac120002", docKey, "petstore-sftp", base + "/subscription/create", "(real time)"} {
+	for _, want := range []string{"ready", "0e5de2bedc5e11e3a2e4bc764e106cf4", "9d0e5d6c3a1211ecb9090242ac120002", docKey, "demo-api-key-0e5de2bedc5e11e3", base + "/subscription/create", "(real time)"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
 		}
@@ -266,6 +266,14 @@ func TestBinaryStopsCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
+			// Journal entries are written behind the answer: a clean close commits them.
+			for i := range 20 {
+				resp, err := http.Post(p.base+"/no/such/path/"+fmt.Sprint(i), "application/json", strings.NewReader(`{}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
 			p.cmd.Process.Signal(sig)
 			if code := p.wait(t, 15*time.Second); code != 0 {
 				t.Fatalf("exit %d after %v:\n%s", code, sig, p.out)
@@ -284,6 +292,15 @@ func TestBinaryStopsCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
 			resp.Body.Close()
 			if !strings.Contains(string(body), `"offset":"45d`) {
 				t.Fatalf("clock after restart: %s", body)
+			}
+			resp, err = http.Get(q.base + "/_sandbox/journal?limit=100")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if n := strings.Count(string(body), `"url":"/no/such/path/`); n != 20 {
+				t.Fatalf("the journal kept %d of the 20 exchanges answered before %v", n, sig)
 			}
 		})
 	}
@@ -335,11 +352,48 @@ func TestBinaryPortInUse(t *testing.T) {
 func TestBinaryEphemeral(t *testing.T) {
 	dir := t.TempDir()
 	p := startBinary(t, dir, "OGSANDBOX_EPHEMERAL=1")
+	var tmp string
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "data_dir" {
+			tmp = f[1]
+		}
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "ogsandbox.db")); err != nil {
+		t.Fatalf("ephemeral data_dir %q from the banner: %v\n%s", tmp, err, p.out)
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(t, 15*time.Second); code != 0 || !strings.Contains(p.out.String(), "--ephemeral: the temporary data_dir was removed") {
+	if code := p.wait(t, 15*time.Second); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.out)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("the ephemeral data_dir %s survived the exit: %v", tmp, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".ogsandbox")); !os.IsNotExist(err) {
 		t.Fatal("--ephemeral wrote to ./.ogsandbox")
+	}
+}
+
+func TestPrintConfigMasksSecrets(t *testing.T) {
+	code, out, _ := run(t, nil, "serve", "--print-config")
+	if code != 0 || !strings.Contains(out, "merchant_id: 0e5de2bedc5e11e3a2e4bc764e106cf4") || strings.Contains(out, docKey) || strings.Contains(out, "petstore-sftp") {
+		t.Fatalf("print-config: %d\n%s", code, out)
+	}
+}
+
+// With tls: auto, the command-line tools trust the generated certificate through --cacert.
+func TestHealthOverAutoTLS(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ogsandbox.yaml")
+	os.WriteFile(cfg, []byte("tls: auto\n"), 0o600)
+	base, _, _ := serveInProcess(t, "--config", cfg, "--data-dir", filepath.Join(dir, ".ogsandbox"))
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("base %s", base)
+	}
+	if code, _, errs := run(t, nil, "health", "--url", base); code == 0 {
+		t.Fatalf("health trusted an unknown certificate: %s", errs)
+	}
+	cert := filepath.Join(dir, ".ogsandbox", "tls-cert.pem")
+	if code, out, errs := run(t, map[string]string{"OGSANDBOX_CACERT": cert}, "health", "--url", base); code != 0 || !strings.Contains(out, "ready") {
+		t.Fatalf("health --cacert: %d %s %s", code, out, errs)
 	}
 }

@@ -33,6 +33,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 		return usageError{err.Error()}
 	}
+	if cfg.PrintConfig {
+		fmt.Fprint(m.Stdout, cfg.Masked())
+		return nil
+	}
 	log := m.logger()
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -56,7 +60,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 
 func stateWhere(c config.Config) string {
 	if c.Ephemeral {
-		return "nothing (--ephemeral: the temporary data_dir was removed)"
+		return "nothing (--ephemeral: the temporary data_dir " + c.DataDir + " was removed)"
 	}
 	return c.DataDir
 }
@@ -75,7 +79,11 @@ func (m *Main) banner(w io.Writer, sb *sandbox.Sandbox) {
 		fmt.Fprintf(w, "  TLS certificate %s (generated for localhost; trust it in your client)\n", f)
 	}
 	fmt.Fprintf(w, "  clock           %s%s\n", sb.Clock().Now().Format(time.RFC3339), clockNote(sb))
-	fmt.Fprintf(w, "  data_dir        %s\n", stateWhere(cfg))
+	if cfg.Ephemeral {
+		fmt.Fprintf(w, "  data_dir        %s (--ephemeral: removed at exit)\n", cfg.DataDir)
+	} else {
+		fmt.Fprintf(w, "  data_dir        %s\n", cfg.DataDir)
+	}
 	for _, mc := range sb.Merchants() {
 		fmt.Fprintln(w)
 		if cfg.Demo {
@@ -99,8 +107,7 @@ func (m *Main) banner(w io.Writer, sb *sandbox.Sandbox) {
 		if apiKey != "" {
 			fmt.Fprintf(w, "  x-api-key       %s\n", apiKey)
 		}
-		fmt.Fprintf(w, "  sftp            %s (password %s) on %s\n", mc.SFTP.Username, pass, cfg.SFTPListen)
-		fmt.Fprintf(w, "  msi.js          %s/%s/msi.js\n", base, mc.ID)
+		_ = pass // the SFTP login is printed once the drop site serves it
 		fmt.Fprintf(w, "  placement       %s %s at hours %v %s\n", mc.Placement.Method, placementURL(mc), mc.Placement.Hours, mc.Timezone)
 		if cfg.Demo {
 			ts := sb.Clock().Wall().Unix()
@@ -116,7 +123,7 @@ func placementURL(mc *og.Merchant) string {
 	if mc.Placement.URL == "" {
 		return "(no endpoint configured)"
 	}
-	return mc.Placement.URL
+	return config.RedactURL(mc.Placement.URL)
 }
 
 func clockNote(sb *sandbox.Sandbox) string {

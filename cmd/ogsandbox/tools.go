@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -104,11 +107,15 @@ func (m *Main) clock(ctx context.Context, args []string) error {
 	sub := args[0]
 	fs := m.flags("clock " + sub)
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running sandbox")
+	cacert := fs.String("cacert", "", "PEM certificate to trust for an https URL (tls: auto writes data_dir/tls-cert.pem)")
 	pos, err := m.parse(fs, args[1:])
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 10 * time.Minute}
+	client, err := httpClient(*cacert, 10*time.Minute)
+	if err != nil {
+		return err
+	}
 	var req *http.Request
 	switch sub {
 	case "advance":
@@ -170,6 +177,7 @@ func (m *Main) health(ctx context.Context, args []string) error {
 	fs := m.flags("health")
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running sandbox")
 	wait := fs.Duration("wait", 0, "keep asking this long before giving up (e.g. 30s)")
+	cacert := fs.String("cacert", "", "PEM certificate to trust for an https URL (tls: auto writes data_dir/tls-cert.pem)")
 	pos, err := m.parse(fs, args)
 	if err != nil {
 		return err
@@ -177,7 +185,10 @@ func (m *Main) health(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return usageError{"health takes no arguments"}
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
+	client, err := httpClient(*cacert, 5*time.Second)
+	if err != nil {
+		return err
+	}
 	url := strings.TrimRight(*base, "/") + "/_sandbox/health"
 	deadline := clock.WallNow().Add(*wait)
 	for {
@@ -200,4 +211,25 @@ func (m *Main) health(ctx context.Context, args []string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// httpClient returns a client that trusts cacert (a PEM file) besides the system's roots.
+func httpClient(cacert string, timeout time.Duration) (*http.Client, error) {
+	c := &http.Client{Timeout: timeout}
+	if cacert == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(cacert)
+	if err != nil {
+		return nil, usageError{"--cacert: " + err.Error()}
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, usageError{"--cacert: " + cacert + " holds no PEM certificate"}
+	}
+	c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	return c, nil
 }

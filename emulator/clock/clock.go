@@ -104,23 +104,52 @@ func (e *BackwardsError) Error() string {
 		e.Now.Format(time.RFC3339), e.To.Format(time.RFC3339), Format(e.Now.Sub(e.To)))
 }
 
+// TooFarError is the refusal of a move further than one advance may go.
+type TooFarError struct{ Now, To time.Time }
+
+func (e *TooFarError) Error() string {
+	return fmt.Sprintf("%s is %s after the sandbox clock's %s: one advance moves at most 100 years",
+		e.To.Format(time.RFC3339), Format(e.To.Sub(e.Now)), e.Now.Format(time.RFC3339))
+}
+
+// maxAdvance bounds one advance: 100 calendar years, leap days included.
+const maxAdvance = 36525 * 24 * time.Hour
+
+// maxOffset bounds how far sandbox time may run ahead of the wall, well inside what a
+// time.Duration holds (292 years).
+const maxOffset = 200 * 365 * 24 * time.Hour
+
 // moveTo moves the clock forward to t; a t at or before now (the clock passes at the wall's
 // rate, so a target computed a moment ago may already be behind) leaves it where it is.
+//
+// Only the runner calls it, one move at a time, so the offset cannot change between computing
+// it and applying it. The save runs without holding mu: Now is read by every request and by
+// storage inside its transactions, and must never wait on an fsync.
 func (c *Clock) moveTo(t time.Time) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := c.nowLocked()
 	if !t.After(now) {
+		c.mu.Unlock()
 		return nil
 	}
+	if t.Sub(now) > maxAdvance || c.offset+t.Sub(now) > maxOffset {
+		c.mu.Unlock()
+		return &TooFarError{Now: now, To: t}
+	}
 	off := c.offset + t.Sub(now)
-	if c.save != nil {
-		if err := c.save(off); err != nil {
+	save := c.save
+	c.mu.Unlock()
+	if save != nil {
+		if err := save(off); err != nil {
 			return fmt.Errorf("persist the clock offset: %w", err)
 		}
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.offset = off
-	c.last = t.UTC().Truncate(time.Microsecond)
+	if l := t.UTC().Truncate(time.Microsecond); l.After(c.last) {
+		c.last = l
+	}
 	close(c.changed)
 	c.changed = make(chan struct{})
 	return nil

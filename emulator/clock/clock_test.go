@@ -109,7 +109,7 @@ func TestAdvanceBySpan(t *testing.T) {
 		t.Fatalf("advance by 0: %+v, %v", res, err)
 	}
 	res, err = r.AdvanceBy(context.Background(), Span{Months: 1})
-	if err != nil || !res.To.Equal(AddMonths(res.From, 1)) && res.To.Sub(AddMonths(res.From, 1)) > time.Second {
+	if err != nil || res.To.Sub(AddMonths(res.From, 1)).Abs() > time.Second {
 		t.Fatalf("advance by 1mo: %+v, %v", res, err)
 	}
 }
@@ -128,6 +128,48 @@ func TestClockOnlyMovesForward(t *testing.T) {
 	w.add(-time.Hour)
 	if got := c.Now(); !got.Equal(t0) {
 		t.Fatalf("Now after the wall stepped back = %v, want %v", got, t0)
+	}
+}
+
+// An advance to a far future is refused, not saturated: the clock keeps passing.
+func TestAdvanceRefusesTooFar(t *testing.T) {
+	c := New(nil, 0)
+	r := NewRunner(c, nil)
+	_, err := r.Advance(context.Background(), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	if tf := (*TooFarError)(nil); !errors.As(err, &tf) || !strings.Contains(err.Error(), "at most 100 years") {
+		t.Fatalf("advance to 9999: %v", err)
+	}
+	if off := c.Offset(); off != 0 {
+		t.Fatalf("a refused advance moved the offset to %v", off)
+	}
+	if _, err := r.AdvanceBy(context.Background(), Span{Months: 1200}); err != nil {
+		t.Fatalf("advance by 100y: %v", err)
+	}
+	if _, err := r.AdvanceBy(context.Background(), Span{Months: 1200}); err == nil {
+		t.Fatal("a second 100y advance took the offset past what the clock can hold")
+	}
+}
+
+// Now never waits on the offset's save: storage reads the clock inside its transactions.
+func TestNowDoesNotWaitOnSave(t *testing.T) {
+	c := New(nil, 0)
+	release := make(chan struct{})
+	saving := make(chan struct{})
+	c.Persist(func(time.Duration) error { close(saving); <-release; return nil })
+	r := NewRunner(c, nil)
+	done := make(chan error, 1)
+	go func() { _, err := r.AdvanceBy(context.Background(), Span{Dur: time.Hour}); done <- err }()
+	<-saving
+	got := make(chan time.Time, 1)
+	go func() { got <- c.Now() }()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Now blocked while the offset was being saved")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

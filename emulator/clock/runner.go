@@ -131,6 +131,9 @@ func (r *Runner) advance(ctx context.Context, target func(now time.Time) time.Ti
 	if to.Before(from) {
 		return res, &BackwardsError{Now: from, To: to}
 	}
+	if to.Sub(from) > maxAdvance {
+		return res, &TooFarError{Now: from, To: to}
+	}
 	for step := 0; ; step++ {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -189,6 +192,9 @@ func (r *Runner) loop() {
 	for {
 		wait := idleRecheck
 		r.runMu.Lock()
+		// Read before unlocking: an advance right after would otherwise close a channel this
+		// loop never saw, and work due just past it would wait out idleRecheck.
+		changed := r.clock.Changed()
 		now := r.clock.Now()
 		_, err := r.runDue(ctx, now)
 		if err == nil {
@@ -207,7 +213,6 @@ func (r *Runner) loop() {
 			r.log.Error("scheduled work failed; retrying in 1s", "err", err)
 			wait = time.Second
 		}
-		changed := r.clock.Changed()
 		t := time.NewTimer(wait)
 		select {
 		case <-r.stop:

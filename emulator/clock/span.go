@@ -2,6 +2,8 @@ package clock
 
 import (
 	"fmt"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"strconv"
 	"strings"
 	"time"
@@ -39,14 +41,8 @@ func (s Span) String() string {
 	return b.String()
 }
 
-// AddMonths adds n calendar months to t, clamping the day of month to the target month's
-// length.
-func AddMonths(t time.Time, n int) time.Time {
-	y, m, d := t.Date()
-	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
-	last := time.Date(first.Year(), first.Month()+1, 0, 0, 0, 0, 0, t.Location()).Day()
-	return first.AddDate(0, 0, min(d, last)-1)
-}
+// AddMonths adds n calendar months to t, clamping the day of month (og.AddMonths).
+func AddMonths(t time.Time, n int) time.Time { return og.AddMonths(t, n) }
 
 var spanUnits = []struct {
 	name string

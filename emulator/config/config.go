@@ -9,6 +9,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -62,6 +63,7 @@ type Config struct {
 	JournalMaxBytes int64
 	Merchants       []og.Merchant
 	Demo            bool     // no merchant configured: the demo merchant serves
+	PrintConfig     bool     // --print-config: print Masked() and exit
 	Warnings        []string // accepted but worth saying (an O1 placement hour to avoid)
 
 	origin map[string]string // key → where its value came from
@@ -129,6 +131,17 @@ func ServeFlags(fs *flag.FlagSet) {
 	fs.String("sftp-listen", "", "address of the SFTP drop site (default "+DefaultSFTPListen+")")
 	fs.String("data-dir", "", "directory of the database, SFTP homes and host key (default "+DefaultDataDir+")")
 	fs.String("clock-start", "", "start the sandbox clock here (RFC 3339) instead of now")
+	fs.Bool("print-config", false, "print the effective configuration, secrets masked, and exit")
+}
+
+// RedactURL hides the password of a URL's user information (a merchant endpoint may carry
+// credentials), for printing.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	return u.Redacted()
 }
 
 // ApplyEnv sets every flag of fs that the command line left unset from the environment
@@ -184,7 +197,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 
 	c := Default()
 	if path := get("config"); path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readBounded(path, MaxFileBytes)
 		if err != nil {
 			return Config{}, fmt.Errorf("configuration file (%s): %w", origin("config"), err)
 		}
@@ -216,6 +229,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if v, _ := strconv.ParseBool(get("ephemeral")); v {
 		c.Ephemeral = true
 	}
+	c.PrintConfig, _ = strconv.ParseBool(get("print-config"))
 	for _, a := range []struct{ key, addr string }{{"listen", c.Listen}, {"sftp_listen", c.SFTPListen}} {
 		if err := checkAddr(a.addr); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %s: %v", c.Origin(a.key), a.key, err))
@@ -225,6 +239,17 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, &Error{Problems: problems}
 	}
 	return c, nil
+}
+
+// readBounded reads at most max+1 bytes of a file: a configuration is small, and a path such
+// as /dev/zero must not hang start-up.
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max+1))
 }
 
 type discard struct{}

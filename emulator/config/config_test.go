@@ -162,6 +162,7 @@ func TestParseRefusals(t *testing.T) {
 			[]string{"merchants[1].sftp.username: duplicate sftp username \"u\""}},
 		{"config/tls_cert_without_key", "tls: {cert: ./c.pem}\n", []string{":1: tls.key:"}},
 		{"config/tls_scalar", "tls: yes-please\n", []string{"tls is \"auto\""}},
+		{"config/journal_cap_too_small", "journal_max_bytes: 1KiB\n", []string{":1: journal_max_bytes: 1024 bytes is under the journal's minimum"}},
 		{"config/two_problems_at_once", "listen: x\nsftp_listen: y\n", []string{"2 problems", ":1: listen", ":2: sftp_listen"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,6 +196,7 @@ func TestLoadRefusals(t *testing.T) {
 		{nil, env("OGSANDBOX_EPHEMERAL", "maybe"), "OGSANDBOX_EPHEMERAL"},
 		{[]string{"extra"}, env(), "no arguments"},
 		{[]string{"--nope"}, env(), "not defined"},
+		{[]string{"--config", "/dev/zero"}, env(), "the file is"},
 	} {
 		_, err := Load(tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

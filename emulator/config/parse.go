@@ -136,6 +136,8 @@ func Parse(name string, data []byte) (Config, error) {
 		n, err := parseBytes(*raw.JournalMaxBytes)
 		if err != nil {
 			problem("journal_max_bytes", "%v", err)
+		} else if n < 1<<20 {
+			problem("journal_max_bytes", "%d bytes is under the journal's minimum of 1MiB", n)
 		}
 		c.JournalMaxBytes = n
 	}
@@ -315,7 +317,7 @@ func (c Config) Masked() string {
 			fmt.Fprintf(&b, "    catalogue: %s\n", m.Catalogue)
 		}
 		fmt.Fprintf(&b, "    placement: {method: %s, url: %q, hours: %v, timeout: %s}\n    reminder_days: %d\n",
-			m.Placement.Method, m.Placement.URL, m.Placement.Hours, m.Placement.Timeout, m.ReminderDays)
+			m.Placement.Method, RedactURL(m.Placement.URL), m.Placement.Hours, m.Placement.Timeout, m.ReminderDays)
 	}
 	return b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -47,6 +48,7 @@ type Server struct {
 	// Ready reports whether every surface accepts work and the merchants are loaded, and the
 	// surfaces' addresses.
 	Ready func() (bool, map[string]string)
+	Log   *slog.Logger
 	// Lifetime is cancelled when the sandbox shuts down: an advance outlives the request that
 	// asked for it (a client timing out must not leave the clock half-way) but not the sandbox.
 	Lifetime context.Context
@@ -77,7 +79,10 @@ func (srv *Server) Register(s *web.Server) {
 		if errors.As(err, &he) {
 			return Fail(c, status, "", fmt.Sprint(he.Message), "")
 		}
-		return Fail(c, status, "", "internal error: "+err.Error(), "")
+		if srv.Log != nil {
+			srv.Log.Error("control: internal error", "path", req.URL.Path, "err", err)
+		}
+		return Fail(c, status, "", "internal error (the sandbox's log says why)", "")
 	})
 }
 
@@ -191,10 +196,17 @@ func (srv *Server) advance(c echo.Context) error {
 	}
 	if err != nil {
 		var be *clock.BackwardsError
-		if errors.As(err, &be) {
+		var tf *clock.TooFarError
+		switch {
+		case errors.As(err, &be):
 			return Fail(c, http.StatusBadRequest, field, err.Error(), "a time at or after "+be.Now.Format(time.RFC3339Nano))
+		case errors.As(err, &tf):
+			return Fail(c, http.StatusBadRequest, field, err.Error(), "a time at most 100 years after "+tf.Now.Format(time.RFC3339))
 		}
-		return Fail(c, http.StatusInternalServerError, "", "the advance stopped at "+srv.Clock.Now().Format(time.RFC3339)+": "+err.Error(), "")
+		if srv.Log != nil {
+			srv.Log.Error("control: advance failed", "err", err)
+		}
+		return Fail(c, http.StatusInternalServerError, "", "the advance stopped at "+srv.Clock.Now().Format(time.RFC3339)+": scheduled work failed (the sandbox's log says why); the runs before it are kept", "")
 	}
 	rep := res.Report
 	return c.JSON(http.StatusOK, AdvanceResult{From: res.From.Format(time.RFC3339Nano), Now: res.To.Format(time.RFC3339Nano),
@@ -203,7 +215,7 @@ func (srv *Server) advance(c echo.Context) error {
 
 func (srv *Server) reset(c echo.Context) error {
 	if err := srv.Reset(c.Request().Context()); err != nil {
-		return Fail(c, http.StatusInternalServerError, "", "reset failed: "+err.Error(), "")
+		return err
 	}
 	ids := []string{}
 	for _, m := range srv.Merchants.All() {
@@ -243,8 +255,8 @@ func (srv *Server) journal(c echo.Context) error {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return Fail(c, http.StatusBadRequest, "limit", fmt.Sprintf("limit %q is not a positive number", v), "1 to 1000")
+		if err != nil || n < 1 || n > og.MaxJournalLimit {
+			return Fail(c, http.StatusBadRequest, "limit", fmt.Sprintf("limit %q is not a number from 1 to %d", v, og.MaxJournalLimit), fmt.Sprintf("1 to %d", og.MaxJournalLimit))
 		}
 		f.Limit = n
 	}

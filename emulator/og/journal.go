@@ -50,6 +50,9 @@ type JournalFilter struct {
 	Limit      int
 }
 
+// MaxJournalLimit is the most entries one journal page holds.
+const MaxJournalLimit = 1000
+
 // JournalPage is one page of entries.
 type JournalPage struct {
 	Entries []JournalEntry `json:"entries"`

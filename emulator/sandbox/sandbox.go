@@ -38,8 +38,13 @@ import (
 // Version is the sandbox's version, reported by health and `ogsandbox version`.
 var Version = "0.1.0-dev"
 
-// ShutdownTimeout bounds how long Close waits for in-flight requests.
-const ShutdownTimeout = 10 * time.Second
+// Shutdown bounds. Close waits up to ShutdownTimeout for in-flight requests; scheduled work
+// still running after WorkGrace (a long advance) is cancelled, so that its request can answer
+// within the timeout. Both stay under the 10 seconds a container runtime gives before SIGKILL.
+const (
+	ShutdownTimeout = 8 * time.Second
+	WorkGrace       = 5 * time.Second
+)
 
 // Options are what a configuration file cannot say.
 type Options struct {
@@ -80,7 +85,8 @@ func TestConfig(dir string) config.Config {
 }
 
 // Start opens the sandbox's state and starts every surface. It returns once all of them
-// listen; a failure names the setting at fault (a port in use, a locked data_dir).
+// listen; a failure names the setting at fault (a port in use, a locked data_dir). ctx bounds
+// start-up only: the sandbox runs until Close.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, err error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -94,6 +100,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		}
 	}()
 
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if cfg.Ephemeral {
 		dir, err := os.MkdirTemp("", "ogsandbox-*")
 		if err != nil {
@@ -147,6 +156,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		Reset:     s.reset,
 		Ready:     s.readiness,
 		Lifetime:  s.lifetime,
+		Log:       s.log,
 	}).Register(s.web)
 
 	scheme := "http"
@@ -234,6 +244,8 @@ func (s *Sandbox) Close() error {
 		s.ready.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
+		grace := time.AfterFunc(WorkGrace, s.cancel)
+		defer grace.Stop()
 		if s.httpSrv != nil {
 			if err := s.httpSrv.Shutdown(ctx); err != nil {
 				s.closeErr = errors.Join(s.closeErr, fmt.Errorf("http shutdown: %w", err))
@@ -260,7 +272,9 @@ func (s *Sandbox) closeStores() {
 		}
 	}
 	if s.tempDir != "" {
-		os.RemoveAll(s.tempDir)
+		if err := os.RemoveAll(s.tempDir); err != nil {
+			s.closeErr = errors.Join(s.closeErr, fmt.Errorf("remove the ephemeral data_dir: %w", err))
+		}
 	}
 }
 

@@ -203,10 +203,40 @@ func TestJournalRecordsAndMasks(t *testing.T) {
 	if len(page.Entries) != 1 || page.Entries[0].Status != 404 || page.Next == nil {
 		t.Fatalf("asc page: %s", r.Body)
 	}
-	for _, q := range []string{"surface=mail", "limit=0", "order=up", "cursor=x", "merchant=nobody", "colour=red"} {
+	for _, q := range []string{"surface=mail", "limit=0", "limit=5000", "order=up", "cursor=x", "merchant=nobody", "colour=red"} {
 		if r := do(t, "GET", sb.URL()+"/_sandbox/journal?"+q, nil); r.Status/100 != 4 || !strings.Contains(string(r.Body), "expected") {
 			t.Errorf("journal?%s: %d %s", q, r.Status, r.Body)
 		}
+	}
+}
+
+// The journal keeps the first 64 KiB of a body, says it cut it, and masks a secret the cut
+// falls in the middle of (X2).
+func TestJournalBoundsBodies(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	pad := strings.Repeat("a", 64<<10-len(`{"pad":"`)-len(`","password":"hun`))
+	body := `{"pad":"` + pad + `","password":"hunter2-super-secret-value"}` + strings.Repeat(" ", 40<<10)
+	do(t, "POST", sb.URL()+"/nowhere/", body)
+	var page og.JournalPage
+	r := do(t, "GET", sb.URL()+"/_sandbox/journal?limit=1", nil)
+	r.JSON(t, &page)
+	e := page.Entries[0].Request
+	if !e.Truncated || e.BodyBytes != int64(len(body)) || len(e.Body) > 64<<10+64 { // masking may lengthen it a little
+		t.Fatalf("truncated=%v body_bytes=%d kept=%d; want truncated, %d, at most 64 KiB", e.Truncated, e.BodyBytes, len(e.Body), len(body))
+	}
+	if strings.Contains(string(r.Body), "hun") && strings.Contains(e.Body, `"password":"hun`) {
+		t.Fatalf("the journal kept the start of a password cut by the body bound: ...%s", e.Body[len(e.Body)-40:])
+	}
+}
+
+func TestAdvanceRefusesTooFar(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	r := do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"to": "9999-01-01T00:00:00Z"})
+	if r.Status != 400 || !strings.Contains(string(r.Body), "at most 100 years") {
+		t.Fatalf("advance to 9999: %d %s", r.Status, r.Body)
+	}
+	if off := sb.Clock().Now().Sub(time.Now()); off > time.Minute {
+		t.Fatalf("a refused advance moved the clock by %v", off)
 	}
 }
 

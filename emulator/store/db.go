@@ -25,6 +25,10 @@ import (
 // FileName is the database file inside data_dir.
 const FileName = "ogsandbox.db"
 
+// DefaultLockTimeout is how long a second instance waits for the database's lock before it
+// says who holds it: short enough that it fails within a second, start-up included.
+const DefaultLockTimeout = 400 * time.Millisecond
+
 // schemaVersion is bumped when the layout changes incompatibly.
 const schemaVersion = 1
 
@@ -43,14 +47,10 @@ var (
 	keyJournalDropped = []byte("journal_dropped")
 )
 
-// merchantBuckets are the buckets each merchant has inside merchants/<merchant_id>.
-// Reset empties them all.
-var merchantBuckets = [][]byte{[]byte("data")}
-
 // Options configure Open.
 type Options struct {
 	// LockTimeout is how long Open waits for another process's lock on the file; past it,
-	// Open fails with a *LockedError. Zero means one second.
+	// Open fails with a *LockedError. Zero means DefaultLockTimeout.
 	LockTimeout time.Duration
 	// Owner describes this process (pid, listen address) for the message another instance
 	// prints when it finds the file locked.
@@ -93,7 +93,7 @@ func (e *LockedError) Error() string {
 // within opts.LockTimeout when another process holds the file.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = time.Second
+		opts.LockTimeout = DefaultLockTimeout
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -13,10 +13,14 @@ import (
 // DefaultJournalMaxBytes caps the journal when the configuration does not.
 const DefaultJournalMaxBytes = 64 << 20
 
-// Journal listing bounds.
+// Journal listing bounds: entries per page, and bytes per page (entries keep up to 64 KiB of
+// each body, so a page of 1000 could otherwise be 130 MB).
 const (
 	DefaultJournalLimit = 50
-	MaxJournalLimit     = 1000
+	MaxJournalLimit     = og.MaxJournalLimit
+	MaxPageBytes        = 8 << 20
+	// MinJournalBytes is the smallest cap the journal accepts: room for a few large entries.
+	MinJournalBytes = 1 << 20
 )
 
 // journal implements og.JournalService on the journal bucket. Keys are 8-byte big-endian
@@ -33,7 +37,9 @@ type journal struct {
 
 var _ og.JournalService = (*journal)(nil)
 
-func newJournal(db *DB, maxBytes int64) *journal { return &journal{db: db, maxBytes: maxBytes} }
+func newJournal(db *DB, maxBytes int64) *journal {
+	return &journal{db: db, maxBytes: max(maxBytes, MinJournalBytes)}
+}
 
 func encodeEntry(e *og.JournalEntry) ([]byte, error) {
 	js, err := json.Marshal(e)
@@ -134,6 +140,7 @@ func (j *journal) List(ctx context.Context, f og.JournalFilter) (og.JournalPage,
 	}
 	f.Limit = min(f.Limit, MaxJournalLimit)
 	page := og.JournalPage{Entries: []og.JournalEntry{}}
+	pageBytes := 0
 	err := j.db.bolt.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketJournal)
 		page.Dropped = getUint(tx.Bucket(bucketMeta).Get(keyJournalDropped))
@@ -167,11 +174,12 @@ func (j *journal) List(ctx context.Context, f og.JournalFilter) (og.JournalPage,
 			if f.Surface != "" && string(surface) != f.Surface || f.MerchantID != "" && string(merchant) != f.MerchantID {
 				continue
 			}
-			if len(page.Entries) == f.Limit {
+			if len(page.Entries) == f.Limit || len(page.Entries) > 0 && pageBytes+len(js) > MaxPageBytes {
 				next := page.Entries[len(page.Entries)-1].Seq
 				page.Next = &next
 				break
 			}
+			pageBytes += len(js)
 			var e og.JournalEntry
 			if err := json.Unmarshal(js, &e); err != nil {
 				return fmt.Errorf("journal entry %d: %w", getUint(k), err)

@@ -136,10 +136,13 @@ func TestJournalFilterAndPaginate(t *testing.T) {
 
 // X5: the journal is append-only; the size cap drops the oldest entries and says so.
 func TestX5_JournalCapDropsOldestAndSaysSo(t *testing.T) {
-	db := MustOpen(t, Options{JournalMaxBytes: 4 << 10})
+	db := MustOpen(t, Options{JournalMaxBytes: MinJournalBytes})
 	j := db.Journal()
+	body := strings.Repeat("x", 16<<10)
 	for i := range 200 {
-		j.Append(entry(og.SurfaceSC, "m1", i))
+		e := entry(og.SurfaceSC, "m1", i)
+		e.Request.Body = body
+		j.Append(e)
 	}
 	p, err := j.List(context.Background(), og.JournalFilter{Limit: 1000})
 	if err != nil {
@@ -207,10 +210,17 @@ func TestJournalAppendsConcurrently(t *testing.T) {
 // A failing write does not take the writes batched with it down.
 func TestCommitterIsolatesAFailingWrite(t *testing.T) {
 	db := MustOpen(t, Options{})
+	// Hold the writer in a first batch, so that the 20 writes below queue and share the next.
+	hold, held := make(chan struct{}), make(chan struct{})
+	go db.commit.do(func(*bolt.Tx) error { close(held); <-hold; return nil })
+	<-held
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
+	var queued sync.WaitGroup
+	queued.Add(20)
 	for i := range 20 {
 		wg.Go(func() {
+			queued.Done()
 			errs[i] = db.commit.do(func(tx *bolt.Tx) error {
 				if i == 7 {
 					return errors.New("refused")
@@ -222,6 +232,11 @@ func TestCommitterIsolatesAFailingWrite(t *testing.T) {
 			})
 		})
 	}
+	queued.Wait()
+	for len(db.commit.jobs) < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
 	wg.Wait()
 	for i, err := range errs {
 		switch i {

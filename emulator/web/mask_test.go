@@ -17,10 +17,18 @@ func TestX2_MaskerText(t *testing.T) {
 		{"json_sig", `{"sig":"` + sig + `"}`, sig, `"sig":"0nQ1Kz…(44 chars)"`},
 		{"query_sig", `/customer/x?merchant_id=m&sig=` + sig, sig, "sig=0nQ1Kz…(44 chars)"},
 		{"encoded_json_sig", `create_request=%7B%22sig%22%3A%22` + sig + `%22%7D`, sig, "%22sig%22%3A%220nQ1Kz…(44 chars)%22"},
-		{"encoded_json_cc_number", `%7B%22cc_number%22%3A%224111111111111111%22%7D`, "4111111111111111", "%22cc_number%22%3A%22****"},
+		{"encoded_json_cc_number", `%7B%22cc_number%22%3A%225500005555555559%22%7D`, "5500005555555559", "%22cc_number%22%3A%22****5559%22"},
+		{"numeric_card_number", `{"cc_number": 5500005555555559}`, "5500005555555559", `"cc_number": ****5559`},
+		{"capitalised_key", `{"Password":"hunter2"}`, "hunter2", `"Password":"****"`},
+		{"key_containing_password", `{"sftp_password":"hunter2"}`, "hunter2", `"sftp_password":"****"`},
+		{"upper_case_form_key", `user=u&PASSWORD=hunter2`, "hunter2", "PASSWORD=****"},
+		{"value_cut_by_the_body_bound", `{"a":1,"password":"hunter2-super-sec`, "hunter2", `"password":"****`},
+		{"encoded_value_cut", `%7B%22password%22%3A%22hunter2-super`, "hunter2", `%22password%22%3A%22****`},
+		{"client_secret", `client_secret=abcdefghijklmnopqrstuvwxyz`, "abcdefghij", "client_secret=****"},
+		{"ordinary_fields_untouched", `{"first_name":"Nicholas","token_id":"tok_123"}`, "****", `"first_name":"Nicholas","token_id":"tok_123"`},
 		{"json_card_number_keeps_last_four", `{"cc_number":"5500005555555559"}`, "5500005555555559", `"cc_number":"****5559"`},
 		{"long_password_shows_nothing", `{"password":"correct-horse-battery"}`, "tery", `"password":"****"`},
-		{"registered_value", `{"note":"card 4111111111111111"}`, "4111111111111111", "card ****1111"},
+		{"registered_value", `{"note":"card 4111111111111111"}`, "4111111111111111", "card ****"},
 		{"registered_value_url_encoded", `token=tok%2Ben%2Fvalue%3D%3D`, "tok%2Ben", "token=****"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,7 +49,16 @@ func TestX2_MaskerHeaders(t *testing.T) {
 		"Cookie":         {"a=1; og_auth=123|1516309285|" + sig + "; b=2"},
 		"Accept":         {"*/*"},
 	}
+	h.Set("Proxy-Authorization", "Basic dXNlcjpwYXNz")
+	h.Set("X-Auth-Token", "token-abcdefghijklmnop")
 	got := masker{}.header(h)
+	if got["Proxy-Authorization"][0] != "Basic ****" || got["X-Auth-Token"][0] != "****mnop" {
+		t.Errorf("proxy authorization and auth token: %v", got)
+	}
+	bearer := masker{}.header(http.Header{"Authorization": {"Bearer eyJhbGciOi.secret"}, "Cookie": {"og_auth=123%7c1516309285%7c" + sig}})
+	if bearer["Authorization"][0] != "Bearer ****" || strings.Contains(bearer["Cookie"][0], sig) {
+		t.Errorf("bearer and lower-case encoded og_auth: %v", bearer)
+	}
 	joined := strings.Join(got["Authorization"], "") + strings.Join(got["X-Api-Key"], "") + strings.Join(got["Signed-Payload"], "") + strings.Join(got["Cookie"], "")
 	for _, secret := range []string{sig, "application-key-123456", "c2lnbmF0dXJl"} {
 		if strings.Contains(joined, secret) {

@@ -62,7 +62,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			Time: start, WallTime: wall, Surface: surface, MerchantID: merchant, Direction: og.DirectionIn,
 			Request: og.Exchange{
 				Method: req.Method, URL: m.text(req.URL.RequestURI()), Header: m.header(req.Header),
-				Body: m.text(reqCap.String()), BodyBytes: reqLen, Truncated: reqCap.n > int64(reqCap.buf.Len()),
+				Body: m.text(reqCap.String()), BodyBytes: reqLen, Truncated: reqLen > int64(reqCap.buf.Len()),
 			},
 			Response: og.Exchange{
 				Header: m.header(c.Response().Header()), Body: m.text(respCap.String()),
@@ -133,27 +133,29 @@ func (w *captureWriter) Flush() {
 	}
 }
 
-// masker hides secrets in what the journal keeps (X2): passwords, API keys, hash keys and card
-// numbers entirely; signatures down to their first characters; and any value a handler
-// registered with Redact, in every encoding it may appear in.
+// masker hides secrets in what the journal keeps (X2): passwords, secrets, hash keys and CVVs
+// entirely; card numbers and API keys down to their last four characters (how people tell
+// them apart); signatures down to their first six; and any value a handler registered with
+// Redact, in every encoding it may appear in. Keys match case-insensitively and by substring
+// ("sftp_password", "Password"), values may be strings or numbers, and a value cut short by the
+// journal's body bound is masked too.
 type masker struct{ values []string }
 
-// secretKeys are request fields whose values are masked; those of hiddenKeys show nothing at
-// all, the others (card numbers, API keys) their last four characters, which is how people
-// tell them apart.
-var (
-	secretKeys = []string{"password", "hash_key", "api_key", "x-api-key", "client_secret", "cc_number", "card_number", "cc_cvv", "cvv", "private_key"}
-	hiddenKeys = regexp.MustCompile(`(?i)password|hash_key|client_secret|cvv|private_key`)
+const (
+	hiddenKey = `password|passwd|secret|hash_?key|private_?key|cvv|cvc`
+	lastFour  = `cc_?number|card_?number|api_?key|api-key|access_?token|auth_?token`
 )
 
 var (
-	jsonSecret   = regexp.MustCompile(`("(?:` + strings.Join(secretKeys, "|") + `)"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
-	formSecret   = regexp.MustCompile(`((?:^|[&?])(?:` + strings.Join(secretKeys, "|") + `)=)([^&]*)`)
-	encSecret    = regexp.MustCompile(`(?i)(%22(?:` + strings.Join(secretKeys, "|") + `)%22(?:%20|\+)*%3A(?:%20|\+)*%22)(.*?)(%22)`)
-	jsonSig      = regexp.MustCompile(`("sig"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
-	formSig      = regexp.MustCompile(`((?:^|[&?])sig=)([^&]*)`)
-	encSig       = regexp.MustCompile(`(?i)(%22sig%22(?:%20|\+)*%3A(?:%20|\+)*%22)(.*?)(%22)`)
-	cookieOGAuth = regexp.MustCompile(`(og_auth=[^|;]*(?:\||%7C)[0-9]*(?:\||%7C))([^;]*)`)
+	secretKeyRE = regexp.MustCompile(`(?i)` + hiddenKey + `|` + lastFour)
+	hiddenKeyRE = regexp.MustCompile(`(?i)` + hiddenKey)
+	// "key": "value" or "key": 123, the value possibly cut off at the end of the text.
+	jsonPair = regexp.MustCompile(`("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*(?:"|$)|-?[0-9]+)`)
+	// key=value in a query string or form body.
+	formPair = regexp.MustCompile(`((?:^|[&?;\s])([A-Za-z0-9_.\-\[\]]+)=)([^&\s]*)`)
+	// %22key%22%3A%22value%22 in a URL-encoded JSON body.
+	encPair      = regexp.MustCompile(`(?i)(%22([^%]*?)%22(?:%20|\+)*%3A(?:%20|\+)*)(%22.*?(?:%22|$)|-?[0-9]+)`)
+	cookieOGAuth = regexp.MustCompile(`(?i)(og_auth=[^|;]*(?:\||%7C)[0-9]*(?:\||%7C))([^;]*)`)
 )
 
 func (m masker) text(s string) string {
@@ -162,42 +164,47 @@ func (m masker) text(s string) string {
 	}
 	for _, v := range m.values {
 		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(v, "/", `\/`)} {
-			s = strings.ReplaceAll(s, form, og.Mask(v))
+			s = strings.ReplaceAll(s, form, "****")
 		}
 	}
-	s = jsonSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(jsonSecret, x, secretMask(x)) })
-	s = formSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(formSecret, x, secretMask(x)) })
-	s = encSecret.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(encSecret, x, secretMask(x)) })
-	s = jsonSig.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(jsonSig, x, og.MaskSignature) })
-	s = formSig.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(formSig, x, og.MaskSignature) })
-	s = encSig.ReplaceAllStringFunc(s, func(x string) string { return maskGroup(encSig, x, og.MaskSignature) })
+	s = maskPairs(jsonPair, s, `"`)
+	s = maskPairs(formPair, s, "")
+	s = maskPairs(encPair, s, "%22")
 	return s
 }
 
-// secretMask returns the mask for a matched "key: value": nothing shown for a password-like
-// key, the last four characters otherwise.
-func secretMask(match string) func(string) string {
-	key, _, _ := strings.Cut(match, ":")
-	if strings.Contains(match, "=") && !strings.Contains(key, "%22") && !strings.HasPrefix(key, `"`) {
-		key, _, _ = strings.Cut(match, "=")
-	}
-	if hiddenKeys.MatchString(key) {
-		return func(string) string { return "****" }
-	}
-	return og.Mask
+// maskPairs masks the value (third group) of every pair re matches whose key (second group) is
+// a secret's or the signature's, keeping the value's quotes (quote) in place.
+func maskPairs(re *regexp.Regexp, s, quote string) string {
+	return re.ReplaceAllStringFunc(s, func(match string) string {
+		g := re.FindStringSubmatchIndex(match)
+		key := match[g[4]:g[5]]
+		val := match[g[6]:g[7]]
+		var mask func(string) string
+		switch {
+		case strings.EqualFold(key, "sig"):
+			mask = og.MaskSignature
+		case hiddenKeyRE.MatchString(key):
+			mask = func(string) string { return "****" }
+		case secretKeyRE.MatchString(key):
+			mask = og.Mask
+		default:
+			return match
+		}
+		inner, open, closing := val, "", ""
+		if quote != "" && strings.HasPrefix(strings.ToLower(val), strings.ToLower(quote)) {
+			open, inner = val[:len(quote)], val[len(quote):]
+			if len(inner) >= len(quote) && strings.EqualFold(inner[len(inner)-len(quote):], quote) {
+				closing, inner = inner[len(inner)-len(quote):], inner[:len(inner)-len(quote)]
+			}
+		}
+		return match[:g[6]] + open + mask(inner) + closing + match[g[7]:]
+	})
 }
 
-// maskGroup replaces the second group of re's match x with mask of it.
-func maskGroup(re *regexp.Regexp, x string, mask func(string) string) string {
-	g := re.FindStringSubmatchIndex(x)
-	if g == nil || g[4] < 0 {
-		return x
-	}
-	return x[:g[4]] + mask(x[g[4]:g[5]]) + x[g[5]:]
-}
-
-// header copies h with secrets masked: the signature inside a JSON authorization header, API
-// keys, the signature of an og_auth cookie, a BigCommerce signed-payload, basic credentials.
+// header copies h with secrets masked: the signature inside a JSON authorization header, the
+// credentials of any other authorization scheme, API keys and tokens, the signature of an
+// og_auth cookie, a BigCommerce signed-payload.
 func (m masker) header(h http.Header) map[string][]string {
 	if len(h) == 0 {
 		return nil
@@ -208,12 +215,21 @@ func (m masker) header(h http.Header) map[string][]string {
 		masked := make([]string, len(vs))
 		for i, v := range vs {
 			switch {
-			case lk == "x-api-key" || lk == "signed-payload" || lk == "authorization-client":
+			case lk == "x-api-key" || lk == "signed-payload" || lk == "authorization-client" || lk == "x-auth-token" || secretKeyRE.MatchString(lk):
 				masked[i] = og.Mask(v)
-			case lk == "authorization" && strings.HasPrefix(strings.ToLower(v), "basic "):
-				masked[i] = "Basic ****"
+			case lk == "authorization" || lk == "proxy-authorization":
+				if t := strings.TrimSpace(v); strings.HasPrefix(t, "{") || strings.HasPrefix(strings.ToLower(t), "%7b") {
+					masked[i] = m.text(v)
+				} else if scheme, _, ok := strings.Cut(t, " "); ok {
+					masked[i] = scheme + " ****"
+				} else {
+					masked[i] = og.Mask(v)
+				}
 			case lk == "cookie" || lk == "set-cookie":
-				masked[i] = cookieOGAuth.ReplaceAllStringFunc(v, func(x string) string { return maskGroup(cookieOGAuth, x, og.MaskSignature) })
+				masked[i] = cookieOGAuth.ReplaceAllStringFunc(v, func(x string) string {
+					g := cookieOGAuth.FindStringSubmatchIndex(x)
+					return x[:g[4]] + og.MaskSignature(x[g[4]:g[5]]) + x[g[5]:]
+				})
 			default:
 				masked[i] = m.text(v)
 			}

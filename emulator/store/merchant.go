@@ -1,0 +1,68 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets each merchant has inside merchants/<merchant_id>. Reset empties them all.
+var (
+	bProducts      = []byte("products")      // product_id → og.Product
+	bCustomers     = []byte("customers")     // merchant user id → og.Customer (addresses and payments inside)
+	bIDs           = []byte("ids")           // address or payment public id → "address|payment" + 0 + user id
+	bSubscriptions = []byte("subscriptions") // public id (time-ordered) → og.Subscription
+	bCustomerSubs  = []byte("customer_subs") // user id + 0 + subscription id → nothing
+	bRequests      = []byte("requests")      // subs_req_id → og.PurchaseResult
+	bOrderIDs      = []byte("order_ids")     // merchant_order_id → subs_req_id of the request that processed it
+	bSessions      = []byte("sessions")      // session id → og.Session
+	bAttempts      = []byte("attempts")      // seq → og.PurchaseAttempt
+)
+
+// merchantBuckets are the buckets every merchant has; they are created at open.
+var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts}
+
+// mbucket returns a bucket of merchant id, or an ENOTFOUND error for an unknown merchant.
+func mbucket(tx *bolt.Tx, merchantID string, name []byte) (*bolt.Bucket, error) {
+	mb := tx.Bucket(bucketMerchants).Bucket([]byte(merchantID))
+	if mb == nil {
+		return nil, og.Errorf(og.ENOTFOUND, "M1", "merchant_id", "no merchant %q", merchantID)
+	}
+	b := mb.Bucket(name)
+	if b == nil {
+		return nil, fmt.Errorf("store: merchant %s has no bucket %s", merchantID, name)
+	}
+	return b, nil
+}
+
+func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("store: decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), raw)
+}
+
+// eachJSON decodes every value of b into a fresh T and calls fn with it, in key order.
+func eachJSON[T any](b *bolt.Bucket, fn func(key []byte, v *T) error) error {
+	return b.ForEach(func(k, raw []byte) error {
+		v := new(T)
+		if err := json.Unmarshal(raw, v); err != nil {
+			return fmt.Errorf("store: decode %s: %w", k, err)
+		}
+		return fn(k, v)
+	})
+}
