@@ -20,6 +20,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/ogsandbox/ogsandbox/emulator/clock"
+	"github.com/ogsandbox/ogsandbox/emulator/faults"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/web"
 )
@@ -43,6 +44,15 @@ type Server struct {
 	Advancer  Advancer
 	Merchants *og.Merchants
 	Journal   og.JournalService
+
+	Catalogue     og.CatalogueService
+	Subscriptions og.SubscriptionService
+	Customers     og.CustomerService
+	Checkout      og.CheckoutService
+	Feeds         FeedLog
+	Attempts      AttemptLog
+	Faults        *faults.Injector
+
 	// Reset forgets every merchant's data and the journal (POST /_sandbox/reset).
 	Reset func(ctx context.Context) error
 	// Ready reports whether every surface accepts work and the merchants are loaded, and the
@@ -63,6 +73,7 @@ func (srv *Server) Register(s *web.Server) {
 	r.POST(Prefix+"/reset", srv.reset)
 	r.GET(Prefix+"/merchants", srv.merchants)
 	r.GET(Prefix+"/journal", srv.journal)
+	srv.registerMerchant(r)
 	r.Fallback(Prefix, func(c echo.Context, status int, err error) error {
 		req := c.Request()
 		switch status {

@@ -30,7 +30,9 @@ import (
 	"github.com/ogsandbox/ogsandbox/emulator/clock"
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/control"
+	"github.com/ogsandbox/ogsandbox/emulator/faults"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/sc"
 	"github.com/ogsandbox/ogsandbox/emulator/store"
 	"github.com/ogsandbox/ogsandbox/emulator/web"
 )
@@ -62,6 +64,7 @@ type Sandbox struct {
 	runner    *clock.Runner
 	merchants *og.Merchants
 	web       *web.Server
+	faults    *faults.Injector
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -117,7 +120,13 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	// The database first: a second instance on the same data_dir must fail on its lock
 	// (naming it), whatever else it shares with the first.
 	s.clock = clock.New(opts.Wall, 0)
+	s.merchants = og.NewMerchants(cfg.Merchants)
+	ids := make([]string, 0, len(cfg.Merchants))
+	for _, m := range s.merchants.All() {
+		ids = append(ids, m.ID)
+	}
 	s.db, err = store.Open(filepath.Join(s.cfg.DataDir, store.FileName), store.Options{
+		Merchants:       ids,
 		Owner:           fmt.Sprintf("ogsandbox pid %d", os.Getpid()),
 		JournalMaxBytes: cfg.JournalMaxBytes,
 		Now:             s.clock.Now,
@@ -136,27 +145,38 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	s.httpLn = ln
 	s.db.SetOwner(fmt.Sprintf("ogsandbox pid %d (http %s)", os.Getpid(), ln.Addr()))
 
-	s.merchants = og.NewMerchants(cfg.Merchants)
-	ids := make([]string, 0, len(cfg.Merchants))
-	for _, m := range s.merchants.All() {
-		ids = append(ids, m.ID)
-	}
-	if err := s.db.EnsureMerchants(ids); err != nil {
+	if err := s.loadCatalogues(ctx); err != nil {
 		return nil, err
 	}
 
 	s.runner = clock.NewRunner(s.clock, s.log)
+	s.faults = faults.New(1)
 	s.web = web.New(s.db.Journal(), s.clock, s.log)
-	(&control.Server{
-		Version:   Version,
-		Clock:     s.clock,
-		Advancer:  s.runner,
+	(&sc.Server{
 		Merchants: s.merchants,
-		Journal:   s.db.Journal(),
-		Reset:     s.reset,
-		Ready:     s.readiness,
-		Lifetime:  s.lifetime,
+		Checkout:  s.db,
+		Attempts:  s.db,
+		Faults:    s.faults,
+		Clock:     s.clock,
 		Log:       s.log,
+	}).Register(s.web)
+	(&control.Server{
+		Version:       Version,
+		Clock:         s.clock,
+		Advancer:      s.runner,
+		Merchants:     s.merchants,
+		Journal:       s.db.Journal(),
+		Catalogue:     s.db,
+		Subscriptions: s.db,
+		Customers:     s.db,
+		Checkout:      s.db,
+		Feeds:         s.db,
+		Attempts:      s.db,
+		Faults:        s.faults,
+		Reset:         s.reset,
+		Ready:         s.readiness,
+		Lifetime:      s.lifetime,
+		Log:           s.log,
 	}).Register(s.web)
 
 	scheme := "http"
@@ -212,9 +232,14 @@ func (s *Sandbox) readiness() (bool, map[string]string) {
 	return s.ready.Load(), map[string]string{"http": s.baseURL}
 }
 
-// reset forgets everything but the configured merchants and the clock.
+// reset forgets everything but the configured merchants and the clock, and loads the
+// configured catalogues again: the sandbox is as it was just after start-up.
 func (s *Sandbox) reset(ctx context.Context) error {
-	return s.db.Reset()
+	s.faults.Set(nil)
+	if err := s.db.Reset(); err != nil {
+		return err
+	}
+	return s.loadCatalogues(ctx)
 }
 
 // URL returns the base URL of every HTTP surface ({base} of SPEC.md).

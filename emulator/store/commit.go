@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -104,8 +106,14 @@ func (c *committer) loop() {
 	}
 }
 
+var debugCommits = os.Getenv("OGSANDBOX_DEBUG_COMMITS") != ""
+
 // run commits batch, retrying without any job whose fn fails.
 func (c *committer) run(batch []job) {
+	if debugCommits {
+		start := time.Now()
+		defer func() { fmt.Fprintf(os.Stderr, "commit %d jobs in %v\n", len(batch), time.Since(start)) }()
+	}
 	for len(batch) > 0 {
 		failed := -1
 		var ferr error

@@ -58,6 +58,8 @@ type Options struct {
 	// JournalMaxBytes caps the journal; past it the oldest entries are dropped. Zero means
 	// DefaultJournalMaxBytes.
 	JournalMaxBytes int64
+	// Merchants are the configured merchants' ids: their buckets are created at open.
+	Merchants []string
 	// Now is read once per transaction (sandbox time). Nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -129,6 +131,9 @@ func Open(path string, opts Options) (*DB, error) {
 		if v := meta.Get(keySchema); v != nil && getUint(v) > schemaVersion {
 			return fmt.Errorf("%s was written by a newer ogsandbox (schema %d; this one reads %d)", path, getUint(v), schemaVersion)
 		}
+		if err := ensureMerchants(tx, opts.Merchants); err != nil {
+			return err
+		}
 		return meta.Put(keySchema, putUint(schemaVersion))
 	}); err != nil {
 		bdb.Close()
@@ -165,23 +170,26 @@ func (db *DB) Close() error {
 // Journal returns the journal service.
 func (db *DB) Journal() *journal { return db.journal }
 
-// EnsureMerchants creates the buckets of every configured merchant.
+// EnsureMerchants creates the buckets of merchants added after open (Open creates those of
+// Options.Merchants).
 func (db *DB) EnsureMerchants(ids []string) error {
-	return db.commit.do(func(tx *bolt.Tx) error {
-		root := tx.Bucket(bucketMerchants)
-		for _, id := range ids {
-			mb, err := root.CreateBucketIfNotExists([]byte(id))
-			if err != nil {
-				return fmt.Errorf("merchant %s: %w", id, err)
-			}
-			for _, name := range merchantBuckets {
-				if _, err := mb.CreateBucketIfNotExists(name); err != nil {
-					return err
-				}
+	return db.commit.do(func(tx *bolt.Tx) error { return ensureMerchants(tx, ids) })
+}
+
+func ensureMerchants(tx *bolt.Tx, ids []string) error {
+	root := tx.Bucket(bucketMerchants)
+	for _, id := range ids {
+		mb, err := root.CreateBucketIfNotExists([]byte(id))
+		if err != nil {
+			return fmt.Errorf("merchant %s: %w", id, err)
+		}
+		for _, name := range merchantBuckets {
+			if _, err := mb.CreateBucketIfNotExists(name); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // ClockOffset returns the persisted offset of the sandbox clock, and false if the clock has

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	bolt "go.etcd.io/bbolt"
@@ -63,29 +64,52 @@ func indexOf(v []byte) (surface, merchant, js []byte) {
 	return surface, merchant, js
 }
 
-// Append records e. It never blocks for long and never fails the caller.
+// Append records e. It never blocks for long and never fails the caller. The entry is encoded
+// here, in the caller's goroutine: the single writer only stores bytes (its seq is patched in).
 func (j *journal) Append(e og.JournalEntry) {
+	e.Seq = 0
+	v, err := encodeEntry(&e)
+	if err != nil {
+		j.db.log.Error("journal: encode entry", "err", err)
+		return
+	}
 	j.db.commit.post(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketJournal)
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err
 		}
-		e.Seq = seq
-		v, err := encodeEntry(&e)
-		if err != nil {
-			return fmt.Errorf("journal: encode entry: %w", err)
-		}
-		if err := b.Put(putUint(seq), v); err != nil {
+		val := withSeq(v, seq)
+		if err := b.Put(putUint(seq), val); err != nil {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)
-		size := int64(getUint(meta.Get(keyJournalBytes))) + int64(len(v))
+		size := int64(getUint(meta.Get(keyJournalBytes))) + int64(len(val))
 		if size > j.maxBytes {
 			size = j.evict(tx, size)
 		}
 		return meta.Put(keyJournalBytes, putUint(uint64(size)))
 	})
+}
+
+// seqField is how an entry encoded with Seq 0 starts its JSON: {"seq":0,...
+var seqField = []byte(`{"seq":0,`)
+
+// withSeq returns the encoded entry v with its seq set.
+func withSeq(v []byte, seq uint64) []byte {
+	surface, merchant, js := indexOf(v)
+	if !bytes.HasPrefix(js, seqField) {
+		return v
+	}
+	out := make([]byte, 0, len(v)+20)
+	out = append(out, surface...)
+	out = append(out, 0)
+	out = append(out, merchant...)
+	out = append(out, 0)
+	out = append(out, `{"seq":`...)
+	out = strconv.AppendUint(out, seq, 10)
+	out = append(out, ',')
+	return append(out, js[len(seqField):]...)
 }
 
 // evict drops the oldest entries until the journal is at 90% of its cap, counting them, so

@@ -19,10 +19,32 @@ var (
 	bOrderIDs      = []byte("order_ids")     // merchant_order_id → subs_req_id of the request that processed it
 	bSessions      = []byte("sessions")      // session id → og.Session
 	bAttempts      = []byte("attempts")      // seq → og.PurchaseAttempt
+	bFeeds         = []byte("feeds")         // seq → og.FeedReport
 )
 
 // merchantBuckets are the buckets every merchant has; they are created at open.
-var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts}
+var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts, bFeeds}
+
+// Bounds of the per-merchant logs: the oldest entries go past them.
+const (
+	maxAttempts    = 50_000
+	maxFeedReports = 500
+)
+
+// appendCapped appends v under the next sequence of b and drops the entry max places back.
+func appendCapped(b *bolt.Bucket, v any, max uint64) error {
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := putJSON(b, string(putUint(seq)), v); err != nil {
+		return err
+	}
+	if seq > max {
+		return b.Delete(putUint(seq - max))
+	}
+	return nil
+}
 
 // mbucket returns a bucket of merchant id, or an ENOTFOUND error for an unknown merchant.
 func mbucket(tx *bolt.Tx, merchantID string, name []byte) (*bolt.Bucket, error) {

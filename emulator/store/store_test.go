@@ -275,3 +275,32 @@ func TestWritesAfterCloseFailCleanly(t *testing.T) {
 	}
 	db.Journal().Append(entry(og.SurfaceSC, "m", 1)) // must not panic
 }
+
+// Concurrent checkouts of new customers conflict on the og id counter; each is re-run in the
+// writer and every customer gets its own og id.
+func TestCustomerOGIDsAreUniqueUnderConcurrency(t *testing.T) {
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	m := &og.Merchant{ID: "m1", Location: time.UTC}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			p := &og.Purchase{MerchantOrderID: fmt.Sprint("o", i), User: og.PurchaseUser{UserID: fmt.Sprint("u", i), Email: "a@b.c",
+				Shipping: og.Address{FirstName: "a", City: "c", CountryCode: "US"}}}
+			if res, err := db.Checkout(context.Background(), m, p); err != nil || res.Status != 201 {
+				t.Errorf("checkout %d: %+v %v", i, res, err)
+			}
+		})
+	}
+	wg.Wait()
+	cs, err := db.FindCustomers(context.Background(), "m1")
+	if err != nil || len(cs) != 40 {
+		t.Fatalf("%d customers, %v", len(cs), err)
+	}
+	seen := map[int64]bool{}
+	for _, c := range cs {
+		if c.OGID < 1 || c.OGID > 40 || seen[c.OGID] {
+			t.Fatalf("og id %d of %s repeats or is out of 1..40", c.OGID, c.MerchantUserID)
+		}
+		seen[c.OGID] = true
+	}
+}

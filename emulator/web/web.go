@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -122,12 +123,14 @@ func (r Router) PATCH(path string, h echo.HandlerFunc) { r.Add(http.MethodPatch,
 // DELETE registers a DELETE route.
 func (r Router) DELETE(path string, h echo.HandlerFunc) { r.Add(http.MethodDelete, path, h) }
 
+var pathParam = regexp.MustCompile(`:([A-Za-z_]+)`)
+
 // Routes returns "METHOD path" of every route whose path starts with prefix, sorted by path.
 func (s *Server) Routes(prefix string) []string {
 	var out []string
 	for _, rt := range s.Echo.Routes() {
 		if strings.HasPrefix(rt.Path, prefix) && !strings.HasSuffix(rt.Path, "/*") {
-			out = append(out, rt.Method+" "+rt.Path)
+			out = append(out, rt.Method+" "+pathParam.ReplaceAllString(rt.Path, "{$1}"))
 		}
 	}
 	sortRoutes(out)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -24,6 +25,28 @@ func Scrub(b []byte, repl map[string]string) []byte {
 		b = bytes.ReplaceAll(b, []byte(old), []byte(neu))
 	}
 	return b
+}
+
+var hexIDs = regexp.MustCompile(`\b([0-9a-f]{32}|[0-9a-f]{24})\b`)
+
+// ScrubIDs replaces generated hex ids (32 and 24 digits) with <ID1>, <ID2>... numbered in order of
+// first appearance, so that a golden file still shows which ids are the same. keep lists ids
+// (merchant ids) to leave as they are.
+func ScrubIDs(b []byte, keep ...string) []byte {
+	seen := map[string]string{}
+	return hexIDs.ReplaceAllFunc(b, func(id []byte) []byte {
+		for _, k := range keep {
+			if string(id) == k {
+				return id
+			}
+		}
+		if r, ok := seen[string(id)]; ok {
+			return []byte(r)
+		}
+		r := "<ID" + strconv.Itoa(len(seen)+1) + ">"
+		seen[string(id)] = r
+		return []byte(r)
+	})
 }
 
 // Assert compares got with testdata/<name>.golden.
@@ -46,6 +69,12 @@ func Assert(tb testing.TB, name string, got []byte) {
 	if !bytes.Equal(got, want) {
 		tb.Errorf("%s differs from what the test got (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
+}
+
+// JSONIDs is JSON with generated ids scrubbed too (ScrubIDs), keeping the ids in keep.
+func JSONIDs(tb testing.TB, name string, body []byte, keep ...string) {
+	tb.Helper()
+	JSON(tb, name, ScrubIDs(body, keep...), nil)
 }
 
 // JSON pretty-prints a JSON body, scrubs it and compares it with testdata/<name>.golden.

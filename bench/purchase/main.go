@@ -1,0 +1,218 @@
+// Command purchase load-tests the purchase POST (issue 3): wrk POSTs realistic signed 2 KB
+// bodies, each with its own merchant_order_id, at 64 connections for 10 s against the sandbox
+// and, in the same run, against a bare net/http handler answering a fixed 201. Each 201 from
+// the sandbox is a subscription committed to disk. Read the ratio, not the absolute figures:
+// these machines are noisy.
+//
+//	go run ./bench/purchase [-d 10s] [-c 64]
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+)
+
+func main() {
+	duration := flag.Duration("d", 10*time.Second, "load duration per server")
+	conns := flag.Int("c", 64, "connections")
+	only := flag.String("only", "", "load only this running sandbox (base URL), e.g. to profile it")
+	flag.Parse()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		fail(fmt.Errorf("wrk is not installed (Debian: apt-get install wrk)"))
+	}
+	dir, err := os.MkdirTemp("", "ogsandbox-bench-*")
+	check(err)
+	defer os.RemoveAll(dir)
+	sandboxBin, bareBin := filepath.Join(dir, "ogsandbox"), filepath.Join(dir, "bare")
+	if *only == "" {
+		build(sandboxBin, "./cmd/ogsandbox")
+		build(bareBin, "./bench/bare")
+	}
+	script := filepath.Join(dir, "purchase.lua")
+	check(os.WriteFile(script, []byte(luaScript()), 0o644))
+	if *only != "" {
+		r := runWrk(script, *only+"/subscription/create", *conns, *duration, "ogsandbox (durable)")
+		fmt.Printf("%s: %.0f req/s, p50 %s, p99 %s, non-2xx %d\n", *only, r.rps, r.p50, r.p99, r.non2xx)
+		return
+	}
+
+	bareAddr := freeAddr()
+	bare := exec.Command(bareBin, "-listen", bareAddr)
+	check(bare.Start())
+	waitReady("http://" + bareAddr + "/")
+	b := runWrk(script, "http://"+bareAddr+"/subscription/create", *conns, *duration, "bare net/http 201")
+	stop(bare)
+
+	addr := freeAddr()
+	sb := exec.Command(sandboxBin, "serve", "--ephemeral")
+	sb.Env = append(os.Environ(), "OGSANDBOX_LISTEN="+addr, "OGSANDBOX_SFTP_LISTEN="+freeAddr())
+	check(sb.Start())
+	waitReady("http://" + addr + "/_sandbox/health")
+	s := runWrk(script, "http://"+addr+"/subscription/create", *conns, *duration, "ogsandbox (durable)")
+	subs := countSubscriptions("http://" + addr)
+	stop(sb)
+
+	fmt.Printf("purchase POST, ~%d-byte signed bodies, %d connections, %s each (wrk -t1)\n", len(bodyPrefix())+len(bodySuffix())+6, *conns, *duration)
+	fmt.Printf("%-22s %12s %10s %10s %12s\n", "server", "req/s", "p50", "p99", "non-2xx")
+	for _, r := range []result{b, s} {
+		fmt.Printf("%-22s %12.0f %10s %10s %12d\n", r.name, r.rps, r.p50, r.p99, r.non2xx)
+	}
+	fmt.Printf("subscriptions committed by the sandbox: %d (requests answered: %d)\n", subs, s.requests)
+	fmt.Printf("ratio (sandbox / bare): %.2f  (aim: >= 0.20); sandbox p99 %s (aim: < 25ms)\n", s.rps/b.rps, s.p99)
+}
+
+type result struct {
+	name             string
+	rps              float64
+	p50, p99         string
+	non2xx, requests int
+}
+
+var (
+	reRPS      = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reLat      = regexp.MustCompile(`(?m)^\s+(50|99)%\s+(\S+)`)
+	reNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reRequests = regexp.MustCompile(`(\d+) requests in`)
+)
+
+func runWrk(script, target string, conns int, d time.Duration, name string) result {
+	out, err := exec.Command("wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--latency", "-s", script, target).CombinedOutput()
+	if err != nil {
+		fail(fmt.Errorf("wrk: %v\n%s", err, out))
+	}
+	r := result{name: name}
+	if m := reRPS.FindSubmatch(out); m != nil {
+		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	for _, m := range reLat.FindAllSubmatch(out, -1) {
+		if string(m[1]) == "50" {
+			r.p50 = string(m[2])
+		} else {
+			r.p99 = string(m[2])
+		}
+	}
+	if m := reNon2xx.FindSubmatch(out); m != nil {
+		r.non2xx, _ = strconv.Atoi(string(m[1]))
+	}
+	if m := reRequests.FindSubmatch(out); m != nil {
+		r.requests, _ = strconv.Atoi(string(m[1]))
+	}
+	return r
+}
+
+// The body: a realistic SFCC-style checkout (per-field URL-encoded, three products) by one of
+// 1,000 customers, each with its own signed header (a signature covers the user id and the
+// timestamp only, so it stays valid for the run, A3); every request has its own
+// merchant_order_id.
+const customers = 1000
+
+func enc(s string) string { return url.QueryEscape(s) }
+
+func bodyPrefix() string {
+	m := config.DemoMerchant()
+	return `create_request={"merchant_id":"` + m.ID + `","og_cart_tracking":false,"merchant_order_id":"BENCH-`
+}
+
+func bodySuffix() string {
+	m := config.DemoMerchant()
+	aes := func(s string) string { return enc(ogcrypto.MustEncrypt(m.HashKey, s)) }
+	product := func(id, sku, price string, every, period int) string {
+		return `{"product":"` + id + `","sku":"` + sku + `","subscription_info":{"quantity":"1","extra_data":{"source":"` + enc("checkout page") + `"},"tracking_override":{"offer":"` + enc("3b0f6a1e5efc12e49d61bc764e106cf6") + `","every":"` + strconv.Itoa(every) + `","every_period":"` + strconv.Itoa(period) + `"}},"purchase_info":{"quantity":"1","price":"` + price + `","discounted_price":"` + price + `","total":"` + price + `"}}`
+	}
+	address := `{"first_name":"Nicholas","last_name":"Bundy","company_name":"` + enc("Bundy & Sons Pet Supplies") + `","address":"` + enc("75 Broad Street") + `","address2":"` + enc("Floor 23, Suite 2301") + `","city":"` + enc("New York") + `","state_province_code":"NY","zip_postal_code":"10004","phone":"` + enc("+1 (212) 555-0100") + `","fax":"","country_code":"US"}`
+	return `","user":{"user_id":"` + `]==] .. user .. [==[` + `","first_name":"Nicholas","last_name":"Bundy","email":"` + enc("nicholas.bundy+orders@example.com") + `","phone_number":"` + enc("+1 (212) 555-0100") + `","extra_data":{"loyalty_tier":"gold","marketing_opt_in":"yes"},"shipping_address":` + address + `,"billing_address":` + address + `},` +
+		`"payment":{"token_id":"` + enc("tok_1NcZ2y2eZvKYlo2C9Qe5Xb3L") + `","cc_holder":"` + aes("Nicholas Bundy") + `","cc_exp_date":"` + aes("03/2027") + `","cc_type":"1","label":"` + enc("Visa ending 4242") + `"},` +
+		`"products":[` + product("DF-30", "DF-30-LB", "54.99", 4, 2) + `,` + product("CT-4050", "50020401", "4.99", 2, 2) + `,` + product("FT-3M", "FT-3M", "39.99", 3, 3) + `]}`
+}
+
+func luaScript() string {
+	m := config.DemoMerchant()
+	var headers strings.Builder
+	for i := 0; i < customers; i++ {
+		user := fmt.Sprintf("bench-customer-%04d", i)
+		fmt.Fprintf(&headers, "  [==[%s]==],\n", ogcrypto.HeaderJSON(m.HashKey, m.PublicID, user, time.Now().Unix()))
+	}
+	return `-- generated by bench/purchase: every request has its own merchant_order_id,
+-- and the customers take turns
+local counter = 0
+local headers = {
+` + headers.String() + `}
+wrk.method = "POST"
+request = function()
+  counter = counter + 1
+  local i = counter % ` + strconv.Itoa(customers) + `
+  local user = string.format("bench-customer-%04d", i)
+  local body = [==[` + bodyPrefix() + `]==] .. tostring(counter) .. [==[` + bodySuffix() + `]==]
+  return wrk.format(nil, nil, {["Content-Type"] = "application/json", ["Authorization"] = headers[i + 1]}, body)
+end
+`
+}
+
+func countSubscriptions(base string) int {
+	resp, err := http.Get(base + "/_sandbox/merchants/" + config.DemoMerchant().ID + "/subscriptions")
+	check(err)
+	defer resp.Body.Close()
+	n := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	sc.Split(bufio.ScanWords)
+	for sc.Scan() {
+		n += strings.Count(sc.Text(), `"id":`)
+	}
+	return n
+}
+
+func build(out, pkg string) {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Run())
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitReady(u string) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				return
+			}
+		}
+	}
+	fail(fmt.Errorf("%s not ready", u))
+}
+
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+}
+
+func check(err error) {
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "purchase bench:", err)
+	os.Exit(1)
+}

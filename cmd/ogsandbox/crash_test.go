@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+)
+
+// purchaseBody is a minimal valid cartless purchase POST for the demo merchant.
+func purchaseBody(orderID, user string) string {
+	m := config.DemoMerchant()
+	enc := func(s string) string {
+		return strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(ogcrypto.MustEncrypt(m.HashKey, s))
+	}
+	return `create_request={"merchant_id":"` + m.ID + `","og_cart_tracking":false,"merchant_order_id":"` + orderID + `",
+"user":{"user_id":"` + user + `","first_name":"Ann","last_name":"Lee","email":"ann%40example.com","phone_number":"5550100",
+"shipping_address":{"first_name":"Ann","last_name":"Lee","address":"1%20Main%20St","city":"Springfield","state_province_code":"IL","zip_postal_code":"62701","phone":"5550100","country_code":"US"}},
+"payment":{"token_id":"tok-1","cc_holder":"` + enc("Ann Lee") + `","cc_exp_date":"` + enc("03/2027") + `","cc_type":"2"},
+"products":[{"product":"DF-30","sku":"DF-30-LB","subscription_info":{"quantity":"1","tracking_override":{"offer":"o","every":"4","every_period":"2"}},
+"purchase_info":{"quantity":"1","price":"54.99","discounted_price":"54.99","total":"54.99"}}]}`
+}
+
+// P5/issue 3: a 201 means the subscription is on disk. The process is SIGKILLed right after a
+// burst of concurrent checkouts; every one that was answered 201 is there after a restart.
+func TestBinaryKeepsAcknowledgedSubscriptionsThroughSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	p := startBinary(t, dir)
+	m := config.DemoMerchant()
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				user := fmt.Sprintf("crash-%d-%d", g, i)
+				req, _ := http.NewRequest("POST", p.base+"/subscription/create", strings.NewReader(purchaseBody("ORD-"+user, user)))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", ogcrypto.HeaderJSON(m.HashKey, m.PublicID, user, time.Now().Unix()))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return // the process was killed
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					t.Errorf("checkout %s: %d", user, resp.StatusCode)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, user)
+				n := len(acked)
+				mu.Unlock()
+				if n == 200 {
+					p.cmd.Process.Kill() // SIGKILL: no shutdown, no flush
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p.wait(t, 10*time.Second)
+	if len(acked) < 200 {
+		t.Fatalf("only %d checkouts before the kill", len(acked))
+	}
+	q := startBinary(t, dir)
+	resp, err := http.Get(q.base + "/_sandbox/merchants/" + m.ID + "/subscriptions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var subs []struct {
+		Customer string `json:"customer_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&subs); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, s := range subs {
+		have[s.Customer] = true
+	}
+	for _, u := range acked {
+		if !have[u] {
+			t.Errorf("checkout of %s was answered 201 but its subscription is gone after SIGKILL", u)
+		}
+	}
+	t.Logf("%d checkouts acknowledged before SIGKILL, %d subscriptions after restart", len(acked), len(subs))
+}

@@ -1,0 +1,302 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/ogsandbox/ogsandbox/emulator/faults"
+	"github.com/ogsandbox/ogsandbox/emulator/feed"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/web"
+)
+
+// FeedLog keeps feed reports.
+type FeedLog interface {
+	RecordFeed(ctx context.Context, merchantID string, r og.FeedReport) error
+	Feeds(ctx context.Context, merchantID string) ([]og.FeedReport, error)
+}
+
+// AttemptLog lists a merchant's purchase POST attempts, for the P8 checks.
+type AttemptLog interface {
+	Attempts(ctx context.Context, merchantID string) ([]og.PurchaseAttempt, error)
+}
+
+// MaxProductsBody bounds a PUT of products: a 100,000-product feed is about 60 MB.
+const MaxProductsBody = 256 << 20
+
+func (srv *Server) registerMerchant(r web.Router) {
+	base := Prefix + "/merchants/:merchant_id"
+	r.GET(base+"/subscriptions", srv.subscriptions)
+	r.GET(base+"/customers", srv.customers)
+	r.GET(base+"/products", srv.products)
+	r.PUT(base+"/products", srv.putProducts)
+	r.GET(base+"/feeds", srv.feeds)
+	r.PUT(base+"/sessions/:session_id", srv.putSession)
+	r.GET(base+"/checks", srv.checks)
+	r.GET(Prefix+"/faults", srv.getFaults)
+	r.PUT(Prefix+"/faults", srv.putFaults)
+	r.DELETE(Prefix+"/faults", srv.deleteFaults)
+}
+
+// merchant resolves the :merchant of the path, or writes the 404.
+func (srv *Server) merchant(c echo.Context) (*og.Merchant, error) {
+	id := c.Param("merchant_id")
+	m, ok := srv.Merchants.ByID(id)
+	if !ok {
+		var ids []string
+		for _, x := range srv.Merchants.All() {
+			ids = append(ids, x.ID)
+		}
+		return nil, Fail(c, http.StatusNotFound, "merchant_id", fmt.Sprintf("no merchant %q is configured", id), "one of "+strings.Join(ids, ", "))
+	}
+	web.SetMerchant(c, m.ID)
+	return m, nil
+}
+
+func (srv *Server) subscriptions(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	subs, err := srv.Subscriptions.FindSubscriptions(c.Request().Context(), m.ID, og.SubscriptionFilter{Customer: c.QueryParam("customer")})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, subs)
+}
+
+func (srv *Server) customers(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	cs, err := srv.Customers.FindCustomers(c.Request().Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, cs)
+}
+
+func (srv *Server) products(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	ps, err := srv.Catalogue.FindProducts(c.Request().Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ps)
+}
+
+func (srv *Server) feeds(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	rs, err := srv.Feeds.Feeds(c.Request().Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rs)
+}
+
+// putProducts upserts catalogue entries without SFTP: a product feed XML body or a JSON array
+// of products with the feed's field names, validated exactly as a feed (F2-F7). The answer is
+// the feed report: 200 when every product was ingested, 207 when some were refused, 400 when
+// none was.
+func (srv *Server) putProducts(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	br := bufio.NewReader(io.LimitReader(c.Request().Body, MaxProductsBody))
+	first := firstByte(br)
+	var effects og.CatalogueEffects
+	accept := func(ps []og.Product) error {
+		eff, err := srv.Catalogue.UpsertProducts(ctx, m.ID, ps)
+		effects.Upserted += eff.Upserted
+		effects.Cancelled += eff.Cancelled
+		effects.Swapped += eff.Swapped
+		return err
+	}
+	now := srv.Clock.Now()
+	var rep og.FeedReport
+	switch first {
+	case '<':
+		rep, err = feed.ReadProducts(br, "PUT /_sandbox/merchants/"+m.ID+"/products", now, accept)
+	case '[':
+		rep, err = feed.ReadProductsJSON(br, "PUT /_sandbox/merchants/"+m.ID+"/products", now, accept)
+	case '{':
+		rep, err = feed.ReadProductsJSON(io.MultiReader(strings.NewReader("["), br, strings.NewReader("]")), "PUT /_sandbox/merchants/"+m.ID+"/products", now, accept)
+	default:
+		return Fail(c, http.StatusBadRequest, "body", "the body is neither a product feed (XML) nor JSON products", `a <products> feed, or a JSON array such as [{"product_id": "P1", "sku": "P1", "name": "Dog food", "price": "19.99", "in_stock": 1}]`)
+	}
+	if err != nil {
+		return err
+	}
+	rep.Effects = &effects
+	if err := srv.Feeds.RecordFeed(ctx, m.ID, rep); err != nil {
+		return err
+	}
+	web.AddDiagnostics(c, rep.Findings...)
+	status := http.StatusOK
+	switch {
+	case rep.Accepted == 0 && (rep.Refused > 0 || rep.Errors() > 0):
+		status = http.StatusBadRequest
+	case rep.Refused > 0 || !rep.Complete:
+		status = http.StatusMultiStatus
+	}
+	return c.JSON(status, rep)
+}
+
+func firstByte(br *bufio.Reader) byte {
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return 0
+		}
+		if b != ' ' && b != '\t' && b != '\r' && b != '\n' && b != 0xef && b != 0xbb && b != 0xbf {
+			br.UnreadByte()
+			return b
+		}
+	}
+}
+
+// putSession records a cart session's subscription opt-ins, as the offers script would (P7).
+func (srv *Server) putSession(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	body, err := web.ReadBody(c, MaxBody)
+	if err != nil {
+		return err
+	}
+	const want = `{"optins": [{"product": "<product_id>", "every": 2, "every_period": 2, "offer": "<offer id>"}]} (every/every_period may be left out for the product's default frequency)`
+	var s og.Session
+	trimmed := strings.TrimSpace(string(body))
+	var derr error
+	if strings.HasPrefix(trimmed, "[") {
+		derr = json.Unmarshal(body, &s.Optins)
+	} else {
+		dec := json.NewDecoder(strings.NewReader(trimmed))
+		dec.DisallowUnknownFields()
+		derr = dec.Decode(&s)
+	}
+	if derr != nil {
+		return Fail(c, http.StatusBadRequest, "optins", "the body is not a session's opt-ins: "+derr.Error(), want)
+	}
+	s.SessionID = c.Param("session_id")
+	for i, o := range s.Optins {
+		field := fmt.Sprintf("optins[%d]", i)
+		if strings.TrimSpace(o.ProductID) == "" {
+			return Fail(c, http.StatusBadRequest, field+".product", "an opt-in names no product", want)
+		}
+		if !o.Frequency.IsZero() {
+			if err := o.Frequency.Check(); err != nil {
+				return Fail(c, http.StatusBadRequest, field+".every_period", err.Error(), want)
+			}
+		}
+	}
+	if s.Optins == nil {
+		s.Optins = []og.Optin{}
+	}
+	if err := srv.Checkout.PutSession(c.Request().Context(), m.ID, s); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s)
+}
+
+// ChecksReport is the body of GET /_sandbox/merchants/{id}/checks.
+type ChecksReport struct {
+	MerchantID string     `json:"merchant_id"`
+	Now        string     `json:"now"`
+	Attempts   int        `json:"purchase_posts"`
+	Checks     []og.Check `json:"checks"`
+}
+
+// checks reports how the merchant's own code behaved (P8): resends after a 5xx, 409s, timeouts.
+func (srv *Server) checks(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	as, err := srv.Attempts.Attempts(c.Request().Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	now := srv.Clock.Now()
+	return c.JSON(http.StatusOK, ChecksReport{MerchantID: m.ID, Now: now.Format(time.RFC3339Nano), Attempts: len(as), Checks: og.CheckP8(as, now)})
+}
+
+// FaultsBody is the body of the faults endpoints.
+type FaultsBody struct {
+	Faults []faults.Rule `json:"faults"`
+}
+
+func (srv *Server) getFaults(c echo.Context) error {
+	return c.JSON(http.StatusOK, FaultsBody{Faults: srv.Faults.Rules()})
+}
+
+// putFaults replaces the injected faults: one rule object, an array of them, or
+// {"faults": [...]}.
+func (srv *Server) putFaults(c echo.Context) error {
+	body, err := web.ReadBody(c, MaxBody)
+	if err != nil {
+		return err
+	}
+	const want = `{"surface": "sc", "status": 503, "count": 3} (or latency "6s", drop true, ratio 0.5, path "/subscription/create"); an array of them; [] to clear`
+	var rules []faults.Rule
+	trimmed := strings.TrimSpace(string(body))
+	switch {
+	case strings.HasPrefix(trimmed, "["):
+		err = strictJSON(trimmed, &rules)
+	case strings.Contains(trimmed, `"faults"`):
+		var fb FaultsBody
+		err = strictJSON(trimmed, &fb)
+		rules = fb.Faults
+	default:
+		var r faults.Rule
+		err = strictJSON(trimmed, &r)
+		rules = []faults.Rule{r}
+	}
+	if err != nil {
+		return Fail(c, http.StatusBadRequest, "", "the body is not a fault rule: "+err.Error(), want)
+	}
+	for i := range rules {
+		if field, msg := faults.Check(&rules[i]); field != "" {
+			if len(rules) > 1 {
+				field = fmt.Sprintf("faults[%d].%s", i, field)
+			}
+			return Fail(c, http.StatusBadRequest, field, msg, want)
+		}
+	}
+	srv.Faults.Set(rules)
+	return c.JSON(http.StatusOK, FaultsBody{Faults: srv.Faults.Rules()})
+}
+
+func (srv *Server) deleteFaults(c echo.Context) error {
+	srv.Faults.Set(nil)
+	return c.JSON(http.StatusOK, FaultsBody{Faults: srv.Faults.Rules()})
+}
+
+func strictJSON(s string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("text after the JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+// Package faults makes a surface fail on purpose (PUT /_sandbox/faults): answer a status code,
+// answer late, or drop the connection, for the next N requests or a ratio of them. Merchants
+// use it to test their retry logic against the purchase POST (P8) and their API clients.
+//
+// Latency is real time, not sandbox time: it exists to trip a client's own timeout.
+package faults
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxLatency bounds an injected delay.
+const MaxLatency = 5 * time.Minute
+
+// Surfaces a fault can be injected on.
+var Surfaces = []string{"sc", "api", "static"}
+
+// Rule is one fault as PUT /_sandbox/faults takes it.
+type Rule struct {
+	Surface string `json:"surface"`
+	// Path limits the fault to request paths matching it (path.Match syntax, e.g.
+	// "/subscription/*/response"); empty means every path of the surface.
+	Path string `json:"path,omitempty"`
+	// Status is answered instead of processing the request (e.g. 503); 202 on the purchase
+	// POST response endpoint answers "pending" (P1).
+	Status int `json:"status,omitempty"`
+	// Latency delays the answer (e.g. "6s", past the 5-second client timeout of P8). Without
+	// a status or a drop the request is processed and then answered late.
+	Latency string `json:"latency,omitempty"`
+	// Drop closes the connection without an answer.
+	Drop bool `json:"drop,omitempty"`
+	// AfterProcessing makes a drop happen after the request was processed (the merchant never
+	// hears of a subscription that was created).
+	AfterProcessing bool `json:"after_processing,omitempty"`
+	// Count is how many requests the fault applies to; 0 means until cleared.
+	Count int `json:"count,omitempty"`
+	// Ratio applies the fault to this fraction of requests (0 < ratio <= 1); 0 means all.
+	Ratio float64 `json:"ratio,omitempty"`
+	// Remaining is how many more requests the fault applies to (reported, not set).
+	Remaining *int `json:"remaining,omitempty"`
+	// Applied counts the requests it was applied to (reported, not set).
+	Applied int `json:"applied"`
+
+	delay time.Duration
+}
+
+// Fault is what to do to one request.
+type Fault struct {
+	Status          int
+	Latency         time.Duration
+	Drop            bool
+	AfterProcessing bool
+}
+
+// Describe says what the fault does, for the journal.
+func (f *Fault) Describe() string {
+	var parts []string
+	if f.Latency > 0 {
+		parts = append(parts, "latency "+f.Latency.String())
+	}
+	if f.Status != 0 {
+		parts = append(parts, fmt.Sprintf("status %d", f.Status))
+	}
+	if f.Drop {
+		d := "connection dropped"
+		if f.AfterProcessing {
+			d += " after processing"
+		}
+		parts = append(parts, d)
+	}
+	return "fault injected: " + strings.Join(parts, ", ")
+}
+
+// Injector holds the active rules. It is safe for concurrent use.
+type Injector struct {
+	mu    sync.Mutex
+	rules []*Rule
+	rng   *rand.Rand
+}
+
+// New returns an injector with no rules; seed makes ratios reproducible.
+func New(seed uint64) *Injector {
+	return &Injector{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// Check validates a rule and returns the refusal's field and message.
+func Check(r *Rule) (field, msg string) {
+	switch {
+	case !slices.Contains(Surfaces, r.Surface):
+		return "surface", fmt.Sprintf("surface %q: faults go on %s", r.Surface, strings.Join(Surfaces, ", "))
+	case r.Status != 0 && (r.Status < 200 || r.Status > 599):
+		return "status", fmt.Sprintf("status %d is not an HTTP status from 200 to 599", r.Status)
+	case r.Count < 0:
+		return "count", fmt.Sprintf("count %d is negative", r.Count)
+	case r.Ratio < 0 || r.Ratio > 1:
+		return "ratio", fmt.Sprintf("ratio %v is not between 0 and 1", r.Ratio)
+	case r.Status == 0 && r.Latency == "" && !r.Drop:
+		return "status", "the fault does nothing: give a status, a latency or drop"
+	case r.AfterProcessing && !r.Drop:
+		return "after_processing", "after_processing applies to drop"
+	case r.Status != 0 && r.Drop:
+		return "drop", "give a status or drop, not both"
+	}
+	if r.Path != "" {
+		if _, err := path.Match(r.Path, "/"); err != nil {
+			return "path", fmt.Sprintf("path %q is not a valid pattern: %v", r.Path, err)
+		}
+	}
+	if r.Latency != "" {
+		d, err := time.ParseDuration(r.Latency)
+		if err != nil || d < 0 || d > MaxLatency {
+			return "latency", fmt.Sprintf("latency %q is not a duration from 0 to 5m (e.g. 6s, 250ms)", r.Latency)
+		}
+		r.delay = d
+	}
+	return "", ""
+}
+
+// Set replaces every rule (PUT is idempotent). Rules must have passed Check.
+func (in *Injector) Set(rules []Rule) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.rules = in.rules[:0]
+	for i := range rules {
+		r := rules[i]
+		Check(&r)
+		if r.Count > 0 {
+			n := r.Count
+			r.Remaining = &n
+		} else {
+			r.Remaining = nil
+		}
+		r.Applied = 0
+		in.rules = append(in.rules, &r)
+	}
+}
+
+// Rules returns the active rules with their counters.
+func (in *Injector) Rules() []Rule {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make([]Rule, 0, len(in.rules))
+	for _, r := range in.rules {
+		c := *r
+		if r.Remaining != nil {
+			n := *r.Remaining
+			c.Remaining = &n
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Take returns the fault to apply to a request on surface at path, or nil. The first rule
+// that matches (and is not used up, and wins its ratio draw) applies.
+func (in *Injector) Take(surface, reqPath string) *Fault {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, r := range in.rules {
+		if r.Surface != surface || r.Remaining != nil && *r.Remaining == 0 {
+			continue
+		}
+		if r.Path != "" {
+			if ok, _ := path.Match(r.Path, reqPath); !ok {
+				continue
+			}
+		}
+		if r.Ratio > 0 && in.rng.Float64() >= r.Ratio {
+			continue
+		}
+		if r.Remaining != nil {
+			*r.Remaining--
+		}
+		r.Applied++
+		return &Fault{Status: r.Status, Latency: r.delay, Drop: r.Drop, AfterProcessing: r.AfterProcessing}
+	}
+	return nil
+}

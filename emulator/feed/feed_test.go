@@ -1,0 +1,118 @@
+package feed
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/internal/golden"
+)
+
+var now = time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
+
+func read(t *testing.T, data string) (og.FeedReport, []og.Product) {
+	t.Helper()
+	var got []og.Product
+	rep, err := ReadProducts(strings.NewReader(data), "test.Products.xml", now, func(ps []og.Product) error {
+		got = append(got, ps...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, got
+}
+
+// F2-F7, C1: every finding of a mixed feed, with its line and rule, as a golden report.
+func TestMixedFeedReport(t *testing.T) {
+	data, err := os.ReadFile("testdata/mixed.Products.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, got := read(t, string(data))
+	if rep.Products != 9 || rep.Accepted != 2 || rep.Refused != 7 || !rep.Complete {
+		t.Fatalf("products %d accepted %d refused %d complete %v", rep.Products, rep.Accepted, rep.Refused, rep.Complete)
+	}
+	if len(got) != 2 || got[1].ProductID != "GOOD-1" || got[1].Price != 1899 {
+		t.Fatalf("accepted %+v; want GOOD-1 twice, the later entry last", got)
+	}
+	good := got[0]
+	if good.Price != 1999 || !good.AutoshipEligible || !good.InStock || good.Frequency == nil || good.Frequency.Days() != 42 ||
+		good.VariantName() != "Large" || good.Groups[0].Type != "sku_swap" || good.Name != "Good Dog Food & Treats" {
+		t.Fatalf("GOOD-1: %+v", good)
+	}
+	b, _ := json.Marshal(rep)
+	golden.JSON(t, "mixed_report", b, nil)
+}
+
+func TestEntityTricksDoNothing(t *testing.T) {
+	for name, data := range map[string]string{
+		"external_entity": `<?xml version="1.0"?><!DOCTYPE p [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><products><product><name>&xxe;</name></product></products>`,
+		"billion_laughs":  `<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><products><product><name>&b;</name></product></products>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rep, got := read(t, data)
+			if len(got) != 0 || rep.Complete || len(rep.Findings) == 0 || rep.Findings[0].Rule != "F7" || !strings.Contains(rep.Findings[0].Message, "not well-formed") {
+				t.Fatalf("report %+v", rep)
+			}
+			if b, _ := json.Marshal(rep); bytes.Contains(b, []byte("root:")) {
+				t.Fatal("the file's content leaked into the report")
+			}
+		})
+	}
+}
+
+func TestTruncatedFeedKeepsWhatCameBefore(t *testing.T) {
+	data := `<products>
+<product><name><![CDATA[A]]></name><product_id>A</product_id><sku>A</sku><price>1.00</price><in_stock>1</in_stock></product>
+<product><name><![CDATA[B]]></name><product_id>B</product_id><sku>B</sku><pri`
+	rep, got := read(t, data)
+	if len(got) != 1 || got[0].ProductID != "A" || rep.Complete || rep.Products != 2 || rep.Refused != 1 {
+		t.Fatalf("report %+v, got %d", rep, len(got))
+	}
+	last := rep.Findings[len(rep.Findings)-1]
+	if last.Line != 3 || !strings.Contains(last.Message, "truncated") {
+		t.Fatalf("finding %+v", last)
+	}
+}
+
+func TestWrongRoot(t *testing.T) {
+	rep, _ := read(t, `<catalog><product/></catalog>`)
+	if len(rep.Findings) != 1 || !strings.Contains(rep.Findings[0].Message, "root element is <catalog>") {
+		t.Fatalf("%+v", rep)
+	}
+	rep, _ = read(t, ``)
+	if len(rep.Findings) != 1 || !strings.Contains(rep.Findings[0].Message, "no <products>") {
+		t.Fatalf("%+v", rep)
+	}
+}
+
+// The JSON form of PUT products validates exactly as the feed does.
+func TestJSONProducts(t *testing.T) {
+	var got []og.Product
+	rep, err := ReadProductsJSON(strings.NewReader(`[
+	 {"product_id":"J1","sku":"J1","name":"Json One","price":"9.99","in_stock":1,"autoship_eligible":true,"groups":[{"type":"sku_swap","name":"G"}],"extra_data":{"variant_name":"Small"},"default_frequency":{"every":1,"every_period":3}},
+	 {"product_id":"J2","sku":"J2","name":"Json Two","price":9.9,"in_stock":1},
+	 {"product_id":"J3","sku":"J3","name":"Json Three","price":"1.00","in_stock":"yes"},
+	 {"product_id":"J4","sku":"J4","name":"Json Four","price":"1.00","in_stock":1,"discontinued":1}
+	]`), "put", now, func(ps []og.Product) error { got = append(got, ps...); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Accepted != 1 || rep.Refused != 3 || got[0].Frequency.EveryPeriod != 3 || got[0].VariantName() != "Small" {
+		t.Fatalf("report %+v, got %+v", rep, got)
+	}
+	rules := map[string]bool{}
+	for _, f := range rep.Findings {
+		rules[f.Rule+" "+f.Field] = true
+	}
+	for _, want := range []string{"F2 products[J2].price", "F2 products[J3].in_stock", "F3 products[J4].discontinued"} {
+		if !rules[want] {
+			t.Errorf("no finding %s in %v", want, rules)
+		}
+	}
+}

@@ -1,0 +1,409 @@
+package feed
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+)
+
+// Bounds of one product entry: its elements and its text. A feed is streamed; only one entry
+// is held at a time.
+const (
+	maxNodes      = 10_000
+	maxEntryBytes = 1 << 20
+	maxDepth      = 8
+	// BatchSize is how many valid products ReadProducts hands to accept at a time.
+	BatchSize = 500
+)
+
+// recorder is the decoder's byte source. It keeps the raw bytes of the token being read, so
+// that the validator can tell CDATA from escaped text (F7), and bounds a token's size.
+type recorder struct {
+	r   *bufio.Reader
+	raw []byte
+}
+
+var errTokenTooLarge = errors.New("an element's text is over 1 MiB")
+
+func (rc *recorder) ReadByte() (byte, error) {
+	b, err := rc.r.ReadByte()
+	if err == nil {
+		if len(rc.raw) >= maxEntryBytes {
+			return 0, errTokenTooLarge
+		}
+		rc.raw = append(rc.raw, b)
+	}
+	return b, err
+}
+
+func (rc *recorder) Read(p []byte) (int, error) {
+	for i := range p {
+		b, err := rc.ReadByte()
+		if err != nil {
+			return i, err
+		}
+		p[i] = b
+	}
+	return len(p), nil
+}
+
+// node is one element of a product entry.
+type node struct {
+	name     string
+	attrs    map[string]string
+	line     int
+	text     strings.Builder
+	cdata    bool // some text came from CDATA
+	plain    bool // some non-blank text came from outside CDATA
+	entity   bool
+	children []*node
+}
+
+func (n *node) value() value {
+	t := strings.TrimSpace(n.text.String())
+	return value{text: t, line: n.line, cdata: n.cdata && !n.plain, entity: n.entity, empty: t == "" && len(n.children) == 0}
+}
+
+// ReadProducts streams a product feed from r: every <product> of <products> is validated
+// (F2-F7, C1); valid products go to accept in batches of BatchSize; the report lists every
+// finding with its line. A file that stops being well-formed part-way keeps the products read
+// before the fault, and the report says where reading stopped. accept's error aborts reading.
+func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Product) error) (Report, error) {
+	rep := Report{File: name, Kind: "products", ReceivedAt: now, Findings: []og.Diagnostic{}}
+	rc := &recorder{r: bufio.NewReaderSize(r, 64<<10)}
+	d := xml.NewDecoder(rc)
+	d.Strict = true
+	var batch []og.Product
+	seen := map[string]int{}
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := accept(batch)
+		batch = batch[:0]
+		return err
+	}
+
+	var stack []*node // open elements inside the current <product>
+	var entry *node
+	depth := 0
+	rootSeen, rootClosed := false, false
+	nodes := 0
+	for {
+		rc.raw = rc.raw[:0]
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			line, _ := d.InputPos()
+			rep.Add(syntaxFinding(err, line))
+			if entry != nil {
+				rep.Products++
+				rep.Refused++
+			}
+			if ferr := flush(); ferr != nil {
+				return rep, ferr
+			}
+			return rep, nil
+		}
+		line, _ := d.InputPos()
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 1:
+				rootSeen = true
+				if t.Name.Local != "products" {
+					rep.Add(og.Diagnostic{Rule: "F2", Field: t.Name.Local, Line: line, Severity: og.SeverityError,
+						Message: fmt.Sprintf("the root element is <%s>; a product feed is <products><product>...</product></products>", t.Name.Local)})
+					return rep, flush()
+				}
+			case depth == 2:
+				if t.Name.Local != "product" {
+					rep.Add(og.Diagnostic{Rule: "F2", Field: t.Name.Local, Line: line, Severity: og.SeverityWarning,
+						Message: fmt.Sprintf("<%s> inside <products> is not a <product>: ignored", t.Name.Local)})
+					if err := d.Skip(); err != nil {
+						rep.Add(syntaxFinding(err, line))
+						return rep, flush()
+					}
+					depth--
+					continue
+				}
+				entry = &node{name: "product", line: line}
+				stack = []*node{entry}
+				nodes = 0
+			default:
+				if depth > maxDepth || nodes >= maxNodes {
+					rep.Add(og.Diagnostic{Rule: "F2", Field: t.Name.Local, Line: line, Severity: og.SeverityError,
+						Message: "the product entry nests too deep or holds too many elements for a product feed"})
+					return rep, flush()
+				}
+				nodes++
+				n := &node{name: t.Name.Local, line: line}
+				for _, a := range t.Attr {
+					if n.attrs == nil {
+						n.attrs = map[string]string{}
+					}
+					n.attrs[a.Name.Local] = a.Value
+				}
+				parent := stack[len(stack)-1]
+				parent.children = append(parent.children, n)
+				stack = append(stack, n)
+			}
+		case xml.EndElement:
+			depth--
+			switch {
+			case depth == 0:
+				rootClosed = true
+			case depth == 1 && entry != nil:
+				rep.Products++
+				raw := toRaw(entry, rep.Products-1)
+				p, ok := validate(raw, &rep, now, name)
+				if ok {
+					if prev, dup := seen[p.ProductID]; dup {
+						rep.Add(og.Diagnostic{Rule: "F2", Field: "products[" + p.ProductID + "].product_id", Line: entry.line, Severity: og.SeverityWarning,
+							Message: fmt.Sprintf("product_id %s appears again (first at line %d): the later entry wins", p.ProductID, prev)})
+					}
+					seen[p.ProductID] = entry.line
+					rep.Accepted++
+					batch = append(batch, p)
+					if len(batch) >= BatchSize {
+						if err := flush(); err != nil {
+							return rep, err
+						}
+					}
+				} else {
+					rep.Refused++
+				}
+				entry, stack = nil, nil
+			case entry != nil && len(stack) > 1:
+				stack = stack[:len(stack)-1]
+			}
+		case xml.CharData:
+			if len(stack) == 0 {
+				if depth <= 1 && len(bytes.TrimSpace(t)) > 0 {
+					rep.Add(og.Diagnostic{Rule: "F2", Line: line, Severity: og.SeverityWarning, Message: "text outside any <product> is ignored"})
+				}
+				continue
+			}
+			n := stack[len(stack)-1]
+			n.text.Write(t)
+			if bytes.HasPrefix(rc.raw, []byte("<![CDATA[")) {
+				n.cdata = true
+			} else if len(bytes.TrimSpace(t)) > 0 {
+				n.plain = true
+				if bytes.IndexByte(rc.raw, '&') >= 0 {
+					n.entity = true
+				}
+			}
+		}
+	}
+	rep.Complete = rootSeen && rootClosed
+	if !rootSeen {
+		rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Line: 1, Message: "the file holds no <products> element"})
+	}
+	return rep, flush()
+}
+
+// syntaxFinding explains an XML error, naming the CDATA rule where it is the likely cause.
+func syntaxFinding(err error, line int) og.Diagnostic {
+	var se *xml.SyntaxError
+	msg := err.Error()
+	rule := "F2"
+	if errors.As(err, &se) {
+		line, msg = se.Line, se.Msg
+		if strings.Contains(msg, "entity") || strings.Contains(msg, "invalid character") {
+			rule = "F7"
+			msg += ": special characters (&, <, symbols, accents) must be inside CDATA"
+		}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || msg == "unexpected EOF" {
+		msg = "the file ends in the middle of an element: it is truncated (was the upload complete?)"
+	}
+	return og.Diagnostic{Rule: rule, Line: line, Severity: og.SeverityError,
+		Message: "the file is not well-formed XML at this line (" + msg + "); products after it were not read"}
+}
+
+// toRaw turns a product entry's elements into fields.
+func toRaw(entry *node, index int) *rawProduct {
+	raw := &rawProduct{line: entry.line, index: index, fields: map[string]value{}, extra: map[string]value{}}
+	for _, c := range entry.children {
+		switch c.name {
+		case "groups":
+			for _, g := range c.children {
+				if g.name == "group" {
+					raw.groups = append(raw.groups, rawGroup{typ: g.attrs["type"], value: g.value()})
+				}
+			}
+		case "categories":
+			for _, g := range c.children {
+				if g.name == "category" {
+					raw.categories = append(raw.categories, g.value())
+				}
+			}
+		case "extra_data":
+			for _, f := range c.children {
+				if f.name == "field" {
+					raw.extra[f.attrs["key"]] = f.value()
+				}
+			}
+		case "relationships":
+			for _, r := range c.children {
+				if r.name != "relationship" {
+					continue
+				}
+				var rr rawRelationship
+				for _, x := range r.children {
+					switch x.name {
+					case "name":
+						rr.name = x.value()
+					case "related":
+						for _, pid := range x.children {
+							if pid.name == "product_id" {
+								rr.related = append(rr.related, pid.value())
+							}
+						}
+					}
+				}
+				if rr.name.line == 0 {
+					rr.name.line = r.line
+				}
+				raw.relationships = append(raw.relationships, rr)
+			}
+		default:
+			if !knownFields[c.name] {
+				raw.unknown = append(raw.unknown, value{text: c.name, line: c.line})
+				continue
+			}
+			raw.fields[c.name] = c.value()
+		}
+	}
+	return raw
+}
+
+// ReadProductsJSON reads the JSON form of PUT /_sandbox/merchants/{id}/products: an array of
+// products with the feed's field names, validated exactly as a feed (F2-F7, C1).
+func ReadProductsJSON(r io.Reader, name string, now time.Time, accept func([]og.Product) error) (Report, error) {
+	rep := Report{File: name, Kind: "products", ReceivedAt: now, Findings: []og.Diagnostic{}}
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Message: "the body is not a JSON array of products (or a product feed XML document)"})
+		return rep, nil
+	}
+	var batch []og.Product
+	for dec.More() {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil {
+			rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Message: fmt.Sprintf("product #%d is not a JSON object: %v; products after it were not read", rep.Products+1, err)})
+			break
+		}
+		rep.Products++
+		p, ok := validate(jsonRaw(obj, rep.Products-1), &rep, now, name)
+		if !ok {
+			rep.Refused++
+			continue
+		}
+		rep.Accepted++
+		batch = append(batch, p)
+		if len(batch) >= BatchSize {
+			if err := accept(batch); err != nil {
+				return rep, err
+			}
+			batch = batch[:0]
+		}
+	}
+	rep.Complete = true
+	if len(batch) > 0 {
+		return rep, accept(batch)
+	}
+	return rep, nil
+}
+
+// jsonRaw maps a JSON product onto the feed's fields. JSON has no CDATA: texts count as
+// wrapped. Flags may be 0/1 or booleans; a default frequency may be every/every_period or
+// {"default_frequency": {"every", "every_period"}}.
+func jsonRaw(obj map[string]any, index int) *rawProduct {
+	raw := &rawProduct{index: index, fields: map[string]value{}, extra: map[string]value{}}
+	str := func(v any) value {
+		switch x := v.(type) {
+		case string:
+			return value{text: x, cdata: true, empty: strings.TrimSpace(x) == ""}
+		case json.Number:
+			return value{text: x.String(), cdata: true}
+		case bool:
+			if x {
+				return value{text: "1", cdata: true}
+			}
+			return value{text: "0", cdata: true}
+		case nil:
+			return value{empty: true}
+		default:
+			b, _ := json.Marshal(x)
+			return value{text: string(b), cdata: true}
+		}
+	}
+	for k, v := range obj {
+		switch k {
+		case "groups":
+			list, _ := v.([]any)
+			for _, g := range list {
+				switch x := g.(type) {
+				case map[string]any:
+					t, _ := x["type"].(string)
+					raw.groups = append(raw.groups, rawGroup{typ: t, value: str(x["name"])})
+				default:
+					raw.groups = append(raw.groups, rawGroup{value: str(x)})
+				}
+			}
+		case "categories":
+			list, _ := v.([]any)
+			for _, c := range list {
+				raw.categories = append(raw.categories, str(c))
+			}
+		case "extra_data":
+			m, _ := v.(map[string]any)
+			for ek, ev := range m {
+				raw.extra[ek] = str(ev)
+			}
+		case "relationships":
+			list, _ := v.([]any)
+			for _, r := range list {
+				m, _ := r.(map[string]any)
+				rr := rawRelationship{name: str(m["name"])}
+				switch rel := m["related"].(type) {
+				case []any:
+					for _, x := range rel {
+						rr.related = append(rr.related, str(x))
+					}
+				case map[string]any:
+					rr.related = append(rr.related, str(rel["product_id"]))
+				case string:
+					rr.related = append(rr.related, str(rel))
+				}
+				raw.relationships = append(raw.relationships, rr)
+			}
+		case "default_frequency":
+			m, _ := v.(map[string]any)
+			raw.fields["every"], raw.fields["every_period"] = str(m["every"]), str(m["every_period"])
+		case "source", "updated_at":
+			// what GET products shows: accepted back, not validated
+		default:
+			if !knownFields[k] {
+				raw.unknown = append(raw.unknown, value{text: k})
+				continue
+			}
+			raw.fields[k] = str(v)
+		}
+	}
+	return raw
+}

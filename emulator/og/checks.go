@@ -1,0 +1,186 @@
+package og
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// PurchaseAttempt is one purchase POST as the conformance checks of P8 see it.
+type PurchaseAttempt struct {
+	MerchantOrderID string    `json:"merchant_order_id"`
+	Status          int       `json:"status"` // 0: the connection was dropped, no answer
+	At              time.Time `json:"at"`     // sandbox time
+	Wall            time.Time `json:"wall"`
+	Fault           string    `json:"fault,omitempty"`
+	// DelayMS is the latency injected before the answer; WaitedMS how long the client waited
+	// for it (less than DelayMS when it gave up, which is what a 5-second timeout does).
+	DelayMS  float64 `json:"delay_ms,omitempty"`
+	WaitedMS float64 `json:"waited_ms,omitempty"`
+}
+
+// failed reports whether the merchant saw this attempt fail in a way P8 says to resend: a 5xx,
+// no answer, or an answer later than the 5-second timeout.
+func (a *PurchaseAttempt) failed() bool {
+	return a.Status >= 500 || a.Status == 0 || a.timedOut()
+}
+
+// timedOut reports whether the client gave up before a delayed answer.
+func (a *PurchaseAttempt) timedOut() bool { return a.DelayMS > 0 && a.WaitedMS < a.DelayMS }
+
+// Check is one conformance finding about the merchant's own behaviour.
+type Check struct {
+	Rule            string `json:"rule"`
+	Name            string `json:"name"`
+	Status          string `json:"status"` // CheckPass, CheckFail, CheckPending, CheckNotObserved
+	MerchantOrderID string `json:"merchant_order_id,omitempty"`
+	Message         string `json:"message"`
+}
+
+// Check statuses.
+const (
+	CheckPass        = "pass"
+	CheckFail        = "fail"
+	CheckPending     = "pending"      // not decidable yet: the window is still open
+	CheckNotObserved = "not_observed" // nothing happened that the check could judge
+)
+
+// P8 windows: three resends within 10 minutes of a 5xx, then one after 24 hours.
+const (
+	resendWindow  = 10 * time.Minute
+	lateResend    = 24 * time.Hour
+	clientTimeout = 5 * time.Second
+)
+
+// CheckP8 judges a merchant's purchase POST behaviour (P6, P8) from its attempts, as of now
+// (sandbox time): resends after a 5xx or a lost answer, 409s never resent with the same
+// merchant_order_id, and a 5-second client timeout.
+func CheckP8(attempts []PurchaseAttempt, now time.Time) []Check {
+	byOrder := map[string][]PurchaseAttempt{}
+	var orderIDs []string
+	for _, a := range attempts {
+		if a.MerchantOrderID == "" {
+			continue
+		}
+		if _, ok := byOrder[a.MerchantOrderID]; !ok {
+			orderIDs = append(orderIDs, a.MerchantOrderID)
+		}
+		byOrder[a.MerchantOrderID] = append(byOrder[a.MerchantOrderID], a)
+	}
+	sort.Strings(orderIDs)
+	var resends, conflicts, timeouts []Check
+	for _, id := range orderIDs {
+		as := byOrder[id]
+		sort.SliceStable(as, func(i, j int) bool { return as[i].At.Before(as[j].At) })
+		if c, ok := checkResends(id, as, now); ok {
+			resends = append(resends, c)
+		}
+		for i, a := range as {
+			if a.Status == 409 && i+1 < len(as) {
+				conflicts = append(conflicts, Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckFail, MerchantOrderID: id,
+					Message: fmt.Sprintf("merchant_order_id %s was answered 409 at %s and sent again %d time(s) with the same id; a 409 is retried only with a new merchant_order_id (P6, P8)", id, a.At.Format(time.RFC3339), len(as)-i-1)})
+				break
+			}
+			if a.Status == 409 {
+				conflicts = append(conflicts, Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckPass, MerchantOrderID: id,
+					Message: fmt.Sprintf("merchant_order_id %s was answered 409 and not sent again", id)})
+			}
+		}
+		for _, a := range as {
+			if a.DelayMS <= float64(clientTimeout/time.Millisecond) {
+				continue
+			}
+			waited := time.Duration(a.WaitedMS * float64(time.Millisecond)).Round(10 * time.Millisecond)
+			delay := time.Duration(a.DelayMS * float64(time.Millisecond))
+			c := Check{Rule: "P8", Name: "client_timeout_5s", MerchantOrderID: id}
+			switch {
+			case !a.timedOut():
+				c.Status = CheckFail
+				c.Message = fmt.Sprintf("the client waited the whole %s for an answer; P8 expects it to give up after 5 seconds", waited)
+			case waited > clientTimeout+time.Second:
+				c.Status = CheckFail
+				c.Message = fmt.Sprintf("the client gave up only after %s on an answer delayed by %s; P8 expects a 5-second timeout", waited, delay)
+			default:
+				c.Status = CheckPass
+				c.Message = fmt.Sprintf("the client gave up after %s on an answer delayed by %s", waited, delay)
+			}
+			timeouts = append(timeouts, c)
+		}
+	}
+	out := append(resends, conflicts...)
+	out = append(out, timeouts...)
+	for _, na := range []struct {
+		list      []Check
+		name, how string
+	}{
+		{resends, "resend_after_5xx", `inject a failure with PUT /_sandbox/faults {"surface":"sc","status":503,"count":1}`},
+		{conflicts, "no_resend_after_409", "send a merchant_order_id that was already processed"},
+		{timeouts, "client_timeout_5s", `inject a delay with PUT /_sandbox/faults {"surface":"sc","latency":"7s","count":1}`},
+	} {
+		if len(na.list) == 0 {
+			out = append(out, Check{Rule: "P8", Name: na.name, Status: CheckNotObserved, Message: "nothing to judge yet: " + na.how})
+		}
+	}
+	return out
+}
+
+// checkResends judges what followed the first failure of one merchant_order_id: P8 wants 3
+// resends within 10 minutes, then (if those failed too) one after 24 hours, then nothing.
+func checkResends(id string, as []PurchaseAttempt, now time.Time) (Check, bool) {
+	first := -1
+	for i := range as {
+		if as[i].failed() {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return Check{}, false
+	}
+	f := as[first]
+	c := Check{Rule: "P8", Name: "resend_after_5xx", MerchantOrderID: id}
+	var early, middle, late []PurchaseAttempt
+	succeeded := false
+	for _, a := range as[first+1:] {
+		d := a.At.Sub(f.At)
+		switch {
+		case d <= resendWindow:
+			early = append(early, a)
+		case d < lateResend:
+			middle = append(middle, a)
+		default:
+			late = append(late, a)
+		}
+		if !a.failed() {
+			succeeded = true
+			break
+		}
+	}
+	what := "a 5xx"
+	if f.Status == 0 {
+		what = "no answer (connection dropped)"
+	} else if f.timedOut() {
+		what = "an answer later than the 5-second timeout"
+	}
+	switch {
+	case len(early) > 3:
+		c.Status, c.Message = CheckFail, fmt.Sprintf("after %s at %s it was resent %d times within 10 minutes; P8 says 3", what, f.At.Format(time.RFC3339), len(early))
+	case len(middle) > 0:
+		c.Status, c.Message = CheckFail, fmt.Sprintf("after %s it was resent %s later, between the 10-minute retries and the 24-hour one (P8)", what, middle[0].At.Sub(f.At).Round(time.Second))
+	case len(late) > 1:
+		c.Status, c.Message = CheckFail, fmt.Sprintf("after %s it was resent %d times after 24 hours; P8 says once, then stop", what, len(late))
+	case succeeded:
+		c.Status, c.Message = CheckPass, fmt.Sprintf("after %s it was resent and the resend got an answer", what)
+	case len(early) == 3 && len(late) == 1:
+		c.Status, c.Message = CheckPass, fmt.Sprintf("after %s: 3 resends within 10 minutes, one after 24 hours, then none", what)
+	case len(early) < 3 && now.Sub(f.At) <= resendWindow:
+		c.Status, c.Message = CheckPending, fmt.Sprintf("after %s, %d of the 3 resends so far; the 10-minute window is open", what, len(early))
+	case len(early) < 3:
+		c.Status, c.Message = CheckFail, fmt.Sprintf("after %s it was resent %d times within 10 minutes; P8 says 3", what, len(early))
+	case now.Sub(f.At) < lateResend+resendWindow:
+		c.Status, c.Message = CheckPending, fmt.Sprintf("after %s: 3 resends within 10 minutes; the one after 24 hours is still to come (advance the clock)", what)
+	default:
+		c.Status, c.Message = CheckFail, fmt.Sprintf("after %s: 3 resends within 10 minutes but none after 24 hours (P8)", what)
+	}
+	return c, true
+}

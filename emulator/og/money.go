@@ -1,0 +1,76 @@
+package og
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Money is an amount in cents. Prices and totals are exact: never floats (O3).
+type Money int64
+
+// MaxPrice is the largest product price of a feed (F2): 99999999.99.
+const MaxPrice Money = 9999999999
+
+// String formats the amount with two decimals: "19.99".
+func (m Money) String() string {
+	sign := ""
+	if m < 0 {
+		sign, m = "-", -m
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, m/100, m%100)
+}
+
+// MarshalJSON writes the amount as a decimal string, as Ordergroove's API does ("19.99").
+func (m Money) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
+
+// UnmarshalJSON reads a decimal string or number.
+func (m *Money) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := ParseMoney(s)
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// Mul returns m times n.
+func (m Money) Mul(n int) Money { return m * Money(n) }
+
+// ParseMoney reads a decimal amount with at most two digits after the point: "19.99", "2",
+// "2.5". A third decimal is refused rather than rounded: money is exact.
+func ParseMoney(s string) (Money, error) {
+	s = strings.TrimSpace(s)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" && frac == "" || !allDigits(whole) || !allDigits(frac) {
+		return 0, fmt.Errorf("%q is not a decimal amount", s)
+	}
+	if len(frac) > 2 {
+		return 0, fmt.Errorf("%q has %d digits after the point; amounts have at most 2", s, len(frac))
+	}
+	if len(whole) > 12 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	w, _ := strconv.ParseInt("0"+whole, 10, 64)
+	f, _ := strconv.ParseInt((frac + "00")[:2], 10, 64)
+	v := Money(w*100 + f)
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,283 @@
+package og
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Purchase is a purchase POST (P1, P2) after parsing: every string value decoded (C2), every
+// encrypted field decrypted and checked (E1, E2). It is what a checkout applies.
+type Purchase struct {
+	MerchantOrderID string
+	SessionID       string
+	CartTracking    bool // false: cartless creation, og_cart_tracking false (P2, P4)
+	User            PurchaseUser
+	Payment         *PurchasePayment
+	Products        []PurchaseProduct
+	Tracking        []Optin // top-level tracking array (OG.getOptins() output)
+}
+
+// PurchaseUser is the user object of P2.
+type PurchaseUser struct {
+	UserID      string
+	FirstName   string
+	LastName    string
+	Email       string
+	PhoneNumber string
+	ExtraData   map[string]any
+	Shipping    Address
+	Billing     *Address
+}
+
+// PurchasePayment is the payment object of P2, decrypted (E1). It never holds a card number
+// (E4): at most its last four digits.
+type PurchasePayment struct {
+	TokenID        string
+	CCHolder       string // decrypted
+	CCExpDate      string // decrypted, normalised to MM/YYYY (E2)
+	CCType         int
+	CCNumberEnding string
+	Label          string
+	PaymentMethod  string // "credit card" or "PayPal"
+}
+
+// PurchaseProduct is one entry of products[] (P2).
+type PurchaseProduct struct {
+	Index           int // position in products[], for field paths in diagnostics
+	ProductID       string
+	SKU             string
+	Quantity        int   // purchase_info.quantity
+	Price           Money // purchase_info.price, per unit
+	DiscountedPrice Money // purchase_info.discounted_price, per unit
+	Total           Money // purchase_info.total
+	Subscription    *PurchaseSubscription
+	Override        *Optin // tracking_override (in subscription_info, or beside it)
+}
+
+// PurchaseSubscription is subscription_info (P2, P4).
+type PurchaseSubscription struct {
+	Price                  *Money // locks the subscription price (P4)
+	Quantity               int
+	InitialOrderOffsetDays int  // P3: signed, moves the first order date
+	FirstOrderPlaceDate    Date // REFERENCE §3.3
+	ExtraData              map[string]any
+	Components             []Component
+}
+
+// Optin is a subscription opt-in: a product, an offer and a frequency. The offers script
+// records them for a cart session; cartless creation carries them as tracking_override.
+type Optin struct {
+	ProductID string `json:"product"`
+	Offer     string `json:"offer,omitempty"`
+	Frequency
+}
+
+// Session is a cart session's opt-ins (P7), recorded through the control API until the offers
+// script exists: PUT /_sandbox/merchants/{id}/sessions/{session_id}.
+type Session struct {
+	SessionID string    `json:"session_id"`
+	Optins    []Optin   `json:"optins"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// PurchaseResult is what a purchase POST did, as its answer and as
+// GET /subscription/{subs_req_id}/response report it (P1, P5, P6).
+type PurchaseResult struct {
+	Status          int                 `json:"status"`
+	SubsReqID       string              `json:"subs_req_id,omitempty"`
+	MerchantOrderID string              `json:"merchant_order_id"`
+	Customer        string              `json:"customer,omitempty"` // the merchant user id
+	ShippingAddress string              `json:"shipping_address,omitempty"`
+	Payment         string              `json:"payment,omitempty"`
+	Subscriptions   []map[string]string `json:"subscriptions"`
+	Errors          map[string]any      `json:"errors"`
+	Diagnostics     []Diagnostic        `json:"diagnostics,omitempty"`
+	// NonSubscription is true for a checkout without a subscription item (P7).
+	NonSubscription bool      `json:"non_subscription_checkout"`
+	At              time.Time `json:"at"`
+}
+
+// CheckoutService applies purchase POSTs.
+type CheckoutService interface {
+	// Checkout applies p for merchant m in one transaction, committed before it returns
+	// (a 201 or 207 means the subscriptions are on disk). A merchant_order_id already
+	// processed is a 409 result carrying the ids the first request created (P6).
+	Checkout(ctx context.Context, m *Merchant, p *Purchase) (*PurchaseResult, error)
+	// PurchaseResponse returns the result of a processed request (P1), or ENOTFOUND.
+	PurchaseResponse(ctx context.Context, merchantID, subsReqID string) (*PurchaseResult, error)
+	// PutSession records a cart session's opt-ins.
+	PutSession(ctx context.Context, merchantID string, s Session) error
+}
+
+// PlannedSubscription is a subscription a checkout will create.
+type PlannedSubscription struct {
+	Product     *PurchaseProduct
+	Catalogue   *Product
+	Quantity    int
+	Price       Money
+	PriceLocked bool
+	Frequency   Frequency
+	Offer       string
+	NextOrder   Date
+	StartDate   Date
+	ExtraData   map[string]any
+	Components  []Component
+}
+
+// CheckoutPlan is what a purchase creates, decided from the request, the catalogue and the
+// cart session before anything is written.
+type CheckoutPlan struct {
+	Subscribe     []PlannedSubscription
+	ProductErrors map[string]map[string]string // product id → field → message (P6)
+	RequestErrors map[string]string            // field → message: nothing is subscribed
+	Diagnostics   []Diagnostic
+	Requested     int // products the customer asked to subscribe to
+}
+
+// Status is the purchase POST status of the plan once `created` subscriptions exist (P5, P6):
+// 201 when every subscription requested was created (or none was requested, P7), 207 when
+// some were and some were not, 400 when none of those requested could be.
+func (pl *CheckoutPlan) Status(created int) int {
+	switch {
+	case len(pl.RequestErrors) > 0:
+		return http.StatusBadRequest
+	case len(pl.ProductErrors) == 0:
+		return http.StatusCreated
+	case created > 0:
+		return http.StatusMultiStatus
+	default:
+		return http.StatusBadRequest
+	}
+}
+
+// PlanCheckout decides which products of p become subscriptions (P4, P7, F2-F4, F6) and when
+// each first recurs (P3): pure, so that the storage applies it inside its transaction.
+// catalogue holds the merchant's entries for the products p names; session is the cart
+// session's opt-ins (nil when none were recorded); now is sandbox time.
+func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, session *Session, now time.Time) CheckoutPlan {
+	plan := CheckoutPlan{ProductErrors: map[string]map[string]string{}, RequestErrors: map[string]string{}}
+	today := DateOf(now, m.Location)
+	fail := func(pp *PurchaseProduct, field, rule, wire, why string) {
+		key := pp.ProductID
+		if _, dup := plan.ProductErrors[key]; dup && plan.ProductErrors[key][field] != "" {
+			key += "#" + strconv.Itoa(pp.Index)
+		}
+		if plan.ProductErrors[key] == nil {
+			plan.ProductErrors[key] = map[string]string{}
+		}
+		plan.ProductErrors[key][field] = wire
+		plan.Diagnostics = append(plan.Diagnostics, Finding(rule, fmt.Sprintf("products[%d].%s", pp.Index, field), why))
+	}
+	optins := map[string]Optin{}
+	if p.CartTracking && session != nil {
+		for _, o := range session.Optins {
+			optins[o.ProductID] = o
+		}
+	}
+	for _, o := range p.Tracking {
+		if !p.CartTracking {
+			optins[o.ProductID] = o
+		}
+	}
+	if p.CartTracking && session == nil && len(p.Products) > 0 {
+		plan.Diagnostics = append(plan.Diagnostics, Warning("P7", "session_id",
+			fmt.Sprintf("cart session %q has no recorded subscription opt-ins, so every product is a one-time purchase; record opt-ins with PUT /_sandbox/merchants/%s/sessions/%s, or send og_cart_tracking: false with tracking_override for cartless creation", p.SessionID, m.ID, p.SessionID)))
+	}
+	for i := range p.Products {
+		pp := &p.Products[i]
+		var optin *Optin
+		switch {
+		case !p.CartTracking && pp.Override != nil:
+			optin = pp.Override
+		case p.CartTracking && pp.Override != nil:
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P4", fmt.Sprintf("products[%d].tracking_override", pp.Index),
+				"tracking_override is for cartless creation (og_cart_tracking: false); with cart tracking the session's opt-ins decide, so it was ignored"))
+		}
+		if optin == nil {
+			if o, ok := optins[pp.ProductID]; ok {
+				optin = &o
+			}
+		}
+		if p.CartTracking && pp.Subscription != nil {
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P4", fmt.Sprintf("products[%d].subscription_info", pp.Index),
+				"subscription_info is for cartless creation (og_cart_tracking: false); with cart tracking it was ignored"))
+		}
+		if optin == nil {
+			continue // a one-time purchase (P7)
+		}
+		plan.Requested++
+		cat := catalogue[pp.ProductID]
+		if cat == nil {
+			fail(pp, "product", "F1", "Product does not exist",
+				fmt.Sprintf("product %q is not in merchant %s's catalogue: drop a product feed (%s.Products.xml) or PUT /_sandbox/merchants/%s/products", pp.ProductID, m.ID, m.ID, m.ID))
+			continue
+		}
+		if rule, why := cat.SubscribableProblem(); rule != "" {
+			fail(pp, "product", rule, "Product is not eligible for subscription", why)
+			continue
+		}
+		if pp.SKU != "" && cat.SKU != "" && pp.SKU != cat.SKU {
+			plan.Diagnostics = append(plan.Diagnostics, Warning("F2", fmt.Sprintf("products[%d].sku", pp.Index),
+				fmt.Sprintf("sku %q differs from the catalogue's sku %q for product %s; the catalogue's is used", pp.SKU, cat.SKU, pp.ProductID)))
+		}
+		freq := optin.Frequency
+		if freq.IsZero() && cat.Frequency != nil {
+			freq = *cat.Frequency // F6: the product's default frequency
+		}
+		if err := freq.Check(); err != nil {
+			fail(pp, "tracking_override.every_period", "P3", "Invalid frequency", err.Error())
+			continue
+		}
+		ps := PlannedSubscription{Product: pp, Catalogue: cat, Quantity: pp.Quantity, Price: cat.Price,
+			Frequency: freq, Offer: optin.Offer, StartDate: today}
+		sub := pp.Subscription
+		if p.CartTracking {
+			sub = nil
+		}
+		if sub != nil {
+			if sub.Quantity > 0 {
+				ps.Quantity = sub.Quantity
+			}
+			if sub.Price != nil {
+				ps.Price, ps.PriceLocked = *sub.Price, true
+			}
+			ps.ExtraData, ps.Components = sub.ExtraData, sub.Components
+		}
+		if ps.Quantity < 1 {
+			fail(pp, "purchase_info.quantity", "P2", "Invalid quantity", fmt.Sprintf("quantity %d: a subscription needs at least 1", ps.Quantity))
+			continue
+		}
+		ps.NextOrder = firstOrderDate(today, freq, sub)
+		if !ps.NextOrder.After(today) {
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", fmt.Sprintf("products[%d].subscription_info", pp.Index),
+				fmt.Sprintf("the first order date %s is not after the purchase date %s; it was moved to %s", ps.NextOrder, today, today.AddDays(1))))
+			ps.NextOrder = today.AddDays(1)
+		}
+		plan.Subscribe = append(plan.Subscribe, ps)
+	}
+	if len(plan.Subscribe) > 0 && p.Payment == nil {
+		// "If subscription information is being sent, payment becomes a required object."
+		plan.RequestErrors["payment"] = "Missing payment data to create record"
+		plan.Diagnostics = append(plan.Diagnostics, Finding("P2", "payment",
+			fmt.Sprintf("%d product(s) would become subscriptions, and a subscription needs the payment object (token_id, cc_holder, cc_exp_date, cc_type); nothing was subscribed", len(plan.Subscribe))))
+		plan.Subscribe = nil
+	}
+	return plan
+}
+
+// firstOrderDate is the date of a new subscription's first recurring order: the requested
+// first_order_place_date, else the purchase date plus the frequency, moved by
+// initial_order_offset_days (P3), on the merchant's calendar.
+func firstOrderDate(today Date, f Frequency, sub *PurchaseSubscription) Date {
+	if sub != nil && !sub.FirstOrderPlaceDate.IsZero() {
+		return sub.FirstOrderPlaceDate
+	}
+	d := f.Next(today, 1)
+	if sub != nil && sub.InitialOrderOffsetDays != 0 {
+		d = d.AddDays(sub.InitialOrderOffsetDays)
+	}
+	return d
+}

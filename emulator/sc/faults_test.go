@@ -1,0 +1,235 @@
+package sc_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/control"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
+)
+
+func putFaults(t *testing.T, sb *sandbox.Sandbox, body any) sandboxtest.Response {
+	t.Helper()
+	return do(t, "PUT", sb.URL()+"/_sandbox/faults", body)
+}
+
+func checksOf(t *testing.T, sb *sandbox.Sandbox) map[string]og.Check {
+	t.Helper()
+	var rep control.ChecksReport
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/checks", nil).JSON(t, &rep)
+	out := map[string]og.Check{}
+	for _, c := range rep.Checks {
+		out[c.Name+"/"+c.MerchantOrderID] = c
+	}
+	return out
+}
+
+func advance(t *testing.T, sb *sandbox.Sandbox, by string) {
+	t.Helper()
+	if r := do(t, "POST", sb.URL()+"/_sandbox/clock/advance", obj{"by": by}); r.Status != 200 {
+		t.Fatalf("advance %s: %d %s", by, r.Status, r.Body)
+	}
+}
+
+// rawPost posts with a client of the given timeout and reports the status, or 0 for no answer.
+func rawPost(t *testing.T, sb *sandbox.Sandbox, body string, timeout time.Duration) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", sb.URL()+"/subscription/create", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", auth("cust-1"))
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF") {
+			return 0
+		}
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// P8: a merchant that resends 3 times within 10 minutes after a 5xx, then once after 24 hours,
+// passes; the journal shows every resend.
+func TestP8_ResendsAfter5xx(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	if r := putFaults(t, sb, obj{"surface": "sc", "status": 503, "count": 4}); r.Status != 200 {
+		t.Fatalf("PUT faults: %d %s", r.Status, r.Body)
+	}
+	body := prefixed(purchase("P8-GOOD"))
+	for i := range 4 {
+		if st := post(t, sb, body).Status; st != 503 {
+			t.Fatalf("attempt %d: %d, want the injected 503", i, st)
+		}
+	}
+	if c := checksOf(t, sb)["resend_after_5xx/P8-GOOD"]; c.Status != og.CheckPending || !strings.Contains(c.Message, "after 24 hours is still to come") {
+		t.Fatalf("before the 24-hour resend: %+v", c)
+	}
+	advance(t, sb, "24h")
+	if st := post(t, sb, body).Status; st != 201 {
+		t.Fatalf("the 24-hour resend: %d", st)
+	}
+	c := checksOf(t, sb)["resend_after_5xx/P8-GOOD"]
+	if c.Status != og.CheckPass {
+		t.Fatalf("check %+v", c)
+	}
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc", nil).JSON(t, &page)
+	if len(page.Entries) != 5 || !strings.Contains(page.Entries[4].Note, "fault injected: status 503") {
+		t.Fatalf("journal: %d entries; oldest note %q", len(page.Entries), page.Entries[len(page.Entries)-1].Note)
+	}
+	var fb control.FaultsBody
+	do(t, "GET", sb.URL()+"/_sandbox/faults", nil).JSON(t, &fb)
+	if len(fb.Faults) != 1 || fb.Faults[0].Applied != 4 || *fb.Faults[0].Remaining != 0 {
+		t.Fatalf("faults after use: %+v", fb.Faults)
+	}
+}
+
+func TestP8_Violations(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	// Too eager: a 5xx answered, then 4 resends at once.
+	putFaults(t, sb, obj{"surface": "sc", "status": 500, "count": 5})
+	for range 5 {
+		post(t, sb, prefixed(purchase("P8-EAGER")))
+	}
+	// Resent an hour later: neither within 10 minutes nor after 24 hours.
+	putFaults(t, sb, obj{"surface": "sc", "status": 502, "count": 1})
+	post(t, sb, prefixed(purchase("P8-HOUR")))
+	advance(t, sb, "1h")
+	post(t, sb, prefixed(purchase("P8-HOUR")))
+	// Resent after a 409 with the same merchant_order_id.
+	putFaults(t, sb, []any{})
+	for range 3 {
+		post(t, sb, prefixed(purchase("P8-409")))
+	}
+	// Never resent: the window passes.
+	putFaults(t, sb, obj{"surface": "sc", "status": 503, "count": 1})
+	post(t, sb, prefixed(purchase("P8-NEVER")))
+	advance(t, sb, "11m")
+
+	checks := checksOf(t, sb)
+	for key, want := range map[string]string{
+		"resend_after_5xx/P8-EAGER":  "resent 4 times within 10 minutes",
+		"resend_after_5xx/P8-HOUR":   "between the 10-minute retries and the 24-hour one",
+		"no_resend_after_409/P8-409": "sent again 1 time(s) with the same id",
+		"resend_after_5xx/P8-NEVER":  "resent 0 times within 10 minutes",
+	} {
+		c := checks[key]
+		if c.Status != og.CheckFail || c.Rule != "P8" || !strings.Contains(c.Message, want) {
+			t.Errorf("%s: %+v, want a fail saying %q", key, c, want)
+		}
+	}
+	if c := checks["client_timeout_5s/"]; c.Status != og.CheckNotObserved {
+		t.Errorf("timeout check without a delayed answer: %+v", c)
+	}
+}
+
+// A dropped connection is a failure to resend after; a drop after processing makes the resend
+// a 409, and the subscription exists once.
+func TestFaultDropConnection(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	putFaults(t, sb, obj{"surface": "sc", "drop": true, "count": 1})
+	if st := rawPost(t, sb, prefixed(purchase("DROP-1")), 5*time.Second); st != 0 {
+		t.Fatalf("dropped request answered %d", st)
+	}
+	if st := rawPost(t, sb, prefixed(purchase("DROP-1")), 5*time.Second); st != 201 {
+		t.Fatalf("resend after a drop: %d", st)
+	}
+	putFaults(t, sb, obj{"surface": "sc", "drop": true, "after_processing": true, "count": 1})
+	if st := rawPost(t, sb, prefixed(purchase("DROP-2")), 5*time.Second); st != 0 {
+		t.Fatalf("dropped request answered %d", st)
+	}
+	if st := rawPost(t, sb, prefixed(purchase("DROP-2")), 5*time.Second); st != 409 {
+		t.Fatalf("resend after a drop after processing: %d, want 409", st)
+	}
+	checks := checksOf(t, sb)
+	if c := checks["resend_after_5xx/DROP-1"]; c.Status != og.CheckPass || !strings.Contains(c.Message, "no answer") {
+		t.Fatalf("drop check: %+v", c)
+	}
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&order=asc", nil).JSON(t, &page)
+	if page.Entries[0].Status != 0 || !strings.Contains(page.Entries[0].Note, "connection dropped") {
+		t.Fatalf("journal of a dropped request: %+v", page.Entries[0])
+	}
+}
+
+// P8: a client that gives up after 5 seconds passes; one that waits longer fails. The answer
+// is delayed past the timeout; the request itself is processed.
+func TestP8_ClientTimeout(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t)
+	putFaults(t, sb, obj{"surface": "sc", "latency": "5200ms", "count": 2})
+	start := time.Now()
+	if st := rawPost(t, sb, prefixed(purchase("SLOW-GAVE-UP")), 300*time.Millisecond); st != 0 {
+		t.Fatalf("a 300ms client got an answer: %d", st)
+	}
+	if st := rawPost(t, sb, prefixed(purchase("SLOW-WAITED")), 30*time.Second); st != 201 || time.Since(start) < 5*time.Second {
+		t.Fatalf("a patient client: %d after %v", st, time.Since(start))
+	}
+	checks := checksOf(t, sb)
+	if c := checks["client_timeout_5s/SLOW-GAVE-UP"]; c.Status != og.CheckPass {
+		t.Errorf("client that gave up: %+v", c)
+	}
+	if c := checks["client_timeout_5s/SLOW-WAITED"]; c.Status != og.CheckFail || !strings.Contains(c.Message, "give up after 5 seconds") {
+		t.Errorf("client that waited: %+v", c)
+	}
+	// The delayed request was processed: its resend is a 409.
+	if st := rawPost(t, sb, prefixed(purchase("SLOW-GAVE-UP")), 5*time.Second); st != 409 {
+		t.Errorf("resend of a processed, late request: %d, want 409", st)
+	}
+}
+
+func TestFaultRules(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	for _, tc := range []struct {
+		body  string
+		field string
+	}{
+		{`{"surface":"mail","status":503}`, "surface"},
+		{`{"surface":"sc","status":99}`, "status"},
+		{`{"surface":"sc","latency":"forever"}`, "latency"},
+		{`{"surface":"sc","latency":"10m"}`, "latency"},
+		{`{"surface":"sc","status":503,"count":-1}`, "count"},
+		{`{"surface":"sc","status":503,"ratio":2}`, "ratio"},
+		{`{"surface":"sc"}`, "status"},
+		{`{"surface":"sc","status":503,"drop":true}`, "drop"},
+		{`{"surface":"sc","status":503,"after_processing":true}`, "after_processing"},
+		{`{"surface":"sc","status":503,"path":"["}`, "path"},
+		{`[{"surface":"sc","status":503},{"surface":"x","status":503}]`, "faults[1].surface"},
+	} {
+		r := putFaults(t, sb, tc.body)
+		if r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) || !strings.Contains(string(r.Body), "expected") {
+			t.Errorf("PUT faults %s: %d %s", tc.body, r.Status, r.Body)
+		}
+	}
+	if r := putFaults(t, sb, `{"surface":"sc","status":503,"colour":"red"}`); r.Status != 400 || !strings.Contains(string(r.Body), "unknown field") {
+		t.Errorf("unknown field: %d %s", r.Status, r.Body)
+	}
+	// A ratio applies to about that share of requests; a path limits the fault.
+	putFaults(t, sb, obj{"faults": []any{obj{"surface": "sc", "status": 503, "ratio": 0.5, "path": "/subscription/create"}}})
+	failed := 0
+	for i := range 40 {
+		if post(t, sb, prefixed(purchase("RATIO-"+string(rune('A'+i))))).Status == 503 {
+			failed++
+		}
+	}
+	if failed < 8 || failed > 32 {
+		t.Errorf("ratio 0.5 failed %d of 40 requests", failed)
+	}
+	if r := do(t, "DELETE", sb.URL()+"/_sandbox/faults", nil); r.Status != 200 || strings.Contains(string(r.Body), "503") {
+		t.Errorf("DELETE faults: %d %s", r.Status, r.Body)
+	}
+	putFaults(t, sb, obj{"surface": "sc", "status": 503})
+	do(t, "POST", sb.URL()+"/_sandbox/reset", nil)
+	if st := post(t, sb, prefixed(purchase("AFTER-RESET"))).Status; st != 201 {
+		t.Errorf("a fault survived reset: %d", st)
+	}
+}

@@ -1,0 +1,536 @@
+package sc
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+)
+
+// Staging's own words for refusals (REFERENCE §3.4), used as the values of the errors object.
+// The diagnostics beside them say which rule, which field and what was expected.
+const (
+	msgRequired        = "This field is required."
+	msgBlank           = "This field may not be blank."
+	msgInvalid         = "This value is not valid."
+	msgMerchantString  = "Merchant ID must be a string"
+	msgSessionString   = "Session ID must be a string"
+	msgSessionNull     = "Session id cannot be null"
+	msgOrderIDNull     = "Merchant order id cannot be null"
+	msgPaymentMissing  = "Missing payment data to create record"
+	msgEncryption      = "The credit card encryption is not valid"
+	msgExpiry          = "Expiration date is not valid, received: "
+	msgInvalidMerchant = "Invalid Merchant "
+	msgASCII           = "Only ASCII characters are supported"
+)
+
+// need says how a field may be absent.
+type need int
+
+const (
+	optional need = iota
+	required      // missing or blank: refused
+	blankOK       // missing: refused; blank: a warning
+	wanted        // P2 lists it, real clients omit it (SFCC sends no phone_number): a warning
+)
+
+// reader turns the decoded body into an og.Purchase, collecting findings: diagnostics for
+// the developer, and the errors object's entries (field → staging's message).
+type reader struct {
+	key     string // the merchant's hash key, for the encrypted fields (E1)
+	diags   []og.Diagnostic
+	errs    map[string]any
+	secrets []string // values the journal must mask (a card number, E4)
+}
+
+func (r *reader) fail(rule, path, wire, why string) {
+	r.diags = append(r.diags, og.Finding(rule, path, why))
+	if _, ok := r.errs[path]; !ok {
+		r.errs[path] = wire
+	}
+}
+
+func (r *reader) warn(rule, path, why string) { r.diags = append(r.diags, og.Warning(rule, path, why)) }
+
+func (r *reader) failed() bool { return len(r.errs) > 0 }
+
+// missing reports an absent (or null) field according to n.
+func (r *reader) missing(p string, n need) {
+	switch n {
+	case required, blankOK:
+		r.fail("P2", p, msgRequired, p+" is required (P2)")
+	case wanted:
+		r.warn("P2", p, p+" is missing; P2 lists it as required")
+	}
+}
+
+// str reads a string field. A number is taken as its digits (user and product ids are numbers
+// in some stores), with a warning.
+func (r *reader) str(obj map[string]any, path, key string, n need) string {
+	p := join(path, key)
+	var s string
+	switch x := obj[key].(type) {
+	case nil:
+		r.missing(p, n)
+		return ""
+	case string:
+		s = x
+	case json.Number:
+		s = x.String()
+		r.warn("P2", p, fmt.Sprintf("%s was sent as the number %s; P2 wants a string", p, s))
+	default:
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a string, got %s", p, kind(x)))
+		return ""
+	}
+	if strings.TrimSpace(s) == "" {
+		switch n {
+		case required:
+			r.fail("P2", p, msgBlank, p+" is blank; it is required (P2)")
+		case blankOK, wanted:
+			r.warn("P2", p, p+" is blank")
+		}
+		return s
+	}
+	if s == "null" || s == "undefined" {
+		r.warn("P2", p, fmt.Sprintf("%s is the string %q: the client encoded a missing value", p, s))
+	}
+	r.ascii(p, s)
+	return s
+}
+
+// ascii refuses non-ASCII text (C1).
+func (r *reader) ascii(p, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c > 0x7e || c < 0x20 && c != '\t' {
+			r.fail("C1", p, msgASCII, fmt.Sprintf("%s has a non-ASCII or control character at byte %d (%q): Ordergroove accepts ASCII only (C1)", p, i, s))
+			return
+		}
+	}
+}
+
+// integer reads a whole number sent as a JSON number or a string of digits.
+func (r *reader) integer(obj map[string]any, path, key string, n need) (int, bool) {
+	p := join(path, key)
+	var s string
+	switch x := obj[key].(type) {
+	case nil:
+		r.missing(p, n)
+		return 0, false
+	case json.Number:
+		s = x.String()
+	case string:
+		s = strings.TrimSpace(x)
+		if s == "" {
+			if n == required || n == blankOK {
+				r.fail("P2", p, msgBlank, p+" is blank; it is required (P2)")
+			}
+			return 0, false
+		}
+	default:
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a whole number, got %s", p, kind(x)))
+		return 0, false
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || len(s) > 10 {
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s %q is not a whole number", p, s))
+		return 0, false
+	}
+	return v, true
+}
+
+// money reads an amount sent as a JSON number or a decimal string.
+func (r *reader) money(obj map[string]any, path, key string, n need) (og.Money, bool) {
+	p := join(path, key)
+	var s string
+	switch x := obj[key].(type) {
+	case nil:
+		r.missing(p, n)
+		return 0, false
+	case json.Number:
+		s = x.String()
+	case string:
+		s = x
+	default:
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a decimal amount, got %s", p, kind(x)))
+		return 0, false
+	}
+	m, err := og.ParseMoney(s)
+	if err != nil {
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s: %v (e.g. \"19.99\")", p, err))
+		return 0, false
+	}
+	if m < 0 {
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s %s is negative", p, m))
+		return 0, false
+	}
+	return m, true
+}
+
+// object reads a nested object.
+func (r *reader) object(obj map[string]any, path, key string, n need) map[string]any {
+	p := join(path, key)
+	switch x := obj[key].(type) {
+	case nil:
+		r.missing(p, n)
+	case map[string]any:
+		return x
+	case string:
+		if x != "" {
+			r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got a string", p))
+		}
+	default:
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got %s", p, kind(x)))
+	}
+	return nil
+}
+
+func kind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// readPurchase reads a decoded purchase POST (P2-P4, C1, E1-E4). bodyMerchant is the body's
+// merchant_id, checked against the authenticated merchant by the caller (M2).
+func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant string, r *reader) {
+	r = &reader{key: key, errs: map[string]any{}}
+	switch x := body["merchant_id"].(type) {
+	case string:
+		bodyMerchant = x
+	case nil:
+		r.fail("P2", "merchant_id", msgRequired, "merchant_id is required (P2)")
+	default:
+		r.fail("P2", "merchant_id", msgMerchantString, fmt.Sprintf("merchant_id must be a string, got %s", kind(x)))
+	}
+
+	p.CartTracking = true
+	switch x := body["og_cart_tracking"].(type) {
+	case nil:
+	case bool:
+		p.CartTracking = x
+	case string:
+		if b, err := strconv.ParseBool(x); err == nil {
+			p.CartTracking = b
+			r.warn("P2", "og_cart_tracking", fmt.Sprintf("og_cart_tracking is the string %q; send the JSON boolean %v", x, b))
+		} else {
+			r.fail("P2", "og_cart_tracking", msgInvalid, fmt.Sprintf("og_cart_tracking %q is not true or false", x))
+		}
+	default:
+		r.fail("P2", "og_cart_tracking", msgInvalid, "og_cart_tracking must be true or false, got "+kind(x))
+	}
+	switch x := body["session_id"].(type) {
+	case nil:
+		if p.CartTracking {
+			r.fail("P2", "session_id", msgSessionNull, "session_id is required unless og_cart_tracking is false (cartless creation, P2)")
+		}
+	case string:
+		p.SessionID = x
+		r.ascii("session_id", x)
+		switch {
+		case x == "" && p.CartTracking:
+			r.warn("P7", "session_id", "session_id is empty (no og_session_id cookie?): without a cart session every product is a one-time purchase")
+		case x != "" && !p.CartTracking:
+			r.warn("P2", "session_id", "session_id and og_cart_tracking: false were both sent; cartless creation ignores the cart session (P2: one or the other)")
+		}
+	default:
+		r.fail("P2", "session_id", msgSessionString, "session_id must be a string, got "+kind(x))
+	}
+	switch x := body["merchant_order_id"].(type) {
+	case nil:
+		r.fail("P2", "merchant_order_id", msgOrderIDNull, "merchant_order_id is required: the merchant's order number of this checkout (P2)")
+	case string:
+		if strings.TrimSpace(x) == "" {
+			r.fail("P2", "merchant_order_id", msgOrderIDNull, "merchant_order_id is blank")
+		}
+		r.ascii("merchant_order_id", x)
+		p.MerchantOrderID = x
+	case json.Number:
+		p.MerchantOrderID = x.String()
+		r.warn("P2", "merchant_order_id", "merchant_order_id was sent as a number; P2 wants a string")
+	default:
+		r.fail("P2", "merchant_order_id", msgInvalid, "merchant_order_id must be a string, got "+kind(x))
+	}
+
+	if u := r.object(body, "", "user", required); u != nil {
+		p.User = r.user(u)
+	}
+	if pm, present := body["payment"]; present && pm != nil {
+		if obj := r.object(body, "", "payment", optional); obj != nil {
+			p.Payment = r.payment(obj)
+		}
+	}
+	switch list := body["products"].(type) {
+	case []any:
+		if len(list) == 0 {
+			r.fail("P2", "products", msgRequired, "products is empty: a purchase POST lists every product of the checkout (P2, P7)")
+		}
+		for i, item := range list {
+			path := "products[" + strconv.Itoa(i) + "]"
+			obj, ok := item.(map[string]any)
+			if !ok {
+				r.fail("P2", path, msgInvalid, path+" must be an object, got "+kind(item))
+				continue
+			}
+			p.Products = append(p.Products, r.product(obj, path, i))
+		}
+	case nil:
+		r.fail("P2", "products", msgRequired, "products is required (P2)")
+	default:
+		r.fail("P2", "products", msgInvalid, "products must be an array, got "+kind(list))
+	}
+	if list, ok := body["tracking"].([]any); ok {
+		for i, item := range list {
+			path := "tracking[" + strconv.Itoa(i) + "]"
+			obj, ok := item.(map[string]any)
+			if !ok {
+				r.fail("P2", path, msgInvalid, path+" must be an object, got "+kind(item))
+				continue
+			}
+			o := r.optin(obj, path)
+			if nested := r.object(obj, path, "tracking_override", optional); nested != nil {
+				o = r.optin(nested, path+".tracking_override")
+			}
+			if o.ProductID == "" {
+				o.ProductID = r.str(obj, path, "product", required)
+			}
+			p.Tracking = append(p.Tracking, o)
+		}
+	}
+	return p, bodyMerchant, r
+}
+
+func (r *reader) user(u map[string]any) og.PurchaseUser {
+	var pu og.PurchaseUser
+	pu.UserID = r.str(u, "user", "user_id", required)
+	pu.FirstName = r.str(u, "user", "first_name", required)
+	pu.LastName = r.str(u, "user", "last_name", required)
+	pu.Email = r.str(u, "user", "email", required)
+	if e := pu.Email; e != "" && (!strings.Contains(e, "@") || strings.HasPrefix(e, "@") || strings.HasSuffix(e, "@")) {
+		r.fail("P2", "user.email", "Enter a valid email address.", fmt.Sprintf("user.email %q is not an email address", e))
+	}
+	pu.PhoneNumber = r.str(u, "user", "phone_number", wanted)
+	pu.ExtraData = r.object(u, "user", "extra_data", optional)
+	if s := r.object(u, "user", "shipping_address", required); s != nil {
+		pu.Shipping = r.address(s, "user.shipping_address")
+	}
+	if b := r.object(u, "user", "billing_address", optional); b != nil {
+		a := r.address(b, "user.billing_address")
+		pu.Billing = &a
+	}
+	return pu
+}
+
+func (r *reader) address(a map[string]any, path string) og.Address {
+	ad := og.Address{
+		FirstName:         r.str(a, path, "first_name", required),
+		LastName:          r.str(a, path, "last_name", required),
+		CompanyName:       r.str(a, path, "company_name", optional),
+		Address:           r.str(a, path, "address", required),
+		Address2:          r.str(a, path, "address2", optional),
+		City:              r.str(a, path, "city", required),
+		StateProvinceCode: r.str(a, path, "state_province_code", blankOK),
+		ZipPostalCode:     r.str(a, path, "zip_postal_code", blankOK),
+		Phone:             r.str(a, path, "phone", wanted),
+		Fax:               r.str(a, path, "fax", optional),
+		CountryCode:       r.str(a, path, "country_code", required),
+	}
+	if cc := ad.CountryCode; len(cc) > 2 {
+		r.fail("P3", path+".country_code", "Ensure this field has no more than 2 characters.",
+			fmt.Sprintf("country_code %q has %d characters; P3: at most two (an ISO 3166 code such as US)", cc, len(cc)))
+	} else if cc != "" && strings.ToUpper(cc) != cc {
+		r.warn("P3", path+".country_code", fmt.Sprintf("country_code %q is not upper case (ISO 3166: %s)", cc, strings.ToUpper(cc)))
+	}
+	return ad
+}
+
+// aes decrypts an encrypted payment field (E1).
+func (r *reader) aes(obj map[string]any, path, key string, n need) (string, bool) {
+	p := join(path, key)
+	s := r.str(obj, path, key, n)
+	if s == "" {
+		return "", false
+	}
+	r.secrets = append(r.secrets, s)
+	plain, warns, err := ogcrypto.Decrypt(r.key, p, s)
+	r.diags = append(r.diags, warns...)
+	if err != nil {
+		r.fail("E1", p, msgEncryption, err.Message)
+		return "", false
+	}
+	r.ascii(p, plain)
+	return plain, true
+}
+
+func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
+	if len(obj) == 0 {
+		r.fail("P2", "payment", msgPaymentMissing, "payment is an empty object: send token_id, cc_holder, cc_exp_date and cc_type, or leave payment out")
+		return nil
+	}
+	pm := &og.PurchasePayment{PaymentMethod: "credit card"}
+	pm.TokenID = r.str(obj, "payment", "token_id", wanted)
+	pm.Label = r.str(obj, "payment", "label", optional)
+	if m := r.str(obj, "payment", "payment_method", optional); m != "" {
+		pm.PaymentMethod = m
+	}
+	if holder, ok := r.aes(obj, "payment", "cc_holder", wanted); ok {
+		pm.CCHolder = holder
+	}
+	if exp, ok := r.aes(obj, "payment", "cc_exp_date", wanted); ok {
+		e, warns, err := ogcrypto.ParseExpiry("payment.cc_exp_date", exp)
+		r.diags = append(r.diags, warns...)
+		if err != nil {
+			r.fail("E2", "payment.cc_exp_date", msgExpiry+exp, err.Message)
+		} else {
+			pm.CCExpDate = e.String()
+			if strings.EqualFold(pm.PaymentMethod, "paypal") && e != ogcrypto.PayPalExpiry {
+				r.warn("E2", "payment.cc_exp_date", fmt.Sprintf("a PayPal payment's cc_exp_date is always 12/2099 (E2), got %s", e))
+			}
+		}
+	}
+	if t, ok := r.integer(obj, "payment", "cc_type", wanted); ok {
+		switch {
+		case t >= 1 && t <= 4:
+		case t == 5 || t == 6:
+			r.warn("P3", "payment.cc_type", fmt.Sprintf("cc_type %d (%s) is outside the seeds' 1-4, though the public card-type reference lists it", t, og.CardTypeNames[t]))
+		default:
+			r.fail("P3", "payment.cc_type", msgInvalid, fmt.Sprintf("cc_type %d: P3 wants 1 (Visa), 2 (MasterCard), 3 (American Express) or 4 (Discover)", t))
+		}
+		pm.CCType = t
+	}
+	if num, ok := r.aes(obj, "payment", "cc_number", optional); ok {
+		digits := strings.Map(func(c rune) rune {
+			if c >= '0' && c <= '9' {
+				return c
+			}
+			return -1
+		}, num)
+		r.secrets = append(r.secrets, num)
+		if len(digits) > 4 {
+			r.warn("E4", "payment.cc_number", fmt.Sprintf("cc_number holds a full card number (%d digits): Ordergroove never stores card numbers (E4); only the last four digits were kept. Send a token_id instead", len(digits)))
+			digits = digits[len(digits)-4:]
+		}
+		pm.CCNumberEnding = digits
+	}
+	for _, k := range []string{"cc_last_4", "cc_number_ending"} {
+		if v, ok := obj[k].(string); ok && pm.CCNumberEnding == "" && v != "" {
+			if plain, ok := r.aes(obj, "payment", k, optional); ok {
+				pm.CCNumberEnding = plain
+			}
+		}
+	}
+	return pm
+}
+
+func (r *reader) product(obj map[string]any, path string, index int) og.PurchaseProduct {
+	pp := og.PurchaseProduct{Index: index}
+	pp.ProductID = r.str(obj, path, "product", required)
+	pp.SKU = r.str(obj, path, "sku", required)
+	if pi := r.object(obj, path, "purchase_info", required); pi != nil {
+		ip := path + ".purchase_info"
+		pp.Quantity, _ = r.integer(pi, ip, "quantity", required)
+		if pp.Quantity < 0 || pp.Quantity == 0 && pi["quantity"] != nil {
+			r.fail("P2", ip+".quantity", msgInvalid, fmt.Sprintf("%s.quantity %d: a product is bought at least once", ip, pp.Quantity))
+		}
+		price, ok1 := r.money(pi, ip, "price", required)
+		disc, ok2 := r.money(pi, ip, "discounted_price", required)
+		total, ok3 := r.money(pi, ip, "total", required)
+		pp.Price, pp.DiscountedPrice, pp.Total = price, disc, total
+		if ok2 && ok3 && pp.Quantity > 0 && disc.Mul(pp.Quantity) != total {
+			r.warn("P3", ip+".total", fmt.Sprintf("total %s is not discounted_price × quantity = %s × %d = %s (P3); is discounted_price the price after discount, or the discount itself?", total, disc, pp.Quantity, disc.Mul(pp.Quantity)))
+		}
+		if ok1 && ok2 && disc > price {
+			r.warn("P3", ip+".discounted_price", fmt.Sprintf("discounted_price %s is above price %s", disc, price))
+		}
+	}
+	if si := r.object(obj, path, "subscription_info", optional); si != nil {
+		sp := path + ".subscription_info"
+		sub := &og.PurchaseSubscription{}
+		if _, present := si["price"]; present {
+			if m, ok := r.money(si, sp, "price", optional); ok {
+				sub.Price = &m
+			}
+		}
+		sub.Quantity, _ = r.integer(si, sp, "quantity", optional)
+		sub.InitialOrderOffsetDays, _ = r.integer(si, sp, "initial_order_offset_days", optional)
+		if d := r.str(si, sp, "first_order_place_date", optional); d != "" {
+			if date, err := og.ParseDate(d); err != nil {
+				r.fail("P3", sp+".first_order_place_date", "Date has wrong format. Use YYYY-MM-DD.", fmt.Sprintf("first_order_place_date %q is not a date YYYY-MM-DD", d))
+			} else {
+				sub.FirstOrderPlaceDate = date
+			}
+		}
+		sub.ExtraData = r.object(si, sp, "extra_data", optional)
+		sub.Components = r.components(si, sp)
+		if to := r.object(si, sp, "tracking_override", optional); to != nil {
+			o := r.optin(to, sp+".tracking_override")
+			pp.Override = &o
+		}
+		pp.Subscription = sub
+	}
+	if to := r.object(obj, path, "tracking_override", optional); to != nil && pp.Override == nil {
+		o := r.optin(to, path+".tracking_override")
+		pp.Override = &o
+	}
+	if pp.Override != nil && pp.Override.ProductID == "" {
+		pp.Override.ProductID = pp.ProductID
+	}
+	return pp
+}
+
+// optin reads a tracking_override or tracking entry: offer, every, every_period. Blank every
+// and every_period (SFCC's legacy offer mode sends "") leave the product's default frequency.
+func (r *reader) optin(obj map[string]any, path string) og.Optin {
+	var o og.Optin
+	if v, ok := obj["product"]; ok && v != nil {
+		o.ProductID = r.str(obj, path, "product", optional)
+	}
+	o.Offer = r.str(obj, path, "offer", optional)
+	o.Every, _ = r.integer(obj, path, "every", optional)
+	o.EveryPeriod, _ = r.integer(obj, path, "every_period", optional)
+	if o.Every < 0 || o.EveryPeriod < 0 {
+		r.fail("P3", path+".every", msgInvalid, "every and every_period are positive whole numbers")
+	}
+	return o
+}
+
+func (r *reader) components(obj map[string]any, path string) []og.Component {
+	list, ok := obj["components"].([]any)
+	if !ok {
+		return nil // SFCC sends components: "" when there are none
+	}
+	var out []og.Component
+	for i, c := range list {
+		cp := path + ".components[" + strconv.Itoa(i) + "]"
+		m, ok := c.(map[string]any)
+		if !ok {
+			r.fail("P2", cp, msgInvalid, cp+" must be an object")
+			continue
+		}
+		comp := og.Component{SKU: r.str(m, cp, "sku", optional)}
+		if _, ok := m["product_id"]; ok {
+			comp.ProductID = r.str(m, cp, "product_id", optional)
+		} else {
+			comp.ProductID = r.str(m, cp, "product", required)
+		}
+		if q, ok := r.integer(m, cp, "quantity", optional); ok {
+			comp.Quantity = q
+		} else if q, ok := r.integer(m, cp, "qty", optional); ok {
+			comp.Quantity = q
+		}
+		out = append(out, comp)
+	}
+	return out
+}

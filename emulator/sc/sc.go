@@ -1,0 +1,331 @@
+// Package sc is the subscription creation surface, <SC_DOMAIN>: the purchase POST
+// (POST /subscription/create, P1-P8) and its status endpoint (GET /subscription/{id}/response).
+//
+// It answers as staging does (201, 207, 400, 401, 409 with staging's fields) and explains
+// every refusal beside staging's fields in a diagnostics list: the rule, the field, what was
+// expected. It authenticates with the HMAC authorization header (A1-A4) or an application
+// x-api-key, reads every body form real clients send (P1, C2), decrypts the payment fields
+// (E1, E2) and never keeps a card number (E4).
+package sc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/ogsandbox/ogsandbox/emulator/clock"
+	"github.com/ogsandbox/ogsandbox/emulator/faults"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/web"
+)
+
+// AttemptRecorder keeps each purchase POST for the P8 conformance checks.
+type AttemptRecorder interface {
+	RecordAttempt(merchantID string, a og.PurchaseAttempt)
+}
+
+// Server is the purchase POST surface.
+type Server struct {
+	Merchants *og.Merchants
+	Checkout  og.CheckoutService
+	Attempts  AttemptRecorder
+	Faults    *faults.Injector
+	Clock     og.Clock
+	Log       *slog.Logger
+}
+
+// Register adds the routes of <SC_DOMAIN> to s.
+func (srv *Server) Register(s *web.Server) {
+	r := s.Router(og.SurfaceSC)
+	r.POST("/subscription/create", srv.create)
+	r.POST("/subscription/create/", srv.create)
+	r.GET("/subscription/:id/response", srv.response)
+	r.GET("/subscription/:id/response/", srv.response)
+	r.Fallback("/subscription/create", func(c echo.Context, status int, err error) error {
+		if status == http.StatusMethodNotAllowed {
+			return c.JSON(status, map[string]any{"detail": fmt.Sprintf("Method %q not allowed.", c.Request().Method),
+				"diagnostics": []og.Diagnostic{og.Finding("P1", "method", "the purchase POST is POST "+c.Request().URL.Path)}})
+		}
+		return errors.New("not handled")
+	})
+}
+
+// pendingBody is staging's answer while a purchase request is being processed (P1).
+const pendingBody = "Response is pending. Please try again soon."
+
+// identity is who a request claims to be, before anything is verified: enough to file a
+// faulted attempt under its merchant and merchant_order_id (P8).
+func (srv *Server) identity(c echo.Context) *og.Merchant {
+	if k := c.Request().Header.Get("x-api-key"); k != "" {
+		m, _ := srv.Merchants.ByAPIKey(k)
+		return m
+	}
+	if h, err := ogcrypto.ParseAuthHeader(c.Request().Header.Get("Authorization")); err == nil {
+		m, _ := srv.Merchants.ByPublicID(h.PublicID)
+		return m
+	}
+	return nil
+}
+
+// authenticate checks the storefront authorization header (A1-A4) or an application x-api-key
+// (S3, X3). It returns the merchant and, for a signature, the user id it signs (sig_field).
+func (srv *Server) authenticate(c echo.Context) (*og.Merchant, string, *og.Error) {
+	req := c.Request()
+	if k := req.Header.Get("x-api-key"); k != "" {
+		m, ok := srv.Merchants.ByAPIKey(k)
+		if !ok {
+			return nil, "", og.Errorf(og.EUNAUTHORIZED, "X3", "x-api-key", "x-api-key %s is not an API key of any configured merchant", og.Mask(k))
+		}
+		return m, "", nil
+	}
+	h, err := ogcrypto.ParseAuthHeader(req.Header.Get("Authorization"))
+	if err != nil {
+		return nil, "", err
+	}
+	m, ok := srv.Merchants.ByPublicID(h.PublicID)
+	if !ok {
+		return nil, "", og.Errorf(og.EUNAUTHORIZED, "A4", "authorization.public_id",
+			"no merchant has public_id %q: use the public_id the sandbox printed at start-up (GET /_sandbox/merchants lists them)", h.PublicID)
+	}
+	if verr := ogcrypto.Verify(m.HashKey, h.Signed(), srv.Clock.Wall()); verr != nil {
+		verr.Diagnostics = append(verr.AllDiagnostics(), h.Warnings...)
+		return m, "", verr
+	}
+	return m, h.SigField, nil
+}
+
+// create is the purchase POST (P1-P8).
+func (srv *Server) create(c echo.Context) error {
+	started := srv.Clock.Wall()
+	req := c.Request()
+	raw, rerr := web.ReadBody(c, MaxBody)
+	if rerr != nil {
+		oe := og.AsError(rerr)
+		return c.JSON(web.StatusOf(oe.Code), errorBody(map[string]any{"body": oe.Message}, []og.Diagnostic{og.Finding("P1", "body", oe.Message)}))
+	}
+	claimed := srv.identity(c)
+	dec, decErr := decodeBody(raw)
+	orderID := ""
+	if dec != nil {
+		orderID, _ = dec.obj["merchant_order_id"].(string)
+	}
+	attempt := og.PurchaseAttempt{MerchantOrderID: orderID, At: srv.Clock.Now(), Wall: started}
+	record := func(status int) {
+		if claimed != nil {
+			attempt.Status = status
+			srv.Attempts.RecordAttempt(claimed.ID, attempt)
+		}
+	}
+	if claimed != nil {
+		web.SetMerchant(c, claimed.ID)
+	}
+
+	f := srv.Faults.Take(og.SurfaceSC, req.URL.Path)
+	if f != nil {
+		web.Note(c, f.Describe())
+		attempt.Fault = f.Describe()
+		if f.Status != 0 || f.Drop && !f.AfterProcessing {
+			waited, gone := clock.WaitWall(req.Context(), f.Latency)
+			attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
+			if f.Drop || gone {
+				record(0)
+				return dropConnection(c)
+			}
+			record(f.Status)
+			return c.JSON(f.Status, map[string]any{"detail": http.StatusText(f.Status),
+				"diagnostics": []og.Diagnostic{og.Warning("P8", "", fmt.Sprintf("%s (PUT /_sandbox/faults); P8: on a 5xx, resend 3 times within 10 minutes, then once after 24 hours", f.Describe()))}})
+		}
+	}
+
+	status, body := srv.process(c, raw, dec, decErr, &attempt)
+	if f != nil && f.Latency > 0 {
+		waited, gone := clock.WaitWall(req.Context(), f.Latency)
+		attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
+		if gone {
+			record(status)
+			c.Response().Status = 0
+			web.Note(c, fmt.Sprintf("%s; the client gave up after %s, before the answer (%d)", f.Describe(), time.Duration(attempt.WaitedMS*float64(time.Millisecond)).Round(time.Millisecond), status))
+			return nil // there is nobody to answer
+		}
+	}
+	if f != nil && f.Drop {
+		record(0)
+		return dropConnection(c)
+	}
+	record(status)
+	return c.JSON(status, body)
+}
+
+// process authenticates, reads and applies a purchase POST and returns its answer.
+func (srv *Server) process(c echo.Context, raw []byte, dec *decoded, decErr *og.Error, attempt *og.PurchaseAttempt) (int, any) {
+	var diags []og.Diagnostic
+	if ct := c.Request().Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		diags = append(diags, og.Warning("P1", "content-type", fmt.Sprintf("content-type is %q; staging expects application/json even for a create_request= body (P1)", ct)))
+	}
+	m, sigField, aerr := srv.authenticate(c)
+	if aerr != nil {
+		all := append(aerr.AllDiagnostics(), diags...)
+		web.AddDiagnostics(c, all...)
+		return http.StatusUnauthorized, map[string]any{"error": aerr.Message, "errors": map[string]any{aerr.Field: aerr.Message}, "diagnostics": all}
+	}
+	web.SetMerchant(c, m.ID)
+	if decErr != nil {
+		all := append(decErr.AllDiagnostics(), diags...)
+		web.AddDiagnostics(c, all...)
+		return http.StatusBadRequest, errorBody(map[string]any{decErr.Field: decErr.Message}, all)
+	}
+	web.Note(c, dec.note())
+	diags = append(diags, dec.diags...)
+	p, bodyMerchant, rd := readPurchase(m.HashKey, dec.obj)
+	web.Redact(c, rd.secrets...)
+	diags = append(diags, rd.diags...)
+	if bodyMerchant != "" && bodyMerchant != m.ID && bodyMerchant != m.PublicID {
+		d := og.Finding("M2", "merchant_id", fmt.Sprintf("merchant_id %q is not the merchant the request authenticated as (%s): a credential of one merchant never writes another's data", bodyMerchant, m.ID))
+		all := append([]og.Diagnostic{d}, diags...)
+		web.AddDiagnostics(c, all...)
+		return http.StatusUnauthorized, map[string]any{"error": msgInvalidMerchant + bodyMerchant, "errors": map[string]any{"merchant_id": msgInvalidMerchant + bodyMerchant}, "diagnostics": all}
+	}
+	if sigField != "" && p.User.UserID != "" && sigField != p.User.UserID {
+		d := og.Finding("A4", "authorization.sig_field", fmt.Sprintf("the signature is over sig_field %q but the purchase is for user.user_id %q: sign the customer's merchant user id", sigField, p.User.UserID))
+		all := append([]og.Diagnostic{d}, diags...)
+		web.AddDiagnostics(c, all...)
+		return http.StatusUnauthorized, map[string]any{"error": d.Message, "errors": map[string]any{"authorization": "Authentication failed"}, "diagnostics": all}
+	}
+	if rd.failed() {
+		web.AddDiagnostics(c, diags...)
+		return http.StatusBadRequest, errorBody(rd.errs, diags)
+	}
+	res, err := srv.Checkout.Checkout(c.Request().Context(), m, &p)
+	if err != nil {
+		srv.Log.Error("sc: checkout failed", "merchant", m.ID, "err", err)
+		return http.StatusInternalServerError, map[string]any{"detail": "Internal error."}
+	}
+	diags = append(diags, res.Diagnostics...)
+	web.AddDiagnostics(c, diags...)
+	if res.Status == http.StatusCreated {
+		body := map[string]any{"result": "Subscription request received", "subs_req_id": res.SubsReqID}
+		if len(diags) > 0 {
+			body["diagnostics"] = diags
+		}
+		return res.Status, body
+	}
+	body := errorBody(res.Errors, diags)
+	for k, v := range map[string]string{"customer": res.Customer, "shipping_address": res.ShippingAddress, "payment": res.Payment, "subs_req_id": res.SubsReqID} {
+		if v != "" {
+			body[k] = v
+		}
+	}
+	body["subscriptions"] = res.Subscriptions
+	return res.Status, body
+}
+
+// errorBody is the body of a 207, 400 or 409 (P6): staging's errors object, its flat
+// error_message (the first refusal), and the diagnostics.
+func errorBody(errs map[string]any, diags []og.Diagnostic) map[string]any {
+	body := map[string]any{"errors": errs, "diagnostics": diags}
+	for _, d := range diags {
+		if d.Severity == og.SeverityWarning {
+			continue
+		}
+		if v, ok := errs[d.Field].(string); ok {
+			body["error_message"] = v
+			break
+		}
+	}
+	if _, ok := body["error_message"]; !ok {
+		// Per-product errors only: the first message of the first product, in key order.
+		keys := make([]string, 0, len(errs))
+		for k := range errs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+	find:
+		for _, k := range keys {
+			switch v := errs[k].(type) {
+			case string:
+				body["error_message"] = v
+				break find
+			case map[string]string:
+				for _, f := range sortedKeys(v) {
+					body["error_message"] = k + ": " + v[f]
+					break find
+				}
+			}
+		}
+	}
+	if diags == nil {
+		body["diagnostics"] = []og.Diagnostic{}
+	}
+	return body
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// response is GET /subscription/{subs_req_id}/response (P1): 202 while pending, 200 with the
+// created ids when done.
+func (srv *Server) response(c echo.Context) error {
+	m, _, aerr := srv.authenticate(c)
+	if aerr != nil {
+		web.AddDiagnostics(c, aerr.AllDiagnostics()...)
+		return c.JSON(http.StatusForbidden, map[string]any{"detail": "Authentication Failed", "diagnostics": aerr.AllDiagnostics()})
+	}
+	web.SetMerchant(c, m.ID)
+	id := c.Param("id")
+	if f := srv.Faults.Take(og.SurfaceSC, c.Request().URL.Path); f != nil {
+		web.Note(c, f.Describe())
+		if _, gone := clock.WaitWall(c.Request().Context(), f.Latency); gone {
+			c.Response().Status = 0
+			return nil
+		}
+		switch {
+		case f.Drop:
+			return dropConnection(c)
+		case f.Status == http.StatusAccepted:
+			return c.String(http.StatusAccepted, pendingBody)
+		case f.Status != 0:
+			return c.JSON(f.Status, map[string]string{"detail": http.StatusText(f.Status)})
+		}
+	}
+	if !og.IsHex(id, 24) {
+		d := og.Finding("P5", "subs_req_id", fmt.Sprintf("%q is not a subs_req_id (24 hex digits, as the purchase POST's 201 answers)", id))
+		web.AddDiagnostics(c, d)
+		return c.JSON(http.StatusNotFound, map[string]any{"detail": "Not found", "diagnostics": []og.Diagnostic{d}})
+	}
+	res, err := srv.Checkout.PurchaseResponse(c.Request().Context(), m.ID, id)
+	if og.ErrorCode(err) == og.ENOTFOUND {
+		d := og.Finding("P1", "subs_req_id", fmt.Sprintf("merchant %s has no purchase request %s", m.ID, id))
+		web.AddDiagnostics(c, d)
+		return c.JSON(http.StatusNotFound, map[string]any{"detail": "Not found", "diagnostics": []og.Diagnostic{d}})
+	} else if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"customer": res.Customer, "payment": res.Payment, "shipping_address": res.ShippingAddress,
+		"subscriptions": res.Subscriptions, "errors": res.Errors,
+	})
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// dropConnection closes the connection without an answer; the journal records status 0.
+func dropConnection(c echo.Context) error {
+	c.Response().Status = 0
+	conn, _, err := c.Response().Hijack()
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}

@@ -1,0 +1,564 @@
+package sc_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
+	"github.com/ogsandbox/ogsandbox/internal/golden"
+)
+
+var do = sandboxtest.Do
+
+// P1: every body form real clients send creates the subscription.
+func TestP1_BodyForms(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	for i, tc := range []struct {
+		name string
+		body func(obj) string
+		path string
+	}{
+		{"P1/raw_json_per_field_encoded", rawJSON, "/subscription/create"},
+		{"P1/create_request_prefix", prefixed, "/subscription/create"},
+		{"P1/sfcc_pretty_printed_prefix", sfcc, "/subscription/create"},
+		{"P1/whole_body_url_encoded", wholeEncoded, "/subscription/create"},
+		{"P1/whole_body_url_encoded_no_prefix", wholeNoPrefix, "/subscription/create"},
+		{"P1/magento_partly_encoded", magento, "/subscription/create"},
+		{"P1/trailing_slash", prefixed, "/subscription/create/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := purchase(fmt.Sprint("P1-", i))
+			r := do(t, "POST", sb.URL()+tc.path, tc.body(p), "Authorization", auth("cust-1"), "Content-Type", "application/json")
+			res := decode(t, r)
+			if r.Status != 201 || res.Result != "Subscription request received" || !og.IsHex(res.SubsReqID, 24) {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+		})
+	}
+	// Values survive every form exactly: a '+' in a phone number stays a '+', spaces decode.
+	var cs []og.Customer
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/customers", nil).JSON(t, &cs)
+	if len(cs) != 1 || cs[0].PhoneNumber != "+1 555 0100" || cs[0].Addresses[0].Address != "75 Broad St" || cs[0].Email != "nick@example.com" {
+		t.Fatalf("customer after every body form: %+v", cs)
+	}
+	var subs []og.Subscription
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &subs)
+	if len(subs) != 7 {
+		t.Fatalf("%d subscriptions after 7 purchases", len(subs))
+	}
+}
+
+func TestP1_BodyRefusals(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	for _, tc := range []struct{ name, body, want string }{
+		{"P1/empty", "", "the body is empty"},
+		{"P1/not_json", "merchant_id=x&user=y", "looks like a form"},
+		{"P1/broken_json", `{"merchant_id": `, "not valid JSON"},
+		{"P1/trailing_text", `{"a":1} {"b":2}`, "text after"},
+		{"P1/array", `[1,2]`, "not a JSON object"},
+		{"P1/bad_whole_encoding", `%7B%zz`, "does not decode"},
+		{"P1/too_deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nests deeper"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := post(t, sb, tc.body)
+			res := decode(t, r)
+			field, msg, _ := res.diag(t, "P1")
+			if r.Status != 400 || field != "body" || !strings.Contains(msg, tc.want) || res.Errors["body"] == nil {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+		})
+	}
+	if r := do(t, "GET", sb.URL()+"/subscription/create", nil); r.Status != 405 || !strings.Contains(string(r.Body), "P1") {
+		t.Fatalf("GET /subscription/create: %d %s", r.Status, r.Body)
+	}
+	big := strings.Repeat(" ", 2<<20)
+	if r := post(t, sb, big); r.Status != 413 {
+		t.Fatalf("a 2 MiB body: %d", r.Status)
+	}
+}
+
+// A1-A4, X3, M2: authentication, and the diagnostics of its usual mistakes.
+func TestA_Authentication(t *testing.T) {
+	other := og.Merchant{ID: "acme", PublicID: "acme-public", Name: "Acme", HashKey: strings.Repeat("a", 32), Timezone: "UTC", Location: time.UTC,
+		SFTP: og.SFTPLogin{Username: "acme"}, APIKeys: []string{"acme-key-123456"}, Placement: og.Placement{Method: "api", Hours: []int{6}, Timeout: time.Second}}
+	sb := sandboxtest.Start(t, func(c *config.Config) {
+		c.Merchants = append(c.Merchants, other)
+		c.Demo = true
+	})
+	now := time.Now().Unix()
+	sig := ogcrypto.Sign(demo.HashKey, "cust-1", now)
+	hdr := func(ts, sig string) string {
+		return `{"public_id":"` + demo.PublicID + `","ts":` + ts + `,"sig_field":"cust-1","sig":"` + sig + `"}`
+	}
+	hexSig := func() string {
+		raw, _ := base64Std(sig)
+		return fmt.Sprintf("%x", raw)
+	}()
+	stale := now - 3*3600 - 12*60
+	for i, tc := range []struct {
+		name   string
+		header []string
+		body   func(obj) obj
+		status int
+		rule   string
+		want   string
+	}{
+		{name: "A4/ts_number", header: []string{"Authorization", hdr(fmt.Sprint(now), sig)}, status: 201},
+		{name: "A4/ts_string", header: []string{"Authorization", hdr(`"`+fmt.Sprint(now)+`"`, sig)}, status: 201},
+		{name: "A4/pretty_printed", header: []string{"Authorization", "{     \"public_id\": \"" + demo.PublicID + "\",\t     \"ts\": \"" + fmt.Sprint(now) + "\",     \"sig_field\": \"cust-1\",     \"sig\": \"" + sig + "\" }"}, status: 201},
+		{name: "A4/php_slash_escapes", header: []string{"Authorization", hdr(fmt.Sprint(now), strings.ReplaceAll(sig, "/", `\/`))}, status: 201},
+		{name: "X3/application_api_key", header: []string{"x-api-key", demo.APIKeys[0]}, status: 201},
+		{name: "A1/hex_digest", header: []string{"Authorization", hdr(fmt.Sprint(now), hexSig)}, status: 401, rule: "A1", want: "hex digest"},
+		{name: "A4/url_encoded_header", header: []string{"Authorization", url.QueryEscape(hdr(fmt.Sprint(now), sig))}, status: 401, rule: "A4", want: "URL-encoded"},
+		{name: "A3/stale_ts", header: []string{"Authorization", hdr(fmt.Sprint(stale), ogcrypto.Sign(demo.HashKey, "cust-1", stale))}, status: 401, rule: "A3", want: "3h12m old"},
+		{name: "A2/milliseconds", header: []string{"Authorization", hdr(fmt.Sprint(now*1000), sig)}, status: 401, rule: "A2", want: "milliseconds"},
+		{name: "A4/unknown_public_id", header: []string{"Authorization", strings.Replace(hdr(fmt.Sprint(now), sig), demo.PublicID, "nobody", 1)}, status: 401, rule: "A4", want: `no merchant has public_id "nobody"`},
+		{name: "A1/wrong_key", header: []string{"Authorization", hdr(fmt.Sprint(now), ogcrypto.Sign(other.HashKey, "cust-1", now))}, status: 401, rule: "A1", want: "does not match"},
+		{name: "A4/missing", header: []string{"X-Nothing", "1"}, status: 401, rule: "A4", want: "missing"},
+		{name: "X3/unknown_api_key", header: []string{"x-api-key", "nope-123456789"}, status: 401, rule: "X3", want: "not an API key"},
+		{name: "A4/sig_field_is_not_the_user", header: []string{"Authorization", auth("someone-else")}, status: 401, rule: "A4", want: `sig_field "someone-else"`},
+		{name: "M2/other_merchants_id_in_body", header: []string{"Authorization", hdr(fmt.Sprint(now), sig)}, body: func(o obj) obj { return set(o, "merchant_id", "acme") }, status: 401, rule: "M2", want: "not the merchant the request authenticated as"},
+		{name: "M2/other_merchants_key_for_this_merchant", header: []string{"x-api-key", "acme-key-123456"}, status: 401, rule: "M2", want: "not the merchant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := purchase(fmt.Sprint("A-", i))
+			if tc.body != nil {
+				p = tc.body(p)
+			}
+			r := post(t, sb, prefixed(p), tc.header...)
+			res := decode(t, r)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
+			}
+			if tc.rule == "" {
+				return
+			}
+			_, msg, _ := res.diag(t, tc.rule)
+			if !strings.Contains(msg, tc.want) || res.Error == "" || len(res.Errors) == 0 {
+				t.Fatalf("%s diagnostic %q, want it to contain %q: %s", tc.rule, msg, tc.want, r.Body)
+			}
+		})
+	}
+	// No subscription was written by a refused request, for either merchant.
+	var subs []og.Subscription
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/acme/subscriptions", nil).JSON(t, &subs)
+	if len(subs) != 0 {
+		t.Fatalf("merchant acme has %d subscriptions after requests authenticated as the demo merchant", len(subs))
+	}
+}
+
+func base64Std(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
+
+// P2, P3, C1, C2, E1, E2, E4: what a request must hold, and how each mistake is named.
+func TestP2_FieldRules(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	otherKey := strings.Repeat("k", 32)
+	for i, tc := range []struct {
+		name   string
+		form   func(obj) string // prefixed when nil
+		edit   func(obj) obj
+		status int
+		rule   string
+		field  string
+		wire   string // the errors object's message for field
+		want   string // in the diagnostic
+	}{
+		{name: "P2/missing_email", edit: func(o obj) obj { return set(o, "user.email", nil) }, status: 400, rule: "P2", field: "user.email", wire: "This field is required."},
+		{name: "P2/blank_user_id", edit: func(o obj) obj { return set(o, "user.user_id", "") }, status: 400, rule: "P2", field: "user.user_id", wire: "This field may not be blank."},
+		{name: "P2/bad_email", edit: func(o obj) obj { return set(o, "user.email", "nick-at-example") }, status: 400, rule: "P2", field: "user.email", want: "not an email address"},
+		{name: "P2/merchant_order_id_null", edit: func(o obj) obj { return set(o, "merchant_order_id", nil) }, status: 400, rule: "P2", field: "merchant_order_id", wire: "Merchant order id cannot be null"},
+		{name: "P2/merchant_id_number", edit: func(o obj) obj { return set(o, "merchant_id", 196) }, status: 400, rule: "P2", field: "merchant_id", wire: "Merchant ID must be a string"},
+		{name: "P2/session_id_missing_with_cart_tracking", edit: func(o obj) obj { return set(o, "og_cart_tracking", nil) }, status: 400, rule: "P2", field: "session_id", wire: "Session id cannot be null"},
+		{name: "P2/session_id_number", edit: func(o obj) obj { return set(set(o, "og_cart_tracking", nil), "session_id", 12) }, status: 400, rule: "P2", field: "session_id", wire: "Session ID must be a string"},
+		{name: "P2/missing_shipping_address", edit: func(o obj) obj { return set(o, "user.shipping_address", nil) }, status: 400, rule: "P2", field: "user.shipping_address"},
+		{name: "P2/missing_city", edit: func(o obj) obj { return set(o, "user.shipping_address.city", nil) }, status: 400, rule: "P2", field: "user.shipping_address.city"},
+		{name: "P2/no_products", edit: func(o obj) obj { return set(o, "products", []any{}) }, status: 400, rule: "P2", field: "products", want: "products is empty"},
+		{name: "P2/missing_purchase_info", edit: func(o obj) obj { return set(o, "products.0.purchase_info", nil) }, status: 400, rule: "P2", field: "products[0].purchase_info"},
+		{name: "P2/quantity_not_a_number", edit: func(o obj) obj { return set(o, "products.0.purchase_info.quantity", "two") }, status: 400, rule: "P2", field: "products[0].purchase_info.quantity", want: "not a whole number"},
+		{name: "P2/price_three_decimals", edit: func(o obj) obj { return set(o, "products.0.purchase_info.price", "54.999") }, status: 400, rule: "P2", field: "products[0].purchase_info.price", want: "3 digits after the point"},
+		{name: "P2/empty_payment", edit: func(o obj) obj { return set(o, "payment", obj{}) }, status: 400, rule: "P2", field: "payment", wire: "Missing payment data to create record"},
+		{name: "P2/subscription_without_payment", edit: func(o obj) obj { return set(o, "payment", nil) }, status: 400, rule: "P2", field: "payment", wire: "Missing payment data to create record"},
+		{name: "P3/country_code_three_letters", edit: func(o obj) obj { return set(o, "user.shipping_address.country_code", "USA") }, status: 400, rule: "P3", field: "user.shipping_address.country_code", want: "at most two"},
+		{name: "P3/cc_type_7", edit: func(o obj) obj { return set(o, "payment.cc_type", "7") }, status: 400, rule: "P3", field: "payment.cc_type", want: "1 (Visa)"},
+		{name: "P3/every_period_9", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.every_period", "9") }, status: 400, rule: "P3", want: "every_period 9"},
+		{name: "P3/bad_first_order_place_date", edit: func(o obj) obj { return set(o, "products.0.subscription_info.first_order_place_date", "12/01/2027") }, status: 400, rule: "P3", field: "products[0].subscription_info.first_order_place_date"},
+		{name: "C1/accented_name", edit: func(o obj) obj { return set(o, "user.first_name", "José") }, status: 400, rule: "C1", field: "user.first_name", wire: "Only ASCII characters are supported"},
+		{name: "C1/percent_encoded_utf8", edit: func(o obj) obj { return set(o, "user.shipping_address.city", "\u00e9vry") }, status: 400, rule: "C1", field: "user.shipping_address.city"},
+		{name: "C1/raw_utf8_in_the_body", form: unencodedValues, edit: func(o obj) obj { return set(o, "user.last_name", "M\u00fcller") }, status: 400, rule: "C1", field: "user.last_name"},
+		{name: "E1/holder_encrypted_with_another_key", edit: func(o obj) obj {
+			return set(o, "payment.cc_holder", ogcrypto.MustEncrypt(otherKey, "Nicholas Bundy"))
+		}, status: 400, rule: "E1", field: "payment.cc_holder", wire: "The credit card encryption is not valid", want: "another key"},
+		{name: "E1/holder_not_encrypted", edit: func(o obj) obj { return set(o, "payment.cc_holder", "Nicholas Bundy") }, status: 400, rule: "E1", field: "payment.cc_holder"},
+		{name: "E2/two_digit_year", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", enc("03/27")) }, status: 400, rule: "E2", field: "payment.cc_exp_date", wire: "Expiration date is not valid, received: 03/27"},
+		{name: "E2/one_digit_month_is_a_warning", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", enc("3/2027")) }, status: 201, rule: "E2", field: "payment.cc_exp_date", want: "one-digit month"},
+		{name: "E2/paypal_expiry", edit: func(o obj) obj {
+			return set(set(o, "payment.payment_method", "PayPal"), "payment.cc_exp_date", enc("01/2030"))
+		}, status: 201, rule: "E2", want: "12/2099"},
+		{name: "E4/full_card_number_kept_as_last_four", edit: func(o obj) obj { return set(o, "payment.cc_number", enc("4111111111111111")) }, status: 201, rule: "E4", want: "only the last four digits were kept"},
+		{name: "P3/total_is_not_discounted_price_times_quantity", edit: func(o obj) obj { return set(o, "products.0.purchase_info.total", "2.75") }, status: 201, rule: "P3", want: "is not discounted_price × quantity"},
+		{name: "P3/lower_case_country", edit: func(o obj) obj { return set(o, "user.shipping_address.country_code", "us") }, status: 201, rule: "P3", want: "not upper case"},
+		{name: "P2/missing_phone_number_is_a_warning", edit: func(o obj) obj { return set(o, "user.phone_number", nil) }, status: 201, rule: "P2", field: "user.phone_number"},
+		{name: "P2/both_session_and_cartless", edit: func(o obj) obj { return set(o, "session_id", "0e5de2bedc5e11e3a2e4bc764e106cf4.123.1700000000") }, status: 201, rule: "P2", field: "session_id", want: "both sent"},
+		{name: "P2/numeric_user_id", edit: func(o obj) obj { return set(o, "user.user_id", 4242) }, status: 401, rule: "A4", want: "sig_field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.edit(purchase(fmt.Sprint("P2-", i)))
+			form := prefixed
+			if tc.form != nil {
+				form = tc.form
+			}
+			r := post(t, sb, form(p))
+			res := decode(t, r)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
+			}
+			field, msg, sev := res.diag(t, tc.rule)
+			if tc.field != "" && field != tc.field {
+				t.Errorf("%s diagnostic on %q, want %q", tc.rule, field, tc.field)
+			}
+			if tc.want != "" && !strings.Contains(msg, tc.want) {
+				t.Errorf("%s diagnostic %q, want it to contain %q", tc.rule, msg, tc.want)
+			}
+			if (tc.status == 201) != (sev == og.SeverityWarning) {
+				t.Errorf("severity %q for a %d", sev, tc.status)
+			}
+			if tc.wire != "" && res.Errors[tc.field] != tc.wire {
+				t.Errorf("errors[%q] = %v, want staging's %q", tc.field, res.Errors[tc.field], tc.wire)
+			}
+			if tc.status == 400 && res.ErrorMessage == "" {
+				t.Errorf("a 400 without error_message: %s", r.Body)
+			}
+		})
+	}
+	// E4: the card number itself was neither stored nor journaled.
+	var cs []og.Customer
+	r := do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/customers", nil)
+	r.JSON(t, &cs)
+	found := false
+	for _, pm := range cs[0].Payments {
+		found = found || pm.CCNumberEnding == "1111"
+	}
+	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&limit=1000", nil)
+	if !found || strings.Contains(string(r.Body), "4111111111111111") || strings.Contains(string(j.Body), "4111111111111111") || strings.Contains(string(j.Body), enc("4111111111111111")) {
+		t.Fatal("the card number (or its ciphertext) was kept, or its last four digits were not")
+	}
+}
+
+// C2: values sent without URL-encoding are accepted with one warning that lists them.
+func TestC2_UnencodedValuesWarnOnce(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	r := post(t, sb, unencodedValues(purchase("C2-1")))
+	res := decode(t, r)
+	field, msg, sev := res.diag(t, "C2")
+	if r.Status != 201 || sev != og.SeverityWarning || !strings.Contains(msg, "without URL-encoding") || field == "" {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	n := 0
+	for _, d := range res.Diagnostics {
+		if d.Rule == "C2" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d C2 warnings, want one listing the fields", n)
+	}
+	// A clean per-field encoded request has no diagnostics at all: staging's exact 201.
+	r = post(t, sb, prefixed(purchase("C2-2")))
+	if r.Status != 201 || strings.Contains(string(r.Body), "diagnostics") {
+		t.Fatalf("clean request: %d %s", r.Status, r.Body)
+	}
+	golden.JSONIDs(t, "p5_created", r.Body)
+}
+
+// P5-P7: the outcomes of a checkout.
+func TestP6_Outcomes(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	keep := []string{demo.ID, demo.PublicID}
+	t.Run("P6/207_some_created_some_not", func(t *testing.T) {
+		p := purchase("OUT-207")
+		set(p, "products", []any{product("DF-30", "DF-30-LB", "54.99", 4, 2), product("LITTER-20", "LITTER-20", "17.49", 1, 3), oneTime("LEASH-RED", "LEASH-RED", "14.00")})
+		r := post(t, sb, prefixed(p))
+		res := decode(t, r)
+		if r.Status != 207 || len(res.Subscriptions) != 1 || res.Subscriptions[0]["DF-30"] == "" || res.Errors["LITTER-20"] == nil || res.Customer != "cust-1" || res.Payment == "" || res.ShippingAddress == "" {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		golden.JSONIDs(t, "p6_207", r.Body, keep...)
+	})
+	t.Run("P6/400_nothing_created_ids_still_returned", func(t *testing.T) {
+		p := purchase("OUT-400")
+		set(p, "products", []any{product("NO-SUCH", "NO-SUCH", "1.00", 1, 3), product("OLD-KIBBLE", "OLD-KIBBLE", "29.99", 1, 3)})
+		r := post(t, sb, prefixed(p))
+		res := decode(t, r)
+		if r.Status != 400 || len(res.Subscriptions) != 0 || res.Customer != "cust-1" || res.Payment == "" || !res.hasRule("F1") || !res.hasRule("F3") {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		golden.JSONIDs(t, "p6_400_products", r.Body, keep...)
+		// Nothing was processed: the same merchant_order_id may be resent once fixed.
+		set(p, "products", []any{product("CT-4050", "50020401", "4.99", 2, 2)})
+		if r := post(t, sb, prefixed(p)); r.Status != 201 {
+			t.Fatalf("resend after a 400: %d %s", r.Status, r.Body)
+		}
+	})
+	t.Run("P6/409_repeated_merchant_order_id", func(t *testing.T) {
+		created := decode(t, post(t, sb, prefixed(purchase("OUT-409"))))
+		var first result
+		do(t, "GET", sb.URL()+"/subscription/"+created.SubsReqID+"/response", nil, "x-api-key", demo.APIKeys[0]).JSON(t, &first)
+		r := post(t, sb, prefixed(purchase("OUT-409")))
+		res := decode(t, r)
+		if r.Status != 409 || first.Payment == "" || res.Payment != first.Payment || res.ShippingAddress != first.ShippingAddress || res.ErrorMessage != "A request with the given merchant_order_id was already received and processed" {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		golden.JSONIDs(t, "p6_409", r.Body, keep...)
+	})
+	t.Run("P7/non_subscription_checkout", func(t *testing.T) {
+		p := purchase("OUT-P7")
+		set(p, "products", []any{oneTime("LEASH-RED", "LEASH-RED", "14.00")})
+		set(p, "payment", nil)
+		r := post(t, sb, prefixed(p))
+		res := decode(t, r)
+		if r.Status != 201 || res.SubsReqID == "" {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		st := do(t, "GET", sb.URL()+"/subscription/"+res.SubsReqID+"/response", nil, "x-api-key", demo.APIKeys[0])
+		if st.Status != 200 || !strings.Contains(string(st.Body), `"subscriptions":[]`) {
+			t.Fatalf("status of a non-subscription checkout: %d %s", st.Status, st.Body)
+		}
+	})
+}
+
+// The subscription a checkout creates: frequency, price lock, first order date, opt-ins.
+func TestSubscriptionDetails(t *testing.T) {
+	start := time.Date(2026, 1, 31, 15, 0, 0, 0, time.UTC) // 09:00 in Chicago, Jan 31
+	sb := sandboxtest.Start(t, func(c *config.Config) { c.ClockStart = start })
+	// A signature is judged on wall time (A3), whatever the sandbox clock reads.
+	subsOf := func(orderID string) []og.Subscription {
+		var all, out []og.Subscription
+		do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &all)
+		for _, s := range all {
+			if s.MerchantOrderID == orderID {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(obj) obj
+		want func(og.Subscription) string
+	}{
+		{"P3/monthly_from_jan_31_lands_on_feb_28", func(o obj) obj {
+			return set(o, "products", []any{product("17550870", "17550870", "12.99", 1, 3)})
+		}, func(s og.Subscription) string {
+			return check(s.NextOrderDate.String() == "2026-02-28", "next order %s", s.NextOrderDate)
+		}},
+		{"P3/initial_order_offset_days", func(o obj) obj {
+			return set(o, "products.0.subscription_info.initial_order_offset_days", "-3")
+		}, func(s og.Subscription) string {
+			return check(s.NextOrderDate.String() == "2026-02-25", "next order %s, want 4 weeks - 3 days", s.NextOrderDate)
+		}},
+		{"P3/first_order_place_date", func(o obj) obj {
+			return set(o, "products.0.subscription_info.first_order_place_date", "2026-02-10")
+		}, func(s og.Subscription) string {
+			return check(s.NextOrderDate.String() == "2026-02-10", "next order %s", s.NextOrderDate)
+		}},
+		{"P4/subscription_info_price_locks", func(o obj) obj {
+			return set(o, "products.0.subscription_info.price", "49.99")
+		}, func(s og.Subscription) string {
+			return check(s.Price == 4999 && s.PriceLocked, "price %s locked %v", s.Price, s.PriceLocked)
+		}},
+		{"P2/quantity_from_subscription_info", func(o obj) obj {
+			return set(o, "products.0.subscription_info.quantity", "3")
+		}, func(s og.Subscription) string { return check(s.Quantity == 3, "quantity %d", s.Quantity) }},
+		{"F6/blank_frequency_takes_the_product_default", func(o obj) obj {
+			set(o, "products.0.subscription_info.tracking_override.every", "")
+			return set(o, "products.0.subscription_info.tracking_override.every_period", "")
+		}, func(s og.Subscription) string {
+			return check(s.Every == 4 && s.EveryPeriod == 2, "frequency %v", s.Frequency)
+		}},
+		{"P2/tracking_override_beside_subscription_info", func(o obj) obj {
+			p := oneTime("FT-3M", "FT-3M", "39.99")
+			p["tracking_override"] = obj{"offer": "o", "every": "3", "every_period": "3"}
+			return set(o, "products", []any{p})
+		}, func(s og.Subscription) string { return check(s.ProductID == "FT-3M" && s.Every == 3, "%+v", s) }},
+		{"P2/top_level_tracking_array", func(o obj) obj {
+			set(o, "products", []any{oneTime("CT-4051", "50020402", "4.99")})
+			return set(o, "tracking", []any{obj{"product": "CT-4051", "offer": "o", "every": "1", "every_period": "2"}})
+		}, func(s og.Subscription) string {
+			return check(s.ProductID == "CT-4051" && s.Every == 1 && s.EveryPeriod == 2, "%+v", s)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "SUB-" + tc.name
+			r := post(t, sb, prefixed(tc.edit(purchase(id))))
+			if r.Status != 201 {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			subs := subsOf(id)
+			if len(subs) != 1 {
+				t.Fatalf("%d subscriptions", len(subs))
+			}
+			if msg := tc.want(subs[0]); msg != "" {
+				t.Fatal(msg)
+			}
+			if subs[0].StartDate.String() != "2026-01-31" || subs[0].Status != og.SubscriptionActive || subs[0].Payment == "" {
+				t.Fatalf("subscription %+v", subs[0])
+			}
+		})
+	}
+}
+
+func check(ok bool, format string, args ...any) string {
+	if ok {
+		return ""
+	}
+	return fmt.Sprintf(format, args...)
+}
+
+// P7: with cart tracking, the session's opt-ins decide, and the session is cleared.
+func TestP7_CartSessionOptins(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	session := demo.ID + ".482910.1769000000"
+	sessURL := sb.URL() + "/_sandbox/merchants/" + demo.ID + "/sessions/" + session
+	r := do(t, "PUT", sessURL, obj{"optins": []any{obj{"product": "CT-4050", "every": 3, "every_period": 2}, obj{"product": "DF-30"}}})
+	if r.Status != 200 {
+		t.Fatalf("PUT session: %d %s", r.Status, r.Body)
+	}
+	cart := func(id string) obj {
+		p := purchase(id)
+		delete(p, "og_cart_tracking")
+		p["session_id"] = session
+		return set(p, "products", []any{oneTime("CT-4050", "50020401", "4.99"), oneTime("DF-30", "DF-30-LB", "54.99"), oneTime("LEASH-RED", "LEASH-RED", "14.00")})
+	}
+	if r := post(t, sb, prefixed(cart("CART-1"))); r.Status != 201 {
+		t.Fatalf("checkout: %d %s", r.Status, r.Body)
+	}
+	var subs []og.Subscription
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &subs)
+	if len(subs) != 2 {
+		t.Fatalf("opt-ins of CT-4050 and DF-30 made %d subscriptions", len(subs))
+	}
+	for _, s := range subs {
+		if s.ProductID == "CT-4050" && (s.Every != 3 || s.EveryPeriod != 2) || s.ProductID == "DF-30" && (s.Every != 4 || s.EveryPeriod != 2) {
+			t.Fatalf("frequency of %s: %v (opt-in, else the product's default)", s.ProductID, s.Frequency)
+		}
+	}
+	// The session was cleared: the same cart again is one-time purchases only, and says why.
+	r = post(t, sb, prefixed(cart("CART-2")))
+	res := decode(t, r)
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &subs)
+	if r.Status != 201 || len(subs) != 2 {
+		t.Fatalf("second checkout on a cleared session: %d %s, %d subscriptions", r.Status, r.Body, len(subs))
+	}
+	if _, msg, _ := res.diag(t, "P7"); !strings.Contains(msg, "no recorded subscription opt-ins") {
+		t.Fatalf("P7 warning %q", msg)
+	}
+	for _, tc := range []struct{ body, field string }{
+		{`{"optins":[{"every":1,"every_period":3}]}`, "optins[0].product"},
+		{`{"optins":[{"product":"X","every":1,"every_period":9}]}`, "optins[0].every_period"},
+		{`{"opt_ins":[]}`, "optins"},
+	} {
+		if r := do(t, "PUT", sessURL, tc.body); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
+			t.Errorf("PUT session %s: %d %s", tc.body, r.Status, r.Body)
+		}
+	}
+}
+
+// P1: GET /subscription/{subs_req_id}/response.
+func TestP1_ResponseEndpoint(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	res := decode(t, post(t, sb, prefixed(purchase("RESP-1"))))
+	url := sb.URL() + "/subscription/" + res.SubsReqID + "/response"
+	for _, hdr := range [][]string{{"x-api-key", demo.APIKeys[0]}, {"Authorization", auth("cust-1")}} {
+		r := do(t, "GET", url, nil, hdr...)
+		if r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		golden.JSONIDs(t, "p1_response", r.Body, demo.ID)
+	}
+	if r := do(t, "GET", url, nil); r.Status != 403 || !strings.Contains(string(r.Body), "Authentication Failed") {
+		t.Fatalf("no credentials: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", sb.URL()+"/subscription/0123456789abcdef01234567/response", nil, "x-api-key", demo.APIKeys[0]); r.Status != 404 {
+		t.Fatalf("unknown id: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", sb.URL()+"/subscription/nope/response", nil, "x-api-key", demo.APIKeys[0]); r.Status != 404 || !strings.Contains(string(r.Body), "P5") {
+		t.Fatalf("malformed id: %d %s", r.Status, r.Body)
+	}
+	// A fault makes it answer "pending" (202), as staging does while it processes.
+	do(t, "PUT", sb.URL()+"/_sandbox/faults", obj{"surface": "sc", "path": "/subscription/*/response", "status": 202, "count": 1})
+	if r := do(t, "GET", url, nil, "x-api-key", demo.APIKeys[0]); r.Status != 202 || string(r.Body) != "Response is pending. Please try again soon." {
+		t.Fatalf("pending: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", url, nil, "x-api-key", demo.APIKeys[0]); r.Status != 200 {
+		t.Fatalf("after the pending fault: %d %s", r.Status, r.Body)
+	}
+}
+
+// Group commits keep every concurrent checkout, and a merchant_order_id is processed once.
+func TestConcurrentCheckouts(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	var wg sync.WaitGroup
+	statuses := make([]int, 48)
+	for i := range 48 {
+		wg.Go(func() {
+			id := fmt.Sprint("CONC-", i)
+			if i >= 32 {
+				id = "CONC-SAME" // 16 racing copies of one checkout
+			}
+			p := purchase(id)
+			set(p, "user.user_id", fmt.Sprint("cust-", i%8))
+			r := post(t, sb, prefixed(p), "Authorization", auth(fmt.Sprint("cust-", i%8)))
+			statuses[i] = r.Status
+		})
+	}
+	wg.Wait()
+	created, conflicts := 0, 0
+	for i, st := range statuses {
+		switch {
+		case st == 201:
+			created++
+		case st == 409 && i >= 32:
+			conflicts++
+		default:
+			t.Errorf("request %d: %d", i, st)
+		}
+	}
+	if created != 33 || conflicts != 15 {
+		t.Fatalf("%d created and %d conflicts; want 33 and 15", created, conflicts)
+	}
+	var subs []og.Subscription
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &subs)
+	if len(subs) != 33 {
+		t.Fatalf("%d subscriptions stored for 33 acknowledged checkouts", len(subs))
+	}
+}
+
+// Every purchase POST is in the journal, under its merchant, with the rules it broke.
+func TestJournalRecordsPurchasePosts(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	post(t, sb, prefixed(purchase("J-1")))
+	post(t, sb, prefixed(set(purchase("J-2"), "user.email", nil)))
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&merchant="+demo.ID, nil).JSON(t, &page)
+	if len(page.Entries) != 2 {
+		t.Fatalf("%d sc entries", len(page.Entries))
+	}
+	bad, good := page.Entries[0], page.Entries[1]
+	if bad.Status != 400 || len(bad.Rules) != 1 || bad.Rules[0] != "P2" || good.Status != 201 || good.MerchantID != demo.ID {
+		t.Fatalf("entries: %+v / %+v", bad, good)
+	}
+	if !strings.Contains(good.Note, "create_request=<JSON>") || !strings.Contains(good.Note, "decoded one by one") {
+		t.Fatalf("the journal does not say how the body was read: %q", good.Note)
+	}
+}
+
+var _ = sandbox.Version
