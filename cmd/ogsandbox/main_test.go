@@ -70,6 +70,10 @@ func TestEncryptDecrypt(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != "kwWZ/53+x32tmofPBfCppQzDFDlnWL9lCXQ/q5nFNdk=" {
 		t.Fatalf("encrypt: %d %q", code, out)
 	}
+	code, out, _ = run(t, nil, "encrypt", "--url-encode", "--key", docKey, "12/2099")
+	if code != 0 || strings.TrimSpace(out) != "kwWZ%2F53%2Bx32tmofPBfCppQzDFDlnWL9lCXQ%2Fq5nFNdk%3D" {
+		t.Fatalf("encrypt --url-encode: %d %q", code, out)
+	}
 	for _, ct := range []string{"kwWZ/53+x32tmofPBfCppQzDFDlnWL9lCXQ/q5nFNdk=", "kwWZ%2F53%2Bx32tmofPBfCppQzDFDlnWL9lCXQ%2Fq5nFNdk%3D"} {
 		code, out, _ = run(t, nil, "decrypt", "--key", docKey, ct)
 		if code != 0 || strings.TrimSpace(out) != "12/2099" {

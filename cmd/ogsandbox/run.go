@@ -35,7 +35,7 @@ func commands() []command {
 	return []command{
 		{"serve", "[--config FILE] [--ephemeral]", "start every surface (a demo merchant when no merchant is configured)", (*Main).serve},
 		{"sign", "--key K --user U [--ts N] [--public-id P]", "print the HMAC signature (A1), the authorization header (A4) and an og_auth cookie (A5)", (*Main).sign},
-		{"encrypt", "--key K TEXT", "encrypt a field per E1 (AES-256-ECB, '{' padding, base64)", (*Main).encrypt},
+		{"encrypt", "--key K [--url-encode] TEXT", "encrypt a field per E1 (AES-256-ECB, '{' padding, base64; URL-encoded for a request field)", (*Main).encrypt},
 		{"decrypt", "--key K CIPHERTEXT", "decrypt a field per E1 (URL-encoded or not)", (*Main).decrypt},
 		{"clock", "advance DURATION [--url BASE] | now [--url BASE]", "move a running sandbox's clock forward (30d, 12h, 90m), or read it", (*Main).clock},
 		{"health", "[--url BASE] [--wait DURATION]", "exit 0 once a running sandbox is ready (for scripts and container health checks)", (*Main).health},

@@ -62,6 +62,7 @@ func (m *Main) sign(ctx context.Context, args []string) error {
 func (m *Main) encrypt(ctx context.Context, args []string) error {
 	fs := m.flags("encrypt")
 	key := fs.String("key", "", "the merchant's 32-byte hash key")
+	urlEncode := fs.Bool("url-encode", false, "print the ciphertext URL-encoded, as a request field carries it (E1)")
 	pos, err := m.parse(fs, args)
 	if err != nil {
 		return err
@@ -73,8 +74,11 @@ func (m *Main) encrypt(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{"--key: " + err.Error()}
 	}
+	if *urlEncode {
+		fmt.Fprintln(m.Stdout, url.QueryEscape(ct))
+		return nil
+	}
 	fmt.Fprintln(m.Stdout, ct)
-	fmt.Fprintf(m.Stderr, "in a request field, URL-encode it: %s\n", url.QueryEscape(ct))
 	return nil
 }
 

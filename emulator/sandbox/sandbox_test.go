@@ -360,3 +360,26 @@ func TestConcurrentAdvancesAndReads(t *testing.T) {
 		t.Fatalf("20 advances of 1d moved the clock %v", off)
 	}
 }
+
+// A merchant's catalogue file is loaded at start-up (and again after a reset); a missing one
+// stops start-up naming the merchant.
+func TestConfiguredCatalogue(t *testing.T) {
+	dir := t.TempDir()
+	feed := dir + "/products.xml"
+	os.WriteFile(feed, []byte(`<products><product><name><![CDATA[Acme Widget]]></name><product_id>W-1</product_id><sku>W-1</sku><price>2.00</price><in_stock>1</in_stock></product></products>`), 0o600)
+	acme := config.DemoMerchant()
+	acme.ID, acme.PublicID, acme.Catalogue = "acme", "acme", feed
+	acme.SFTP.Username, acme.APIKeys = "acme", nil
+	sb := sandboxtest.Start(t, func(c *config.Config) { c.Merchants, c.Demo = []og.Merchant{acme}, false })
+	var ps []og.Product
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/acme/products", nil).JSON(t, &ps)
+	if len(ps) != 1 || ps[0].ProductID != "W-1" || ps[0].Source != feed {
+		t.Fatalf("catalogue: %+v", ps)
+	}
+	acme.Catalogue = dir + "/missing.xml"
+	cfg := sandbox.TestConfig(t.TempDir())
+	cfg.Merchants, cfg.Demo = []og.Merchant{acme}, false
+	if _, err := sandbox.Start(t.Context(), cfg, sandbox.Options{}); err == nil || !strings.Contains(err.Error(), "merchant acme: catalogue") {
+		t.Fatalf("missing catalogue: %v", err)
+	}
+}
