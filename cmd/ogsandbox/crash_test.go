@@ -28,8 +28,11 @@ func purchaseBody(orderID, user string) string {
 "purchase_info":{"quantity":"1","price":"54.99","discounted_price":"54.99","total":"54.99"}}]}`
 }
 
-// P5/issue 3: a 201 means the subscription is on disk. The process is SIGKILLed right after a
+// P5/issue 3: a 201 means the subscription is committed. The process is SIGKILLed right after a
 // burst of concurrent checkouts; every one that was answered 201 is there after a restart.
+// (A killed process leaves the kernel's page cache behind, so this proves that the answer comes
+// after the commit, not that the commit reached the platter: that is bbolt's fsync, which the
+// store never turns off.)
 func TestBinaryKeepsAcknowledgedSubscriptionsThroughSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	p := startBinary(t, dir)

@@ -273,6 +273,11 @@ func (srv *Server) putFaults(c echo.Context) error {
 		return Fail(c, http.StatusBadRequest, "", "the body is not a fault rule: "+err.Error(), want)
 	}
 	for i := range rules {
+		if m := rules[i].Merchant; m != "" {
+			if _, ok := srv.Merchants.ByID(m); !ok {
+				return Fail(c, http.StatusBadRequest, "merchant_id", fmt.Sprintf("no merchant %q is configured", m), want)
+			}
+		}
 		if field, msg := faults.Check(&rules[i]); field != "" {
 			if len(rules) > 1 {
 				field = fmt.Sprintf("faults[%d].%s", i, field)

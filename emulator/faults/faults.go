@@ -24,8 +24,12 @@ var Surfaces = []string{"sc", "api", "static"}
 // Rule is one fault as PUT /_sandbox/faults takes it.
 type Rule struct {
 	Surface string `json:"surface"`
+	// Merchant limits the fault to one merchant's requests (M2: one merchant's test does not
+	// fail another's); empty means every merchant.
+	Merchant string `json:"merchant_id,omitempty"`
 	// Path limits the fault to request paths matching it (path.Match syntax, e.g.
-	// "/subscription/*/response"); empty means every path of the surface.
+	// "/subscription/*/response"; a trailing slash does not matter). Empty means the surface's
+	// main endpoint: the purchase POST on sc, every path elsewhere.
 	Path string `json:"path,omitempty"`
 	// Status is answered instead of processing the request (e.g. 503); 202 on the purchase
 	// POST response endpoint answers "pending" (P1).
@@ -157,17 +161,31 @@ func (in *Injector) Rules() []Rule {
 	return out
 }
 
-// Take returns the fault to apply to a request on surface at path, or nil. The first rule
-// that matches (and is not used up, and wins its ratio draw) applies.
-func (in *Injector) Take(surface, reqPath string) *Fault {
+// Request is what a fault rule is matched against.
+type Request struct {
+	Surface  string
+	Merchant string // the authenticated merchant
+	Path     string
+	// Main marks the surface's main endpoint (the purchase POST on sc), which rules without a
+	// path apply to.
+	Main bool
+}
+
+// Take returns the fault to apply to a request, or nil. The first rule that matches (and is
+// not used up, and wins its ratio draw) applies; it is counted as used.
+func (in *Injector) Take(q Request) *Fault {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	reqPath := strings.TrimSuffix(q.Path, "/")
 	for _, r := range in.rules {
-		if r.Surface != surface || r.Remaining != nil && *r.Remaining == 0 {
+		if r.Surface != q.Surface || r.Remaining != nil && *r.Remaining == 0 || r.Merchant != "" && r.Merchant != q.Merchant {
+			continue
+		}
+		if r.Path == "" && !q.Main {
 			continue
 		}
 		if r.Path != "" {
-			if ok, _ := path.Match(r.Path, reqPath); !ok {
+			if ok, _ := path.Match(strings.TrimSuffix(r.Path, "/"), reqPath); !ok {
 				continue
 			}
 		}

@@ -32,6 +32,9 @@ func ParseDate(s string) (Date, error) {
 	return DateOf(t, time.UTC), nil
 }
 
+// MaxFrequencyDays bounds a subscription's frequency: ten years between orders.
+const MaxFrequencyDays = 3660
+
 // IsZero reports whether d is the zero date.
 func (d Date) IsZero() bool { return d.Year == 0 }
 
@@ -125,10 +128,12 @@ func (f Frequency) Check() error {
 	switch {
 	case f.IsZero():
 		return fmt.Errorf("0/0 is a one-time purchase, not a subscription frequency (B2)")
-	case f.Every < 1 || f.Every > 9999999999:
+	case f.Every < 1:
 		return fmt.Errorf("every %d is not a positive whole number", f.Every)
 	case f.EveryPeriod < PeriodDay || f.EveryPeriod > PeriodYear:
 		return fmt.Errorf("every_period %d is not 1 (day), 2 (week), 3 (month) or 4 (year)", f.EveryPeriod)
+	case f.Every > MaxFrequencyDays || f.Days() > MaxFrequencyDays:
+		return fmt.Errorf("%s is more than ten years between orders", f)
 	}
 	return nil
 }
@@ -163,6 +168,18 @@ func (f Frequency) Next(start Date, n int) Date {
 		return start.AddMonths(12*f.Every*n, start.Day)
 	}
 	return start
+}
+
+// NextFrom returns the occurrence after d: months and years keep anchor as the day of month
+// where the month has it (a subscription first placed on the 31st stays on month ends).
+func (f Frequency) NextFrom(d Date, anchor int) Date {
+	switch f.EveryPeriod {
+	case PeriodMonth:
+		return d.AddMonths(f.Every, anchor)
+	case PeriodYear:
+		return d.AddMonths(12*f.Every, anchor)
+	}
+	return f.Next(d, 1)
 }
 
 // String formats "every 2 weeks".

@@ -40,3 +40,6 @@ func IsHex(s string, n int) bool {
 	}
 	return true
 }
+
+// IsDigits reports whether s is one or more ASCII digits.
+func IsDigits(s string) bool { return s != "" && allDigits(s) }

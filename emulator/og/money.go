@@ -66,6 +66,31 @@ func ParseMoney(s string) (Money, error) {
 	return v, nil
 }
 
+// ParseAmount reads a decimal amount as clients compute it: Magento sends four decimals
+// ("54.9900"), float arithmetic leaves tails ("1.3000000000000007"). Trailing zeros are exact;
+// anything finer is rounded half up to the cent and exact is false, so that the caller can say so.
+func ParseAmount(s string) (m Money, exact bool, err error) {
+	s = strings.TrimSpace(s)
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	if len(frac) <= 2 {
+		m, err = ParseMoney(s)
+		return m, true, err
+	}
+	if whole == "" && frac == "" || !allDigits(whole) || !allDigits(frac) || len(whole) > 12 {
+		return 0, false, fmt.Errorf("%q is not a decimal amount", s)
+	}
+	cents, _ := strconv.ParseInt("0"+whole+frac[:2], 10, 64)
+	rest := frac[2:]
+	exact = strings.Trim(rest, "0") == ""
+	if rest[0] >= '5' {
+		cents++
+	}
+	if strings.HasPrefix(s, "-") {
+		cents = -cents
+	}
+	return Money(cents), exact, nil
+}
+
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {

@@ -44,6 +44,11 @@ type PurchasePayment struct {
 	PaymentMethod  string // "credit card" or "PayPal"
 }
 
+// HasData reports whether the payment can pay for orders: a token, or card details.
+func (p *PurchasePayment) HasData() bool {
+	return p != nil && (p.TokenID != "" || p.CCNumberEnding != "" || p.CCExpDate != "")
+}
+
 // PurchaseProduct is one entry of products[] (P2).
 type PurchaseProduct struct {
 	Index           int // position in products[], for field paths in diagnostics
@@ -205,6 +210,14 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			plan.Diagnostics = append(plan.Diagnostics, Warning("P4", fmt.Sprintf("products[%d].subscription_info", pp.Index),
 				"subscription_info is for cartless creation (og_cart_tracking: false); with cart tracking it was ignored"))
 		}
+		if optin == nil && !p.CartTracking && pp.Subscription != nil {
+			// Cartless creation names the subscription in tracking_override (P2): without it
+			// staging cannot create one, and a merchant must not believe it did.
+			plan.Requested++
+			fail(pp, "subscription_info.tracking_override", "P2", "This field is required.",
+				"subscription_info without tracking_override {offer, every, every_period}: cartless creation (og_cart_tracking: false) needs it to subscribe; send it, or leave subscription_info out for a one-time purchase")
+			continue
+		}
 		if optin == nil {
 			continue // a one-time purchase (P7)
 		}
@@ -251,6 +264,11 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			continue
 		}
 		ps.NextOrder = firstOrderDate(today, freq, sub)
+		if horizon := today.AddDays(MaxFrequencyDays); ps.NextOrder.After(horizon) {
+			fail(pp, "subscription_info", "P3", "Invalid first order date",
+				fmt.Sprintf("the first order date %s is more than ten years after the purchase (%s)", ps.NextOrder, today))
+			continue
+		}
 		if !ps.NextOrder.After(today) {
 			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", fmt.Sprintf("products[%d].subscription_info", pp.Index),
 				fmt.Sprintf("the first order date %s is not after the purchase date %s; it was moved to %s", ps.NextOrder, today, today.AddDays(1))))
@@ -258,11 +276,11 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 		}
 		plan.Subscribe = append(plan.Subscribe, ps)
 	}
-	if len(plan.Subscribe) > 0 && p.Payment == nil {
+	if len(plan.Subscribe) > 0 && !p.Payment.HasData() {
 		// "If subscription information is being sent, payment becomes a required object."
 		plan.RequestErrors["payment"] = "Missing payment data to create record"
 		plan.Diagnostics = append(plan.Diagnostics, Finding("P2", "payment",
-			fmt.Sprintf("%d product(s) would become subscriptions, and a subscription needs the payment object (token_id, cc_holder, cc_exp_date, cc_type); nothing was subscribed", len(plan.Subscribe))))
+			fmt.Sprintf("%d product(s) would become subscriptions, and a subscription needs a payment with a token_id or the card's cc_exp_date (with cc_holder and cc_type); nothing was subscribed", len(plan.Subscribe))))
 		plan.Subscribe = nil
 	}
 	return plan

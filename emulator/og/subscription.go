@@ -25,6 +25,8 @@ type Subscription struct {
 	Status          string         `json:"status"`
 	NextOrderDate   Date           `json:"next_order_date"`
 	StartDate       Date           `json:"start_date"`
+	AnchorDay       int            `json:"anchor_day,omitempty"` // day of month its orders keep (monthly, yearly)
+	Iteration       int            `json:"iteration"`            // orders finished so far
 	Offer           string         `json:"offer,omitempty"`
 	Payment         string         `json:"payment,omitempty"`
 	ShippingAddress string         `json:"shipping_address,omitempty"`

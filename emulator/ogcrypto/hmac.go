@@ -118,7 +118,7 @@ func diagnoseMismatch(key string, s Signed, want []byte) string {
 		return fmt.Sprintf("the signature is a 64-character hex digest, and it does not match either; A1 wants standard base64 of the raw digest of %q keyed with the merchant's hash key", msg)
 	}
 	if dec, err := url.PathUnescape(sig); err == nil && dec != sig && dec == wantB64 {
-		return fmt.Sprintf("the signature is URL-encoded; in the %s it must be sent as is (%s): %q", s.Where, s.carrierRule(), dec)
+		return fmt.Sprintf("the signature is URL-encoded; in the %s it must be sent as is (%s), without %%2B, %%2F or %%3D escapes", s.Where, s.carrierRule())
 	}
 	if strings.ContainsAny(sig, "-_") && strings.NewReplacer("-", "+", "_", "/").Replace(sig) == strings.TrimRight(wantB64, "=") ||
 		strings.NewReplacer("-", "+", "_", "/").Replace(sig) == wantB64 {

@@ -50,7 +50,14 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 		s, d.form = strings.TrimSpace(strings.TrimPrefix(s, "create_request=")), formPrefixed
 	}
 	if len(s) >= 3 && strings.EqualFold(s[:3], "%7B") {
-		dec, err := url.QueryUnescape(s)
+		// A raw '+' is a space only in form encoding (Python's quote_plus), which writes spaces
+		// as '+' and never as %20; encodeURI and Go's PathEscape leave a literal '+' alone.
+		unescape := url.PathUnescape
+		if strings.Contains(s, "+") && !strings.Contains(s, "%20") {
+			unescape = url.QueryUnescape
+			d.diags = append(d.diags, og.Warning("C2", "body", "the body is URL-encoded as a form (spaces as '+'): each '+' was read as a space; a literal '+' must be %2B"))
+		}
+		dec, err := unescape(s)
 		if err != nil {
 			return nil, og.Errorf(og.EINVALID, "P1", "body", "the body starts as URL-encoded JSON (%%7B) but does not decode: %v", err)
 		}
@@ -88,14 +95,18 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body nests deeper than %d levels; a purchase nests four", maxJSONDepth)
 	}
 	d.obj = d.walk(obj, "").(map[string]any)
-	if d.form != formWhole && d.form != formPrefixedWhole && !d.perField && len(d.unencoded) > 0 {
+	if d.form != formWhole && d.form != formPrefixedWhole && len(d.unencoded) > 0 {
 		sort.Strings(d.unencoded)
 		list := d.unencoded
 		if len(list) > 5 {
 			list = append(list[:5:5], fmt.Sprintf("and %d more", len(d.unencoded)-5))
 		}
+		what := "string values were sent without URL-encoding"
+		if d.perField {
+			what = "some string values were URL-encoded and these were not"
+		}
 		d.diags = append(d.diags, og.Warning("C2", list[0], fmt.Sprintf(
-			"string values were sent without URL-encoding (%s); C2: each string value is URL-encoded (the body as a whole is not). Staging decodes every value, so a raw value holding '%%' changes", strings.Join(list, ", "))))
+			"%s (%s); C2: each string value is URL-encoded (the body as a whole is not). Staging decodes every value, so a raw value holding '%%' changes", what, strings.Join(list, ", "))))
 	}
 	return d, nil
 }

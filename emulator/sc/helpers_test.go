@@ -195,15 +195,18 @@ func decode(t *testing.T, r sandboxtest.Response) result {
 	return res
 }
 
-// diag returns the first diagnostic of rule, or fails the test.
+// diag returns the first diagnostic of rule (an error one if there is one), or fails the test.
 func (res result) diag(t *testing.T, rule string) (field, message, severity string) {
 	t.Helper()
+	found := false
 	for _, d := range res.Diagnostics {
-		if d.Rule == rule {
-			return d.Field, d.Message, d.Severity
+		if d.Rule == rule && (!found || severity == "warning" && d.Severity != "warning") {
+			field, message, severity, found = d.Field, d.Message, d.Severity, true
 		}
 	}
-	t.Fatalf("no %s diagnostic in %+v", rule, res.Diagnostics)
+	if !found {
+		t.Fatalf("no %s diagnostic in %+v", rule, res.Diagnostics)
+	}
 	return
 }
 

@@ -104,7 +104,7 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 // ascii refuses non-ASCII text (C1).
 func (r *reader) ascii(p, s string) {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c > 0x7e || c < 0x20 && c != '\t' {
+		if c := s[i]; c > 0x7e || c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
 			r.fail("C1", p, msgASCII, fmt.Sprintf("%s has a non-ASCII or control character at byte %d (%q): Ordergroove accepts ASCII only (C1)", p, i, s))
 			return
 		}
@@ -141,7 +141,9 @@ func (r *reader) integer(obj map[string]any, path, key string, n need) (int, boo
 	return v, true
 }
 
-// money reads an amount sent as a JSON number or a decimal string.
+// money reads an amount sent as a JSON number or a decimal string. Clients send what their
+// platform computes (Magento "54.9900", float tails): finer than a cent is rounded, with a
+// warning, since staging's amounts are cents.
 func (r *reader) money(obj map[string]any, path, key string, n need) (og.Money, bool) {
 	p := join(path, key)
 	var s string
@@ -157,10 +159,13 @@ func (r *reader) money(obj map[string]any, path, key string, n need) (og.Money, 
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a decimal amount, got %s", p, kind(x)))
 		return 0, false
 	}
-	m, err := og.ParseMoney(s)
+	m, exact, err := og.ParseAmount(s)
 	if err != nil {
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s: %v (e.g. \"19.99\")", p, err))
 		return 0, false
+	}
+	if !exact {
+		r.warn("P3", p, fmt.Sprintf("%s %q is finer than a cent: taken as %s", p, s, m))
 	}
 	if m < 0 {
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s %s is negative", p, m))
@@ -249,6 +254,8 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 		r.fail("P2", "session_id", msgSessionString, "session_id must be a string, got "+kind(x))
 	}
 	switch x := body["merchant_order_id"].(type) {
+	case bool, map[string]any, []any:
+		r.fail("P2", "merchant_order_id", msgInvalid, "merchant_order_id must be a string, got "+kind(x))
 	case nil:
 		r.fail("P2", "merchant_order_id", msgOrderIDNull, "merchant_order_id is required: the merchant's order number of this checkout (P2)")
 	case string:
@@ -376,7 +383,9 @@ func (r *reader) aes(obj map[string]any, path, key string, n need) (string, bool
 
 func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 	if len(obj) == 0 {
-		r.fail("P2", "payment", msgPaymentMissing, "payment is an empty object: send token_id, cc_holder, cc_exp_date and cc_type, or leave payment out")
+		// SFCC sends payment: {} when its payment preferences are off: no payment. A checkout
+		// that subscribes needs one, and is refused for it (P2).
+		r.warn("P2", "payment", "payment is an empty object: taken as no payment (a subscription needs token_id, cc_holder, cc_exp_date and cc_type)")
 		return nil
 	}
 	pm := &og.PurchasePayment{PaymentMethod: "credit card"}
@@ -411,27 +420,40 @@ func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 		pm.CCType = t
 	}
 	if num, ok := r.aes(obj, "payment", "cc_number", optional); ok {
-		digits := strings.Map(func(c rune) rune {
-			if c >= '0' && c <= '9' {
-				return c
-			}
-			return -1
-		}, num)
 		r.secrets = append(r.secrets, num)
-		if len(digits) > 4 {
-			r.warn("E4", "payment.cc_number", fmt.Sprintf("cc_number holds a full card number (%d digits): Ordergroove never stores card numbers (E4); only the last four digits were kept. Send a token_id instead", len(digits)))
-			digits = digits[len(digits)-4:]
-		}
-		pm.CCNumberEnding = digits
+		pm.CCNumberEnding = r.lastFour("payment.cc_number", num)
 	}
 	for _, k := range []string{"cc_last_4", "cc_number_ending"} {
-		if v, ok := obj[k].(string); ok && pm.CCNumberEnding == "" && v != "" {
-			if plain, ok := r.aes(obj, "payment", k, optional); ok {
-				pm.CCNumberEnding = plain
-			}
+		v, ok := obj[k].(string)
+		if !ok || v == "" || pm.CCNumberEnding != "" {
+			continue
+		}
+		if len(v) <= 4 && og.IsDigits(v) {
+			pm.CCNumberEnding = v // the REST API's plain last four digits
+			continue
+		}
+		if plain, ok := r.aes(obj, "payment", k, optional); ok {
+			r.secrets = append(r.secrets, plain)
+			pm.CCNumberEnding = r.lastFour("payment."+k, plain)
 		}
 	}
 	return pm
+}
+
+// lastFour keeps at most the last four digits of a card field (E4): Ordergroove never holds a
+// card number.
+func (r *reader) lastFour(field, v string) string {
+	digits := strings.Map(func(c rune) rune {
+		if c >= '0' && c <= '9' {
+			return c
+		}
+		return -1
+	}, v)
+	if len(digits) > 4 {
+		r.warn("E4", field, fmt.Sprintf("%s holds a full card number (%d digits): Ordergroove never stores card numbers (E4); only the last four digits were kept. Send a token_id instead", field, len(digits)))
+		digits = digits[len(digits)-4:]
+	}
+	return digits
 }
 
 func (r *reader) product(obj map[string]any, path string, index int) og.PurchaseProduct {
@@ -465,6 +487,10 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 		}
 		sub.Quantity, _ = r.integer(si, sp, "quantity", optional)
 		sub.InitialOrderOffsetDays, _ = r.integer(si, sp, "initial_order_offset_days", optional)
+		if d := sub.InitialOrderOffsetDays; d > og.MaxFrequencyDays || d < -og.MaxFrequencyDays {
+			r.fail("P3", sp+".initial_order_offset_days", msgInvalid, fmt.Sprintf("initial_order_offset_days %d moves the first order by more than ten years", d))
+			sub.InitialOrderOffsetDays = 0
+		}
 		if d := r.str(si, sp, "first_order_place_date", optional); d != "" {
 			if date, err := og.ParseDate(d); err != nil {
 				r.fail("P3", sp+".first_order_place_date", "Date has wrong format. Use YYYY-MM-DD.", fmt.Sprintf("first_order_place_date %q is not a date YYYY-MM-DD", d))

@@ -9,6 +9,7 @@
 package sc
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,20 +60,6 @@ func (srv *Server) Register(s *web.Server) {
 // pendingBody is staging's answer while a purchase request is being processed (P1).
 const pendingBody = "Response is pending. Please try again soon."
 
-// identity is who a request claims to be, before anything is verified: enough to file a
-// faulted attempt under its merchant and merchant_order_id (P8).
-func (srv *Server) identity(c echo.Context) *og.Merchant {
-	if k := c.Request().Header.Get("x-api-key"); k != "" {
-		m, _ := srv.Merchants.ByAPIKey(k)
-		return m
-	}
-	if h, err := ogcrypto.ParseAuthHeader(c.Request().Header.Get("Authorization")); err == nil {
-		m, _ := srv.Merchants.ByPublicID(h.PublicID)
-		return m
-	}
-	return nil
-}
-
 // authenticate checks the storefront authorization header (A1-A4) or an application x-api-key
 // (S3, X3). It returns the merchant and, for a signature, the user id it signs (sig_field).
 func (srv *Server) authenticate(c echo.Context) (*og.Merchant, string, *og.Error) {
@@ -100,7 +87,9 @@ func (srv *Server) authenticate(c echo.Context) (*og.Merchant, string, *og.Error
 	return m, h.SigField, nil
 }
 
-// create is the purchase POST (P1-P8).
+// create is the purchase POST (P1-P8). The request is authenticated first: a fault injected
+// for the merchant (PUT /_sandbox/faults) then applies, and every attempt is filed under the
+// merchant it authenticated as, for the P8 checks.
 func (srv *Server) create(c echo.Context) error {
 	started := srv.Clock.Wall()
 	req := c.Request()
@@ -109,24 +98,33 @@ func (srv *Server) create(c echo.Context) error {
 		oe := og.AsError(rerr)
 		return c.JSON(web.StatusOf(oe.Code), errorBody(map[string]any{"body": oe.Message}, []og.Diagnostic{og.Finding("P1", "body", oe.Message)}))
 	}
-	claimed := srv.identity(c)
-	dec, decErr := decodeBody(raw)
-	orderID := ""
-	if dec != nil {
-		orderID, _ = dec.obj["merchant_order_id"].(string)
+	var diags []og.Diagnostic
+	if ct := req.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		diags = append(diags, og.Warning("P1", "content-type", fmt.Sprintf("content-type is %q; staging expects application/json even for a create_request= body (P1)", ct)))
 	}
-	attempt := og.PurchaseAttempt{MerchantOrderID: orderID, At: srv.Clock.Now(), Wall: started}
-	record := func(status int) {
-		if claimed != nil {
-			attempt.Status = status
-			srv.Attempts.RecordAttempt(claimed.ID, attempt)
+	m, sigField, aerr := srv.authenticate(c)
+	if aerr != nil {
+		all := append(aerr.AllDiagnostics(), diags...)
+		web.AddDiagnostics(c, all...)
+		return c.JSON(http.StatusUnauthorized, map[string]any{"error": aerr.Message, "errors": map[string]any{aerr.Field: aerr.Message}, "diagnostics": all})
+	}
+	web.SetMerchant(c, m.ID)
+	dec, decErr := decodeBody(raw)
+	attempt := og.PurchaseAttempt{At: srv.Clock.Now(), Wall: started}
+	if dec != nil {
+		switch id := dec.obj["merchant_order_id"].(type) {
+		case string:
+			attempt.MerchantOrderID = id
+		case json.Number:
+			attempt.MerchantOrderID = id.String()
 		}
 	}
-	if claimed != nil {
-		web.SetMerchant(c, claimed.ID)
+	record := func(status int) {
+		attempt.Status = status
+		srv.Attempts.RecordAttempt(m.ID, attempt)
 	}
 
-	f := srv.Faults.Take(og.SurfaceSC, req.URL.Path)
+	f := srv.Faults.Take(faults.Request{Surface: og.SurfaceSC, Merchant: m.ID, Path: req.URL.Path, Main: true})
 	if f != nil {
 		web.Note(c, f.Describe())
 		attempt.Fault = f.Describe()
@@ -143,7 +141,7 @@ func (srv *Server) create(c echo.Context) error {
 		}
 	}
 
-	status, body := srv.process(c, raw, dec, decErr, &attempt)
+	status, body := srv.process(c, m, sigField, dec, decErr, diags)
 	if f != nil && f.Latency > 0 {
 		waited, gone := clock.WaitWall(req.Context(), f.Latency)
 		attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
@@ -162,19 +160,8 @@ func (srv *Server) create(c echo.Context) error {
 	return c.JSON(status, body)
 }
 
-// process authenticates, reads and applies a purchase POST and returns its answer.
-func (srv *Server) process(c echo.Context, raw []byte, dec *decoded, decErr *og.Error, attempt *og.PurchaseAttempt) (int, any) {
-	var diags []og.Diagnostic
-	if ct := c.Request().Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		diags = append(diags, og.Warning("P1", "content-type", fmt.Sprintf("content-type is %q; staging expects application/json even for a create_request= body (P1)", ct)))
-	}
-	m, sigField, aerr := srv.authenticate(c)
-	if aerr != nil {
-		all := append(aerr.AllDiagnostics(), diags...)
-		web.AddDiagnostics(c, all...)
-		return http.StatusUnauthorized, map[string]any{"error": aerr.Message, "errors": map[string]any{aerr.Field: aerr.Message}, "diagnostics": all}
-	}
-	web.SetMerchant(c, m.ID)
+// process reads and applies an authenticated purchase POST and returns its answer.
+func (srv *Server) process(c echo.Context, m *og.Merchant, sigField string, dec *decoded, decErr *og.Error, diags []og.Diagnostic) (int, any) {
 	if decErr != nil {
 		all := append(decErr.AllDiagnostics(), diags...)
 		web.AddDiagnostics(c, all...)
@@ -284,7 +271,7 @@ func (srv *Server) response(c echo.Context) error {
 	}
 	web.SetMerchant(c, m.ID)
 	id := c.Param("id")
-	if f := srv.Faults.Take(og.SurfaceSC, c.Request().URL.Path); f != nil {
+	if f := srv.Faults.Take(faults.Request{Surface: og.SurfaceSC, Merchant: m.ID, Path: c.Request().URL.Path}); f != nil {
 		web.Note(c, f.Describe())
 		if _, gone := clock.WaitWall(c.Request().Context(), f.Latency); gone {
 			c.Response().Status = 0

@@ -67,8 +67,8 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 			catalogue[pp.ProductID] = &prod
 		}
 	}
-	var session *og.Session
-	if p.CartTracking && p.SessionID != "" {
+	var session, optins *og.Session
+	if p.SessionID != "" {
 		var s og.Session
 		if ok, err := v.getJSON(bSessions, p.SessionID, &s); err != nil {
 			return nil, err
@@ -76,7 +76,10 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 			session = &s
 		}
 	}
-	plan := og.PlanCheckout(m, p, catalogue, session, now)
+	if p.CartTracking {
+		optins = session
+	}
+	plan := og.PlanCheckout(m, p, catalogue, optins, now)
 
 	cust, err := upsertCustomer(v, &p.User, now)
 	if err != nil {
@@ -108,10 +111,13 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 			Price: ps.Price, PriceLocked: ps.PriceLocked, Frequency: ps.Frequency,
 			Status: og.SubscriptionActive, NextOrderDate: ps.NextOrder, StartDate: ps.StartDate,
 			Offer: ps.Offer, Payment: payment, ShippingAddress: shipping,
-			MerchantOrderID: p.MerchantOrderID, SessionID: p.SessionID,
+			MerchantOrderID: p.MerchantOrderID, SessionID: p.SessionID, AnchorDay: ps.NextOrder.Day,
 			ExtraData: ps.ExtraData, Components: ps.Components, CreatedAt: now, UpdatedAt: now,
 		}
 		if err := v.putJSON(bSubscriptions, s.PublicID, &s); err != nil {
+			return nil, err
+		}
+		if err := placeUpcoming(v, m, &s, ps.Catalogue, now); err != nil {
 			return nil, err
 		}
 		v.put(bCustomerSubs, string(customerSubKey(s.Customer, s.PublicID)), []byte{})
@@ -139,7 +145,7 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 		return nil, err
 	}
 	v.put(bOrderIDs, p.MerchantOrderID, []byte(res.SubsReqID))
-	if p.SessionID != "" && session != nil {
+	if session != nil {
 		v.del(bSessions, p.SessionID) // P7: the cart session is cleared once its checkout is logged
 	}
 	return res, nil

@@ -23,7 +23,8 @@ var (
 )
 
 // merchantBuckets are the buckets every merchant has; they are created at open.
-var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts, bFeeds}
+var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts, bFeeds,
+	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched}
 
 // Bounds of the per-merchant logs: the oldest entries go past them.
 const (

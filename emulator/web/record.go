@@ -54,6 +54,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		redact, _ := c.Get(keyRedact).([]string)
 		note, _ := c.Get(keyNote).(string)
 		m := masker{values: redact}
+		diags = m.diagnostics(diags)
 		reqLen := reqCap.n
 		if req.ContentLength > reqLen {
 			reqLen = req.ContentLength
@@ -265,6 +266,20 @@ func maskJSONSig(v string) string {
 	}
 	end = min(end, len(v))
 	return v[:j+1] + og.MaskSignature(v[j+1:end]) + v[end:]
+}
+
+// diagnostics masks what a diagnostic quotes from the request (X2): a message may repeat a
+// value it explains.
+func (m masker) diagnostics(ds []og.Diagnostic) []og.Diagnostic {
+	if len(ds) == 0 {
+		return ds
+	}
+	out := make([]og.Diagnostic, len(ds))
+	for i, d := range ds {
+		d.Message = m.text(d.Message)
+		out[i] = d
+	}
+	return out
 }
 
 // header copies h with secrets masked: the signature inside a JSON authorization header, the

@@ -1,0 +1,178 @@
+package og
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var decideNow = time.Date(2026, 3, 10, 11, 0, 0, 0, time.UTC)
+
+func success(id string) Answer {
+	return Answer{HTTPStatus: 200, Response: &PlacementResponse{Code: "SUCCESS", OrderID: id}}
+}
+
+func errorAnswer(code string) Answer {
+	return Answer{HTTPStatus: 200, Response: &PlacementResponse{Code: "ERROR", ErrorCode: code, ErrorMsg: "declined by gateway"}}
+}
+
+// O5, O6a-d, S4: every kind of answer, and what Ordergroove does with it.
+func TestDecide(t *testing.T) {
+	week := 7 * 24 * time.Hour
+	earlier := decideNow.Add(-3 * 24 * time.Hour)
+	longAgo := decideNow.Add(-8 * 24 * time.Hour)
+	for _, tc := range []struct {
+		name   string
+		order  Order
+		answer Answer
+		window time.Duration
+		status string
+		code   int
+		rule   string
+		email  string
+		retry  bool
+		done   bool
+		r999   int
+		text   string
+	}{
+		{name: "O4/success", answer: success("1224"), status: OrderPlaced, code: StatusSuccess, email: EmailPlaced, done: true, text: "order 1224"},
+		{name: "O4/success_without_order_id", answer: success(""), status: OrderPlaced, code: StatusSuccess, email: EmailPlaced, done: true, text: "without an orderId"},
+		{name: "O6b/020_technical", answer: errorAnswer("020"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailTechnical, done: true},
+		{name: "O6b/100_card_type", answer: errorAnswer("100"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPaymentIssue, done: true},
+		{name: "O6b/110_card_number", answer: errorAnswer("110"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPaymentIssue, done: true},
+		{name: "O6b/120_expiry", answer: errorAnswer("120"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPaymentIssue, done: true},
+		{name: "O6b/130_billing_address", answer: errorAnswer("130"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailBillingAddress, done: true},
+		{name: "O6b/140_declined", answer: errorAnswer("140"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPaymentIssue, done: true},
+		{name: "O6b/150_paypal", answer: errorAnswer("150"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPayPal, done: true},
+		{name: "O6b/160_do_not_retry", answer: errorAnswer("160"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPaymentIssue, done: true},
+		{name: "O6b/170_no_default_card", answer: errorAnswer("170"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPaymentIssue, done: true},
+		{name: "O6b/180_sca", answer: errorAnswer("180"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailSCA, done: true},
+		{name: "O6b/two_digit_code_20", answer: errorAnswer("20"), status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailTechnical, done: true},
+		{name: "O6c/unknown_error_code", answer: errorAnswer("555"), status: OrderRejected, code: StatusResponseError, rule: "O6c", done: true, text: "not one of O5's codes"},
+		{name: "O6c/error_without_code", answer: errorAnswer(""), status: OrderRejected, code: StatusResponseError, rule: "O6c", done: true},
+		{name: "O6c/code_neither_success_nor_error", answer: Answer{HTTPStatus: 200, Response: &PlacementResponse{Code: "OK"}}, status: OrderRejected, code: StatusResponseError, rule: "O6c", done: true},
+		{name: "O6c/garbage_body", answer: Answer{HTTPStatus: 200, ParseError: "not XML"}, status: OrderRejected, code: StatusResponseError, rule: "O6c", done: true, text: "not XML"},
+		{name: "O6c/404_with_html", answer: Answer{HTTPStatus: 404, ParseError: "not XML"}, status: OrderRejected, code: StatusResponseError, rule: "O6c", done: true},
+		{name: "O6d/first_999", answer: errorAnswer("999"), status: OrderPending, code: StatusGenericError, rule: "O6d", retry: true, r999: 1, text: "retry 1 of 3"},
+		{name: "O6d/third_999_retry", order: Order{Retries999: 2}, answer: errorAnswer("999"), status: OrderPending, code: StatusGenericError, rule: "O6d", retry: true, r999: 3},
+		{name: "O6d/999_after_three_retries", order: Order{Retries999: 3}, answer: errorAnswer("999"), status: OrderRejected, code: StatusRejected, rule: "O6d", email: EmailGeneric, done: true, r999: 4},
+		{name: "O6d/no_answer_to_a_retry", order: Order{Retries999: 1}, answer: Answer{Transport: "connection refused"}, status: OrderPending, code: StatusConnectionError, rule: "O6d", retry: true, r999: 2},
+		{name: "O6d/no_answer_to_the_last_retry_stays_pending", order: Order{Retries999: 3}, answer: Answer{Transport: "timeout"}, status: OrderPending, code: StatusConnectionError, rule: "O6d", r999: 4, text: "stays pending"},
+		{name: "O6d/success_on_a_retry", order: Order{Retries999: 2}, answer: success("9"), status: OrderPlaced, code: StatusSuccess, email: EmailPlaced, done: true},
+		{name: "O6a/refused", answer: Answer{Transport: "connection refused"}, window: week, status: OrderPending, code: StatusConnectionError, rule: "O6a", retry: true},
+		{name: "O6a/http_503", answer: Answer{HTTPStatus: 503}, window: week, status: OrderPending, code: StatusConnectionError, rule: "O6a", retry: true},
+		{name: "O6a/still_in_window", order: Order{FailingSince: &earlier}, answer: Answer{Transport: "timeout"}, window: week, status: OrderPending, code: StatusConnectionError, rule: "O6a", retry: true},
+		{name: "O6a/window_over", order: Order{FailingSince: &longAgo}, answer: Answer{Transport: "timeout"}, window: week, status: OrderRejected, code: StatusConnectionError, rule: "O6a", done: true, text: "7 days"},
+		{name: "O4/valid_error_in_a_500", answer: Answer{HTTPStatus: 500, Response: &PlacementResponse{Code: "ERROR", ErrorCode: "140"}}, status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPaymentIssue, done: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tc.window
+			if w == 0 {
+				w = MaxRetryWindow
+			}
+			d := Decide(&tc.order, tc.answer, w, decideNow)
+			if d.Status != tc.status || d.StatusCode != tc.code || d.Rule != tc.rule || d.Email != tc.email || d.Retry != tc.retry || d.Done != tc.done {
+				t.Fatalf("Decide = %+v", d)
+			}
+			if tc.r999 != 0 && d.Retries999 != tc.r999 {
+				t.Fatalf("Retries999 = %d, want %d", d.Retries999, tc.r999)
+			}
+			if !strings.Contains(d.Text, tc.text) || d.Text == "" {
+				t.Fatalf("text %q, want it to contain %q", d.Text, tc.text)
+			}
+			if tc.rule == "O6a" && tc.order.FailingSince == nil && (d.FailingSince == nil || !d.FailingSince.Equal(decideNow)) {
+				t.Fatalf("the first failure does not start O6a's window: %v", d.FailingSince)
+			}
+		})
+	}
+}
+
+func TestO6a_RetryWindow(t *testing.T) {
+	for _, tc := range []struct {
+		freqs []Frequency
+		want  time.Duration
+	}{
+		{nil, 90 * 24 * time.Hour},
+		{[]Frequency{{2, PeriodWeek}}, 14 * 24 * time.Hour},
+		{[]Frequency{{6, PeriodMonth}}, 90 * 24 * time.Hour},
+		{[]Frequency{{1, PeriodMonth}, {10, PeriodDay}}, 10 * 24 * time.Hour},
+	} {
+		if got := RetryWindow(tc.freqs); got != tc.want {
+			t.Errorf("RetryWindow(%v) = %v, want %v", tc.freqs, got, tc.want)
+		}
+	}
+}
+
+// O1: placement runs on the merchant's calendar, right across daylight-saving changes.
+func TestO1_RunsOn(t *testing.T) {
+	chicago, _ := time.LoadLocation("America/Chicago")
+	for _, tc := range []struct {
+		name  string
+		day   Date
+		hours []int
+		want  []string // UTC
+	}{
+		{"O1/winter_6am", Date{2026, 1, 15}, []int{6}, []string{"2026-01-15T12:00:00Z"}},
+		{"O1/summer_6am", Date{2026, 7, 15}, []int{6}, []string{"2026-07-15T11:00:00Z"}},
+		{"O1/spring_forward_2am_moves_to_3am", Date{2026, 3, 8}, []int{2}, []string{"2026-03-08T08:00:00Z"}},
+		{"O1/spring_forward_2_and_3_are_one_run", Date{2026, 3, 8}, []int{2, 3}, []string{"2026-03-08T08:00:00Z"}},
+		{"O1/fall_back_1am_happens_once", Date{2026, 11, 1}, []int{1}, []string{"2026-11-01T06:00:00Z"}},
+		{"O1/fall_back_day_has_its_runs", Date{2026, 11, 1}, []int{0, 1, 2}, []string{"2026-11-01T05:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T08:00:00Z"}},
+		{"O1/hourly_on_spring_forward_has_23_runs", Date{2026, 3, 8}, hoursAll(), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs := RunsOn(tc.day, tc.hours, chicago)
+			if tc.want == nil {
+				if len(runs) != 23 {
+					t.Fatalf("%d runs, want 23", len(runs))
+				}
+				return
+			}
+			var got []string
+			for _, r := range runs {
+				got = append(got, r.Format(time.RFC3339))
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("runs %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// A year of daily 6am runs: 365 of them, one per local day, each at 6:00 local.
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, chicago)
+	n := 0
+	for r := NextRun(t0, []int{6}, chicago); r.Before(t0.AddDate(1, 0, 0)); r = NextRun(r, []int{6}, chicago) {
+		if r.In(chicago).Hour() != 6 {
+			t.Fatalf("run at %v is not 6:00 in Chicago", r.In(chicago))
+		}
+		n++
+	}
+	if n != 365 {
+		t.Fatalf("%d runs in 2026, want 365", n)
+	}
+}
+
+func hoursAll() []int {
+	h := make([]int, 24)
+	for i := range h {
+		h[i] = i
+	}
+	return h
+}
+
+func TestFrequencyNextKeepsTheAnchorDay(t *testing.T) {
+	start := Date{2026, 1, 31}
+	monthly := Frequency{1, PeriodMonth}
+	var got []string
+	for n := 1; n <= 4; n++ {
+		got = append(got, monthly.Next(start, n).String())
+	}
+	if strings.Join(got, ",") != "2026-02-28,2026-03-31,2026-04-30,2026-05-31" {
+		t.Fatalf("monthly from Jan 31: %v", got)
+	}
+	if d := (Frequency{1, PeriodYear}).Next(Date{2028, 2, 29}, 1); d.String() != "2029-02-28" {
+		t.Fatalf("yearly from Feb 29: %s", d)
+	}
+	if d := (Frequency{2, PeriodWeek}).Next(start, 1); d.String() != "2026-02-14" {
+		t.Fatalf("every 2 weeks: %s", d)
+	}
+}

@@ -1,0 +1,234 @@
+package og
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Order statuses as the control API reports them.
+const (
+	OrderScheduled = "scheduled" // unsent: waiting for its placement date
+	OrderPending   = "pending"   // sent and waiting: a retry, a batch response, an answer that never came
+	OrderPlaced    = "placed"
+	OrderRejected  = "rejected"
+	OrderCancelled = "cancelled"
+)
+
+// Order status codes of the REST API (S4).
+const (
+	StatusUnsent               = 1
+	StatusRejected             = 3
+	StatusCancelled            = 4
+	StatusSuccess              = 5
+	StatusSendNow              = 6
+	StatusPendingBatchResponse = 9
+	StatusConnectionError      = 13
+	StatusResponseError        = 14
+	StatusGenericError         = 15
+	StatusCreditCardRetry      = 18
+)
+
+// Order is a recurring order: the items of one customer's subscriptions that share a payment,
+// a shipping address and a date (REFERENCE §6), placed at the merchant's endpoint (O2).
+type Order struct {
+	OGID            int64       `json:"id"`        // orderOgId
+	PublicID        string      `json:"public_id"` // orderPublicId
+	Customer        string      `json:"customer_id"`
+	Payment         string      `json:"payment"`
+	ShippingAddress string      `json:"shipping_address"`
+	Subscriptions   []string    `json:"subscription_ids"`
+	Items           []OrderItem `json:"items"`
+	PlaceDate       Date        `json:"place_date"` // the merchant's calendar day it is placed on
+	Status          string      `json:"status"`
+	StatusCode      int         `json:"status_code"` // S4
+	// DueAt is the placement run that next handles the order (sandbox time); zero when none.
+	DueAt           time.Time `json:"due_at,omitempty"`
+	Attempts        []Attempt `json:"attempts"`
+	ErrorCode       string    `json:"error_code,omitempty"`
+	ErrorMessage    string    `json:"error_message,omitempty"`
+	MerchantOrderID string    `json:"merchant_order_id,omitempty"` // the orderId the merchant answered
+	XML             string    `json:"xml,omitempty"`               // the last order XML sent
+	// Retries999 counts the placements retried after a 999 answer (O6d).
+	Retries999 int `json:"retries_999,omitempty"`
+	// FailingSince is when the first unanswered placement happened (O6a's window starts).
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// ReminderSent is when the order reminder went out; item prices then are kept for O7.
+	ReminderSent *time.Time `json:"reminder_sent,omitempty"`
+	Paused       string     `json:"paused,omitempty"` // why a run left it unsent (F4)
+	Created      time.Time  `json:"created_at"`
+	Updated      time.Time  `json:"updated_at"`
+}
+
+// Open reports whether a placement run may still handle the order.
+func (o *Order) Open() bool { return o.Status == OrderScheduled || o.Status == OrderPending }
+
+// OrderItem is one line of an order (O3 order/items/item).
+type OrderItem struct {
+	PublicID             string         `json:"public_id"`
+	Subscription         string         `json:"subscription_id,omitempty"`
+	ProductID            string         `json:"product_id"`
+	SKU                  string         `json:"sku"`
+	Name                 string         `json:"name"`
+	Quantity             int            `json:"quantity"`
+	Price                Money          `json:"price"`          // unit price charged (price lock applied)
+	UnitDiscount         Money          `json:"unit_discount"`  // recurring discount per unit
+	ReminderPrice        *Money         `json:"reminder_price"` // unit price when the reminder went out (O7)
+	OfferPublicID        string         `json:"offer,omitempty"`
+	OfferProfilePublicID string         `json:"offer_profile,omitempty"`
+	OneTime              bool           `json:"one_time,omitempty"` // type one-time (instant upsell)
+	Components           []Component    `json:"components,omitempty"`
+	Frequency            *Frequency     `json:"frequency,omitempty"`
+	StartDate            Date           `json:"start_date"`
+	OriginalOrderID      string         `json:"original_order_id,omitempty"`
+	ExtraData            map[string]any `json:"extra_data,omitempty"`
+}
+
+// Discount is the item's discount: per-unit discount × quantity (O3).
+func (it *OrderItem) Discount() Money { return it.UnitDiscount.Mul(it.Quantity) }
+
+// FinalPrice is price × quantity − discount (O3).
+func (it *OrderItem) FinalPrice() Money { return it.Price.Mul(it.Quantity) - it.Discount() }
+
+// Attempt is one placement of an order: recorded before the order XML is sent, completed
+// with the answer and the decision taken on it.
+type Attempt struct {
+	At          time.Time  `json:"time"` // sandbox time
+	Wall        time.Time  `json:"wall_time"`
+	Method      string     `json:"method"` // api or batch
+	URL         string     `json:"url,omitempty"`
+	Request     string     `json:"request,omitempty"` // the order XML, or the batch file name
+	HTTPStatus  int        `json:"http_status,omitempty"`
+	Response    string     `json:"response,omitempty"`
+	Error       string     `json:"error,omitempty"` // transport failure: refused, timed out
+	DurationMS  float64    `json:"duration_ms,omitempty"`
+	Decision    string     `json:"decision,omitempty"` // empty while the answer is awaited
+	Rule        string     `json:"rule,omitempty"`     // O6a, O6b, O6c, O6d
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+}
+
+// Answered reports whether the attempt has its outcome.
+func (a *Attempt) Answered() bool { return a.Decision != "" }
+
+// Email is a customer email Ordergroove would have sent.
+type Email struct {
+	Kind           string    `json:"kind"`
+	To             string    `json:"to"`
+	OrderID        int64     `json:"order_id,omitempty"`
+	SubscriptionID string    `json:"subscription_id,omitempty"`
+	ErrorCode      string    `json:"error_code,omitempty"`
+	Subject        string    `json:"subject"`
+	At             time.Time `json:"at"`
+}
+
+// Email kinds.
+const (
+	EmailReminder       = "order_reminder"
+	EmailPlaced         = "order_placed"
+	EmailPaymentIssue   = "order_rejected_payment"         // 100, 110, 120, 140, 160, 170
+	EmailBillingAddress = "order_rejected_billing_address" // 130
+	EmailPayPal         = "order_rejected_paypal"          // 150
+	EmailSCA            = "order_rejected_sca"             // 180
+	EmailTechnical      = "order_rejected_technical"       // 020
+	EmailGeneric        = "order_rejected_generic"         // 999 after its retries
+	EmailCancelled      = "subscription_cancelled"         // F3: discontinued product
+	EmailSwapped        = "subscription_swapped"           // F3: discontinued_replacement
+)
+
+// OrderFilter selects orders; zero fields match everything.
+type OrderFilter struct {
+	Customer     string
+	Subscription string
+	Status       string
+}
+
+// OrderService keeps orders, their attempts, and the emails they cause.
+type OrderService interface {
+	FindOrders(ctx context.Context, merchantID string, f OrderFilter) ([]Order, error)
+	FindEmails(ctx context.Context, merchantID string) ([]Email, error)
+}
+
+// OrderContext is everything the placement of one order reads.
+type OrderContext struct {
+	Merchant      *Merchant
+	Order         *Order
+	Customer      *Customer
+	Payment       *Payment
+	Shipping      *Address
+	Billing       *Address
+	Subscriptions map[string]*Subscription
+	Products      map[string]*Product
+}
+
+// PriceOrder brings an order's items up to date before it is placed: name and sku from the
+// catalogue, the unit price of the subscription's locked price (P4) or else the catalogue's,
+// and never more than the price the customer was shown in the order reminder (O7: the lower of
+// the two). It returns why the order cannot be placed now, if it cannot: a product out of stock
+// pauses the order (F4).
+func PriceOrder(c *OrderContext) (paused string) {
+	for i := range c.Order.Items {
+		it := &c.Order.Items[i]
+		p := c.Products[it.ProductID]
+		if p == nil {
+			return fmt.Sprintf("product %s is no longer in the catalogue", it.ProductID)
+		}
+		it.Name, it.SKU = p.Name, p.SKU
+		price := p.Price
+		if s := c.Subscriptions[it.Subscription]; s != nil && s.PriceLocked {
+			price = s.Price
+		}
+		if it.ReminderPrice != nil && *it.ReminderPrice < price {
+			price = *it.ReminderPrice
+		}
+		it.Price = price
+		if !p.InStock {
+			paused = fmt.Sprintf("product %s is out of stock (in_stock 0): the order waits for it (F4)", it.ProductID)
+		}
+	}
+	return paused
+}
+
+// UnitPrice is what the customer would pay per unit of s today: its locked price (P4), or the
+// catalogue's.
+func UnitPrice(s *Subscription, p *Product) Money {
+	if s.PriceLocked || p == nil {
+		return s.Price
+	}
+	return p.Price
+}
+
+// NewOrderItem is the order line of subscription s.
+func NewOrderItem(s *Subscription, p *Product, now time.Time) OrderItem {
+	it := OrderItem{
+		PublicID: NewPublicID(now), Subscription: s.PublicID, ProductID: s.ProductID, SKU: s.SKU,
+		Quantity: s.Quantity, Price: UnitPrice(s, p), OfferPublicID: s.Offer, Components: s.Components,
+		StartDate: s.StartDate, OriginalOrderID: s.MerchantOrderID, ExtraData: s.ExtraData,
+	}
+	f := s.Frequency
+	it.Frequency = &f
+	if p != nil {
+		it.Name, it.SKU = p.Name, p.SKU
+	}
+	return it
+}
+
+// EmailSubject is the subject line of an email of kind about order o.
+func EmailSubject(kind string, o *Order, code string) string {
+	switch kind {
+	case EmailReminder:
+		return fmt.Sprintf("Your order %d ships on %s", o.OGID, o.PlaceDate)
+	case EmailPlaced:
+		return fmt.Sprintf("Your order %d has been placed", o.OGID)
+	case EmailPaymentIssue:
+		return fmt.Sprintf("There was a problem with the payment for order %d (%s)", o.OGID, code)
+	case EmailBillingAddress:
+		return fmt.Sprintf("Please check the billing address for order %d", o.OGID)
+	case EmailPayPal:
+		return fmt.Sprintf("There was a problem with PayPal for order %d", o.OGID)
+	case EmailSCA:
+		return fmt.Sprintf("Your bank asks you to confirm order %d", o.OGID)
+	case EmailTechnical, EmailGeneric:
+		return fmt.Sprintf("We could not place order %d", o.OGID)
+	}
+	return kind
+}

@@ -1,0 +1,473 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	bolt "go.etcd.io/bbolt"
+)
+
+var _ og.OrderService = (*DB)(nil)
+
+// Order buckets of a merchant.
+var (
+	bOrders    = []byte("orders")    // og id (8 bytes) → og.Order
+	bDue       = []byte("due")       // due time (8) + og id (8) → nothing: the open orders by their next run
+	bReminders = []byte("reminders") // reminder time (8) + og id (8) → nothing
+	bGroups    = []byte("groups")    // customer, payment, address, date → og id of the upcoming order they share
+	bInflight  = []byte("inflight")  // og id → nothing: an attempt recorded and not yet answered
+	bEmails    = []byte("emails")    // seq → og.Email
+	bSched     = []byte("sched")     // scheduler state: last_run
+)
+
+const (
+	keyOrderSeq = "\x00seq.order"
+	keyLastRun  = "last_run"
+	maxEmails   = 100_000
+	// maxAttemptsKept bounds an order's attempts ledger; the oldest go first.
+	maxAttemptsKept = 50
+)
+
+func orderKey(id int64) string { return string(putUint(uint64(id))) }
+
+func timeKey(t time.Time, id int64) string {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, uint64(t.UnixNano()))
+	binary.BigEndian.PutUint64(b[8:], uint64(id))
+	return string(b)
+}
+
+func groupKey(s *og.Subscription) string {
+	return s.Customer + "\x00" + s.Payment + "\x00" + s.ShippingAddress + "\x00" + s.NextOrderDate.String()
+}
+
+// placeUpcoming puts subscription s in its upcoming order: the scheduled order of the same
+// customer, payment, shipping address and date if there is one (REFERENCE §6: subscriptions
+// that share them go in one order), else a new one. Orders exist ahead of their date, so that
+// the reminder can go out (O7).
+func placeUpcoming(v *view, m *og.Merchant, s *og.Subscription, p *og.Product, now time.Time) error {
+	if raw, err := v.get(bGroups, groupKey(s)); err != nil {
+		return err
+	} else if raw != nil {
+		var o og.Order
+		if ok, err := v.getJSON(bOrders, string(raw), &o); err != nil {
+			return err
+		} else if ok && o.Status == og.OrderScheduled && len(o.Attempts) == 0 {
+			for _, id := range o.Subscriptions {
+				if id == s.PublicID {
+					return nil
+				}
+			}
+			o.Items = append(o.Items, og.NewOrderItem(s, p, now))
+			o.Subscriptions = append(o.Subscriptions, s.PublicID)
+			o.Updated = now
+			return v.putJSON(bOrders, orderKey(o.OGID), &o)
+		}
+	}
+	raw, err := v.get(bIDs, keyOrderSeq)
+	if err != nil {
+		return err
+	}
+	id := int64(getUint(raw) + 1)
+	v.put(bIDs, keyOrderSeq, putUint(uint64(id)))
+	o := og.Order{
+		OGID: id, PublicID: og.NewPublicID(now), Customer: s.Customer, Payment: s.Payment,
+		ShippingAddress: s.ShippingAddress, Subscriptions: []string{s.PublicID},
+		Items: []og.OrderItem{og.NewOrderItem(s, p, now)}, PlaceDate: s.NextOrderDate,
+		Status: og.OrderScheduled, StatusCode: og.StatusUnsent, Attempts: []og.Attempt{},
+		Created: now, Updated: now,
+	}
+	o.DueAt = og.FirstRunOn(o.PlaceDate, m.Placement.Hours, m.Location)
+	if err := v.putJSON(bOrders, orderKey(id), &o); err != nil {
+		return err
+	}
+	v.put(bDue, timeKey(o.DueAt, id), []byte{})
+	v.put(bGroups, groupKey(s), []byte(orderKey(id)))
+	if m.ReminderDays > 0 {
+		at := og.FirstRunOn(o.PlaceDate.AddDays(-m.ReminderDays), m.Placement.Hours, m.Location)
+		v.put(bReminders, timeKey(at, id), []byte{})
+	}
+	return nil
+}
+
+// LastRun returns the last placement run the scheduler finished for a merchant.
+func (db *DB) LastRun(merchantID string) (time.Time, bool, error) {
+	var t time.Time
+	var ok bool
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bSched)
+		if err != nil {
+			return err
+		}
+		if v := b.Get([]byte(keyLastRun)); v != nil {
+			t, ok = time.Unix(0, int64(getUint(v))).UTC(), true
+		}
+		return nil
+	})
+	return t, ok, err
+}
+
+// SetLastRun records the last placement run finished. A run repeated after a crash finds its
+// orders no longer due, so this is written behind the caller.
+func (db *DB) SetLastRun(merchantID string, t time.Time) {
+	db.commit.post(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bSched)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(keyLastRun), putUint(uint64(t.UnixNano())))
+	})
+}
+
+// scanUpTo returns the og ids of an index (due, reminders) with a time at or before at.
+func (db *DB) scanUpTo(merchantID string, index []byte, at time.Time) ([]int64, error) {
+	var ids []int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, index)
+		if err != nil {
+			return err
+		}
+		limit := uint64(at.UnixNano())
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= limit; k, _ = c.Next() {
+			ids = append(ids, int64(binary.BigEndian.Uint64(k[8:16])))
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// DueOrders returns the open orders a placement run at `at` handles.
+func (db *DB) DueOrders(merchantID string, at time.Time) ([]int64, error) {
+	return db.scanUpTo(merchantID, bDue, at)
+}
+
+// DueReminders returns the orders whose reminder is due by `at`.
+func (db *DB) DueReminders(merchantID string, at time.Time) ([]int64, error) {
+	return db.scanUpTo(merchantID, bReminders, at)
+}
+
+// Inflight returns the orders with an attempt recorded and never answered: after a crash they
+// are treated as unanswered (O6a).
+func (db *DB) Inflight(merchantID string) ([]int64, error) {
+	var ids []int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bInflight)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, _ []byte) error { ids = append(ids, int64(getUint(k))); return nil })
+	})
+	return ids, err
+}
+
+// OrderContext loads everything the placement of an order reads.
+func (db *DB) OrderContext(ctx context.Context, m *og.Merchant, id int64) (*og.OrderContext, error) {
+	c := &og.OrderContext{Merchant: m, Subscriptions: map[string]*og.Subscription{}, Products: map[string]*og.Product{}}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := newView(tx, m.ID)
+		c.Order = &og.Order{}
+		if ok, err := v.getJSON(bOrders, orderKey(id), c.Order); err != nil {
+			return err
+		} else if !ok {
+			return og.Errorf(og.ENOTFOUND, "O3", "order", "no order %d", id)
+		}
+		c.Customer = &og.Customer{}
+		if _, err := v.getJSON(bCustomers, c.Order.Customer, c.Customer); err != nil {
+			return err
+		}
+		for i := range c.Customer.Payments {
+			if pm := &c.Customer.Payments[i]; pm.PublicID == c.Order.Payment {
+				c.Payment = pm
+			}
+		}
+		for i := range c.Customer.Addresses {
+			a := &c.Customer.Addresses[i]
+			if a.PublicID == c.Order.ShippingAddress {
+				c.Shipping = a
+			}
+			if c.Payment != nil && a.PublicID == c.Payment.BillingAddress {
+				c.Billing = a
+			}
+		}
+		for _, it := range c.Order.Items {
+			if it.Subscription != "" {
+				s := &og.Subscription{}
+				if ok, err := v.getJSON(bSubscriptions, it.Subscription, s); err != nil {
+					return err
+				} else if ok {
+					c.Subscriptions[s.PublicID] = s
+				}
+			}
+			p := &og.Product{}
+			if ok, err := v.getJSON(bProducts, it.ProductID, p); err != nil {
+				return err
+			} else if ok {
+				c.Products[p.ProductID] = p
+			}
+		}
+		return nil
+	})
+	return c, err
+}
+
+// Begin is an attempt about to be made: the order's items as priced for it, and the attempt.
+type Begin struct {
+	OGID    int64
+	Items   []og.OrderItem
+	Attempt og.Attempt
+}
+
+// BeginAttempts records attempts before their orders are sent, durably, in one commit: a crash
+// between here and the answer leaves each order with an unanswered attempt, treated as no
+// answer (O6a) on restart, and resent with the same orderOgId.
+func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []Begin) error {
+	if len(begins) == 0 {
+		return nil
+	}
+	now := db.now()
+	return db.commit.do(func(tx *bolt.Tx) error {
+		v := newView(tx, merchantID)
+		for _, bg := range begins {
+			var o og.Order
+			if ok, err := v.getJSON(bOrders, orderKey(bg.OGID), &o); err != nil || !ok {
+				return fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
+			}
+			o.Items = bg.Items
+			o.XML = bg.Attempt.Request
+			o.Attempts = append(o.Attempts, bg.Attempt)
+			if n := len(o.Attempts); n > maxAttemptsKept {
+				o.Attempts = o.Attempts[n-maxAttemptsKept:]
+			}
+			o.Status, o.Paused, o.Updated = og.OrderPending, "", now
+			if err := v.putJSON(bOrders, orderKey(o.OGID), &o); err != nil {
+				return err
+			}
+			v.put(bInflight, orderKey(o.OGID), []byte{})
+		}
+		return v.apply(tx)
+	})
+}
+
+// Result is how an attempt went, beside the answer Decide reads.
+type Result struct {
+	HTTPStatus int
+	Response   string
+	Error      string
+	DurationMS float64
+}
+
+// FinishAttempt applies the answer to an order's last attempt (O6), in one transaction with
+// what follows from it: the emails, the order's next run when it is retried, and, once it is
+// finished, its subscriptions' next orders. run is the placement run the attempt belongs to.
+func (db *DB) FinishAttempt(ctx context.Context, m *og.Merchant, id int64, ans og.Answer, r Result, run time.Time) (og.Decision, error) {
+	now := db.now()
+	return optimistic(db, m.ID, func(v *view) (og.Decision, error) {
+		var o og.Order
+		if ok, err := v.getJSON(bOrders, orderKey(id), &o); err != nil || !ok {
+			return og.Decision{}, fmt.Errorf("finish attempt: order %d: %v", id, err)
+		}
+		var freqs []og.Frequency
+		for _, it := range o.Items {
+			if it.Frequency != nil {
+				freqs = append(freqs, *it.Frequency)
+			}
+		}
+		d := og.Decide(&o, ans, og.RetryWindow(freqs), now)
+		if n := len(o.Attempts); n > 0 {
+			a := &o.Attempts[n-1]
+			a.HTTPStatus, a.Response, a.Error, a.DurationMS = r.HTTPStatus, r.Response, r.Error, r.DurationMS
+			a.Decision, a.Rule = d.Text, d.Rule
+		}
+		v.del(bInflight, orderKey(id))
+		if err := applyDecision(v, m, &o, d, run, now); err != nil {
+			return d, err
+		}
+		return d, nil
+	})
+}
+
+// applyDecision updates the order after a decision and writes what follows from it.
+func applyDecision(v *view, m *og.Merchant, o *og.Order, d og.Decision, run, now time.Time) error {
+	o.Status, o.StatusCode = d.Status, d.StatusCode
+	o.ErrorCode, o.ErrorMessage = d.ErrorCode, d.ErrorMessage
+	if d.OrderID != "" {
+		o.MerchantOrderID = d.OrderID
+	}
+	o.Retries999 = d.Retries999
+	if d.FailingSince != nil {
+		o.FailingSince = d.FailingSince
+	} else if d.Rule != "O6a" {
+		o.FailingSince = nil
+	}
+	v.del(bDue, timeKey(o.DueAt, o.OGID))
+	o.DueAt = time.Time{}
+	if d.Retry {
+		o.DueAt = og.NextRun(run, m.Placement.Hours, m.Location)
+		v.put(bDue, timeKey(o.DueAt, o.OGID), []byte{})
+		if n := len(o.Attempts); n > 0 {
+			next := o.DueAt
+			o.Attempts[n-1].NextAttempt = &next
+		}
+	}
+	o.Updated = now
+	if d.Email != "" {
+		if err := addEmail(v, o, d.Email, d.ErrorCode, now); err != nil {
+			return err
+		}
+	}
+	if err := v.putJSON(bOrders, orderKey(o.OGID), o); err != nil {
+		return err
+	}
+	if !d.Done {
+		return nil
+	}
+	return nextOrders(v, m, o, now)
+}
+
+// nextOrders moves each live subscription of a finished order to its next date and puts it in
+// its upcoming order: placed or rejected, the subscription goes on (Ordergroove never cancels a
+// subscription for rejected orders).
+func nextOrders(v *view, m *og.Merchant, o *og.Order, now time.Time) error {
+	for _, sid := range o.Subscriptions {
+		var s og.Subscription
+		if ok, err := v.getJSON(bSubscriptions, sid, &s); err != nil {
+			return err
+		} else if !ok || !s.Live() {
+			continue
+		}
+		groupOf := s
+		if s.NextOrderDate == o.PlaceDate {
+			s.NextOrderDate = s.Frequency.NextFrom(s.NextOrderDate, s.AnchorDay)
+			s.Iteration++
+			s.UpdatedAt = now
+			if err := v.putJSON(bSubscriptions, s.PublicID, &s); err != nil {
+				return err
+			}
+		}
+		v.del(bGroups, groupKey(&groupOf))
+		var p og.Product
+		found, err := v.getJSON(bProducts, s.ProductID, &p)
+		if err != nil {
+			return err
+		}
+		pp := &p
+		if !found {
+			pp = nil
+		}
+		if err := placeUpcoming(v, m, &s, pp, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addEmail records the email a customer would get about an order.
+func addEmail(v *view, o *og.Order, kind, code string, now time.Time) error {
+	var c og.Customer
+	if _, err := v.getJSON(bCustomers, o.Customer, &c); err != nil {
+		return err
+	}
+	sub := ""
+	if len(o.Subscriptions) > 0 {
+		sub = o.Subscriptions[0]
+	}
+	e := og.Email{Kind: kind, To: c.Email, OrderID: o.OGID, SubscriptionID: sub, ErrorCode: code, At: now, Subject: og.EmailSubject(kind, o, code)}
+	raw, err := v.get(bIDs, "\x00seq.email")
+	if err != nil {
+		return err
+	}
+	seq := getUint(raw) + 1
+	v.put(bIDs, "\x00seq.email", putUint(seq))
+	if seq > maxEmails {
+		v.del(bEmails, string(putUint(seq-maxEmails)))
+	}
+	return v.putJSON(bEmails, string(putUint(seq)), &e)
+}
+
+// PauseOrder leaves an order unsent until the next run, saying why (F4).
+func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason string, run time.Time) error {
+	now := db.now()
+	_, err := optimistic(db, m.ID, func(v *view) (struct{}, error) {
+		var o og.Order
+		if ok, err := v.getJSON(bOrders, orderKey(id), &o); err != nil || !ok {
+			return struct{}{}, fmt.Errorf("pause order %d: %v", id, err)
+		}
+		v.del(bDue, timeKey(o.DueAt, o.OGID))
+		o.DueAt = og.NextRun(run, m.Placement.Hours, m.Location)
+		v.put(bDue, timeKey(o.DueAt, o.OGID), []byte{})
+		o.Paused, o.Updated = reason, now
+		return struct{}{}, v.putJSON(bOrders, orderKey(o.OGID), &o)
+	})
+	return err
+}
+
+// RemindOrder records that an order's reminder went out (O7): the email, and each item's
+// price at that moment, which the order will not exceed.
+func (db *DB) RemindOrder(ctx context.Context, m *og.Merchant, id int64, prices map[string]og.Money, at time.Time) error {
+	now := db.now()
+	_, err := optimistic(db, m.ID, func(v *view) (struct{}, error) {
+		var o og.Order
+		ok, err := v.getJSON(bOrders, orderKey(id), &o)
+		if err != nil {
+			return struct{}{}, err
+		}
+		v.del(bReminders, timeKey(at, id))
+		if !ok || !o.Open() || o.ReminderSent != nil {
+			return struct{}{}, nil
+		}
+		for i := range o.Items {
+			if p, ok := prices[o.Items[i].PublicID]; ok {
+				o.Items[i].ReminderPrice = &p
+			}
+		}
+		o.ReminderSent, o.Updated = &now, now
+		if err := addEmail(v, &o, og.EmailReminder, "", now); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, v.putJSON(bOrders, orderKey(o.OGID), &o)
+	})
+	return err
+}
+
+// FindOrders returns a merchant's orders in og id order.
+func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilter) ([]og.Order, error) {
+	out := []og.Order{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bOrders)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, raw []byte) error {
+			var o og.Order
+			if err := json.Unmarshal(raw, &o); err != nil {
+				return err
+			}
+			if f.Customer != "" && o.Customer != f.Customer || f.Status != "" && o.Status != f.Status || f.Subscription != "" && !slices.Contains(o.Subscriptions, f.Subscription) {
+				return nil
+			}
+			out = append(out, o)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// FindEmails returns the emails of a merchant's customers, oldest first.
+func (db *DB) FindEmails(ctx context.Context, merchantID string) ([]og.Email, error) {
+	db.commit.flush()
+	out := []og.Email{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bEmails)
+		if err != nil {
+			return err
+		}
+		return eachJSON(b, func(_ []byte, e *og.Email) error { out = append(out, *e); return nil })
+	})
+	return out, err
+}
