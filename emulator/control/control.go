@@ -52,6 +52,7 @@ type Server struct {
 	Feeds         FeedLog
 	Attempts      AttemptLog
 	Faults        *faults.Injector
+	Orders        og.OrderService
 
 	// Reset forgets every merchant's data and the journal (POST /_sandbox/reset).
 	Reset func(ctx context.Context) error

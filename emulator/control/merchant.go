@@ -40,6 +40,8 @@ func (srv *Server) registerMerchant(r web.Router) {
 	r.GET(base+"/feeds", srv.feeds)
 	r.PUT(base+"/sessions/:session_id", srv.putSession)
 	r.GET(base+"/checks", srv.checks)
+	r.GET(base+"/orders", srv.orders)
+	r.GET(base+"/emails", srv.emails)
 	r.GET(Prefix+"/faults", srv.getFaults)
 	r.PUT(Prefix+"/faults", srv.putFaults)
 	r.DELETE(Prefix+"/faults", srv.deleteFaults)
@@ -214,6 +216,39 @@ func (srv *Server) putSession(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, s)
+}
+
+// orders lists the merchant's orders with their attempts ledger (O2-O6): ?status=, ?customer=,
+// ?subscription= filter.
+func (srv *Server) orders(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	f := og.OrderFilter{Status: c.QueryParam("status"), Customer: c.QueryParam("customer"), Subscription: c.QueryParam("subscription")}
+	switch f.Status {
+	case "", og.OrderScheduled, og.OrderPending, og.OrderPlaced, og.OrderRejected, og.OrderCancelled:
+	default:
+		return Fail(c, http.StatusBadRequest, "status", fmt.Sprintf("unknown order status %q", f.Status), "scheduled, pending, placed, rejected or cancelled")
+	}
+	os, err := srv.Orders.FindOrders(c.Request().Context(), m.ID, f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, os)
+}
+
+// emails lists the customer emails Ordergroove would have sent.
+func (srv *Server) emails(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	es, err := srv.Orders.FindEmails(c.Request().Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, es)
 }
 
 // ChecksReport is the body of GET /_sandbox/merchants/{id}/checks.

@@ -232,3 +232,42 @@ func EmailSubject(kind string, o *Order, code string) string {
 	}
 	return kind
 }
+
+// Due is an order an index names for a time: a placement run, a reminder.
+type Due struct {
+	OGID int64
+	At   time.Time
+}
+
+// AttemptStart is an attempt about to be made: the order's items as priced for it, and the
+// attempt with its request.
+type AttemptStart struct {
+	OGID    int64
+	Items   []OrderItem
+	Attempt Attempt
+}
+
+// AttemptResult is how an attempt went on the wire, beside the Answer that Decide reads.
+type AttemptResult struct {
+	HTTPStatus int
+	Response   string
+	Error      string
+	DurationMS float64
+}
+
+// PlacementStore is what the scheduler needs of storage.
+type PlacementStore interface {
+	LastRun(merchantID string) (time.Time, bool, error)
+	SetLastRun(merchantID string, t time.Time)
+	DueOrders(merchantID string, at time.Time) ([]Due, error)
+	DueReminders(merchantID string, at time.Time) ([]Due, error)
+	Inflight(merchantID string) ([]int64, error)
+	OrderContext(ctx context.Context, m *Merchant, id int64) (*OrderContext, error)
+	// BeginAttempts records attempts durably before their orders are sent (exactly once).
+	BeginAttempts(ctx context.Context, merchantID string, starts []AttemptStart) error
+	// FinishAttempt decides on an answer (O6) and applies the decision; run is the placement
+	// run of the attempt.
+	FinishAttempt(ctx context.Context, m *Merchant, id int64, a Answer, r AttemptResult, run time.Time) (Decision, error)
+	PauseOrder(ctx context.Context, m *Merchant, id int64, reason string, run time.Time) error
+	RemindOrder(ctx context.Context, m *Merchant, id int64, prices map[string]Money, at time.Time) error
+}

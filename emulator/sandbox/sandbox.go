@@ -27,12 +27,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/ogsandbox/ogsandbox/emulator/clock"
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/control"
 	"github.com/ogsandbox/ogsandbox/emulator/faults"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/refmerchant"
 	"github.com/ogsandbox/ogsandbox/emulator/sc"
+	"github.com/ogsandbox/ogsandbox/emulator/scheduler"
 	"github.com/ogsandbox/ogsandbox/emulator/store"
 	"github.com/ogsandbox/ogsandbox/emulator/web"
 )
@@ -65,6 +68,9 @@ type Sandbox struct {
 	merchants *og.Merchants
 	web       *web.Server
 	faults    *faults.Injector
+	scheduler *scheduler.Scheduler
+	// refMerchant answers the orders of merchants configured without a placement URL.
+	refMerchant *refmerchant.Merchant
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -152,6 +158,10 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	s.runner = clock.NewRunner(s.clock, s.log)
 	s.faults = faults.New(1)
 	s.web = web.New(s.db.Journal(), s.clock, s.log)
+	s.refMerchant = &refmerchant.Merchant{Merchants: s.merchants, Wall: s.clock.Wall, Log: s.log}
+	s.web.Echo.POST(refmerchant.Path, echo.WrapHandler(s.refMerchant), func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error { web.SkipJournal(c); return next(c) }
+	})
 	(&sc.Server{
 		Merchants: s.merchants,
 		Checkout:  s.db,
@@ -173,6 +183,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		Feeds:         s.db,
 		Attempts:      s.db,
 		Faults:        s.faults,
+		Orders:        s.db,
 		Reset:         s.reset,
 		Ready:         s.readiness,
 		Lifetime:      s.lifetime,
@@ -195,6 +206,14 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	s.scheduler = &scheduler.Scheduler{
+		Merchants: s.merchants, Store: s.db, Clock: s.clock, Journal: s.db.Journal(), Log: s.log,
+		URL: s.placementURL,
+	}
+	if err := s.scheduler.Start(ctx); err != nil {
+		return nil, err
+	}
+	s.runner.Add(s.scheduler)
 	go func() {
 		defer close(s.serveDone)
 		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -241,6 +260,18 @@ func (s *Sandbox) reset(ctx context.Context) error {
 	}
 	return s.loadCatalogues(ctx)
 }
+
+// placementURL is where a merchant's orders go: its configured endpoint, or the built-in
+// reference merchant.
+func (s *Sandbox) placementURL(m *og.Merchant) string {
+	if m.Placement.URL != "" {
+		return m.Placement.URL
+	}
+	return s.baseURL + refmerchant.Path
+}
+
+// ReferenceMerchant returns the built-in reference merchant (its received orders, for tests).
+func (s *Sandbox) ReferenceMerchant() *refmerchant.Merchant { return s.refMerchant }
 
 // URL returns the base URL of every HTTP surface ({base} of SPEC.md).
 func (s *Sandbox) URL() string { return s.baseURL }

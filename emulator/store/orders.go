@@ -12,7 +12,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var _ og.OrderService = (*DB)(nil)
+var (
+	_ og.OrderService   = (*DB)(nil)
+	_ og.PlacementStore = (*DB)(nil)
+)
 
 // Order buckets of a merchant.
 var (
@@ -124,9 +127,9 @@ func (db *DB) SetLastRun(merchantID string, t time.Time) {
 	})
 }
 
-// scanUpTo returns the og ids of an index (due, reminders) with a time at or before at.
-func (db *DB) scanUpTo(merchantID string, index []byte, at time.Time) ([]int64, error) {
-	var ids []int64
+// scanUpTo returns the entries of an index (due, reminders) with a time at or before at.
+func (db *DB) scanUpTo(merchantID string, index []byte, at time.Time) ([]og.Due, error) {
+	var ids []og.Due
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		b, err := mbucket(tx, merchantID, index)
 		if err != nil {
@@ -135,7 +138,7 @@ func (db *DB) scanUpTo(merchantID string, index []byte, at time.Time) ([]int64, 
 		limit := uint64(at.UnixNano())
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= limit; k, _ = c.Next() {
-			ids = append(ids, int64(binary.BigEndian.Uint64(k[8:16])))
+			ids = append(ids, og.Due{OGID: int64(binary.BigEndian.Uint64(k[8:16])), At: time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))).UTC()})
 		}
 		return nil
 	})
@@ -143,12 +146,12 @@ func (db *DB) scanUpTo(merchantID string, index []byte, at time.Time) ([]int64, 
 }
 
 // DueOrders returns the open orders a placement run at `at` handles.
-func (db *DB) DueOrders(merchantID string, at time.Time) ([]int64, error) {
+func (db *DB) DueOrders(merchantID string, at time.Time) ([]og.Due, error) {
 	return db.scanUpTo(merchantID, bDue, at)
 }
 
 // DueReminders returns the orders whose reminder is due by `at`.
-func (db *DB) DueReminders(merchantID string, at time.Time) ([]int64, error) {
+func (db *DB) DueReminders(merchantID string, at time.Time) ([]og.Due, error) {
 	return db.scanUpTo(merchantID, bReminders, at)
 }
 
@@ -216,17 +219,10 @@ func (db *DB) OrderContext(ctx context.Context, m *og.Merchant, id int64) (*og.O
 	return c, err
 }
 
-// Begin is an attempt about to be made: the order's items as priced for it, and the attempt.
-type Begin struct {
-	OGID    int64
-	Items   []og.OrderItem
-	Attempt og.Attempt
-}
-
 // BeginAttempts records attempts before their orders are sent, durably, in one commit: a crash
 // between here and the answer leaves each order with an unanswered attempt, treated as no
 // answer (O6a) on restart, and resent with the same orderOgId.
-func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []Begin) error {
+func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.AttemptStart) error {
 	if len(begins) == 0 {
 		return nil
 	}
@@ -254,18 +250,10 @@ func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []Beg
 	})
 }
 
-// Result is how an attempt went, beside the answer Decide reads.
-type Result struct {
-	HTTPStatus int
-	Response   string
-	Error      string
-	DurationMS float64
-}
-
 // FinishAttempt applies the answer to an order's last attempt (O6), in one transaction with
 // what follows from it: the emails, the order's next run when it is retried, and, once it is
 // finished, its subscriptions' next orders. run is the placement run the attempt belongs to.
-func (db *DB) FinishAttempt(ctx context.Context, m *og.Merchant, id int64, ans og.Answer, r Result, run time.Time) (og.Decision, error) {
+func (db *DB) FinishAttempt(ctx context.Context, m *og.Merchant, id int64, ans og.Answer, r og.AttemptResult, run time.Time) (og.Decision, error) {
 	now := db.now()
 	return optimistic(db, m.ID, func(v *view) (og.Decision, error) {
 		var o og.Order

@@ -1,0 +1,339 @@
+// Package scheduler places recurring orders as Ordergroove does (O1-O7): at each merchant's
+// placement hours on its calendar, on the sandbox clock, it sends every order due by then to
+// the merchant's endpoint as order XML (O2, O3), reads the answer (O4), and applies
+// Ordergroove's decision to it (O5, O6): placed, rejected and emailed, retried at the next run,
+// or left pending. Order reminders go out ahead of the order, and the price the customer saw
+// then is the most they pay (O7).
+//
+// The scheduler is og.Work: the clock runner calls it when a placement run falls due, in real
+// time or during POST /_sandbox/clock/advance, which answers once every run it crossed is done.
+// Each attempt is recorded before it is sent and answered right after (exactly once): after a
+// crash an unanswered attempt counts as no answer (O6a) and is resent with the same orderOgId.
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/web"
+)
+
+// Bounds of a placement run.
+const (
+	// Concurrency is how many orders of a run are in flight at once.
+	Concurrency = 16
+	// chunk is how many orders are recorded before sending in one commit.
+	chunk = 256
+)
+
+// Scheduler places orders.
+type Scheduler struct {
+	Merchants *og.Merchants
+	Store     og.PlacementStore
+	Clock     og.Clock
+	Journal   og.JournalService
+	Log       *slog.Logger
+	// URL returns the endpoint a merchant's orders go to (the reference merchant when its
+	// configuration names none).
+	URL func(m *og.Merchant) string
+	// Client sends the orders; each request carries its merchant's timeout.
+	Client *http.Client
+
+	mu      sync.Mutex
+	lastRun map[string]time.Time
+	warned  map[string]bool
+}
+
+// Start loads each merchant's last placement run (a new merchant starts from now: runs before
+// the sandbox knew it are not replayed) and treats any attempt left unanswered by a crash as
+// no answer (O6a): the order is retried at the next run, with the same orderOgId.
+func (s *Scheduler) Start(ctx context.Context) error {
+	s.mu.Lock()
+	s.lastRun = map[string]time.Time{}
+	s.warned = map[string]bool{}
+	s.mu.Unlock()
+	if s.Client == nil {
+		s.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: Concurrency, MaxConnsPerHost: Concurrency}}
+	}
+	now := s.Clock.Now()
+	for _, m := range s.Merchants.All() {
+		last, ok, err := s.Store.LastRun(m.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			last = now
+			s.Store.SetLastRun(m.ID, last)
+		}
+		s.mu.Lock()
+		s.lastRun[m.ID] = last
+		s.mu.Unlock()
+		ids, err := s.Store.Inflight(m.ID)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			const why = "the sandbox stopped while the order was being placed: no answer was recorded"
+			if _, err := s.Store.FinishAttempt(ctx, m, id, og.Answer{Transport: why}, og.AttemptResult{Error: why}, last); err != nil {
+				return fmt.Errorf("recover order %d of %s: %w", id, m.ID, err)
+			}
+			s.Log.Warn("placement: an attempt had no answer when the sandbox stopped; retried at the next run (O6a)", "merchant", m.ID, "order", id)
+		}
+	}
+	return nil
+}
+
+// NextDue returns the next placement run of any merchant (O1).
+func (s *Scheduler) NextDue(ctx context.Context) (time.Time, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var best time.Time
+	for _, m := range s.Merchants.All() {
+		last, ok := s.lastRun[m.ID]
+		if !ok {
+			continue
+		}
+		if next := og.NextRun(last, m.Placement.Hours, m.Location); !next.IsZero() && (best.IsZero() || next.Before(best)) {
+			best = next
+		}
+	}
+	return best, !best.IsZero(), nil
+}
+
+// RunDue performs, in order, every placement run due by now, merchant by merchant.
+func (s *Scheduler) RunDue(ctx context.Context, now time.Time) (og.RunReport, error) {
+	var rep og.RunReport
+	for _, m := range s.Merchants.All() {
+		for {
+			s.mu.Lock()
+			last, ok := s.lastRun[m.ID]
+			s.mu.Unlock()
+			if !ok {
+				break
+			}
+			run := og.NextRun(last, m.Placement.Hours, m.Location)
+			if run.IsZero() || run.After(now) {
+				break
+			}
+			r, err := s.run(ctx, m, run)
+			rep.Add(r)
+			if err != nil {
+				return rep, err
+			}
+			s.mu.Lock()
+			s.lastRun[m.ID] = run
+			s.mu.Unlock()
+			s.Store.SetLastRun(m.ID, run)
+		}
+	}
+	return rep, nil
+}
+
+// run is one placement run of merchant m: reminders that are due, then every order due.
+func (s *Scheduler) run(ctx context.Context, m *og.Merchant, run time.Time) (og.RunReport, error) {
+	rep := og.RunReport{Runs: 1}
+	if err := s.remind(ctx, m, run); err != nil {
+		return rep, err
+	}
+	due, err := s.Store.DueOrders(m.ID, run)
+	if err != nil {
+		return rep, err
+	}
+	if len(due) > 0 && m.Placement.Method == og.PlacementBatch {
+		s.mu.Lock()
+		warned := s.warned[m.ID]
+		s.warned[m.ID] = true
+		s.mu.Unlock()
+		if !warned {
+			s.Log.Warn("placement: the batch method (SFTP order files) is not served yet; the merchant's orders stay scheduled", "merchant", m.ID)
+		}
+		return rep, nil
+	}
+	for start := 0; start < len(due); start += chunk {
+		r, err := s.place(ctx, m, due[start:min(start+chunk, len(due))], run)
+		rep.Add(r)
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// remind sends the order reminders due by the run, recording each item's price then (O7).
+func (s *Scheduler) remind(ctx context.Context, m *og.Merchant, run time.Time) error {
+	due, err := s.Store.DueReminders(m.ID, run)
+	if err != nil {
+		return err
+	}
+	for _, d := range due {
+		oc, err := s.Store.OrderContext(ctx, m, d.OGID)
+		if err != nil {
+			return err
+		}
+		prices := map[string]og.Money{}
+		for _, it := range oc.Order.Items {
+			if sub := oc.Subscriptions[it.Subscription]; sub != nil {
+				prices[it.PublicID] = og.UnitPrice(sub, oc.Products[it.ProductID])
+			}
+		}
+		if err := s.Store.RemindOrder(ctx, m, d.OGID, prices, d.At); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepared is an order ready to send.
+type prepared struct {
+	oc  *og.OrderContext
+	xml []byte
+}
+
+// place records attempts for a chunk of due orders in one commit, sends them with bounded
+// concurrency, and applies each answer as it arrives.
+func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time) (og.RunReport, error) {
+	var rep og.RunReport
+	url := s.URL(m)
+	var batch []prepared
+	var starts []og.AttemptStart
+	for _, d := range due {
+		oc, err := s.Store.OrderContext(ctx, m, d.OGID)
+		if err != nil {
+			return rep, err
+		}
+		if !oc.Order.Open() {
+			continue
+		}
+		if paused := og.PriceOrder(oc); paused != "" {
+			if err := s.Store.PauseOrder(ctx, m, d.OGID, paused, run); err != nil {
+				return rep, err
+			}
+			rep.Pending++
+			continue
+		}
+		xml, err := OrderXML(oc)
+		if err != nil {
+			return rep, fmt.Errorf("order %d: order XML: %w", d.OGID, err)
+		}
+		batch = append(batch, prepared{oc, xml})
+		starts = append(starts, og.AttemptStart{OGID: d.OGID, Items: oc.Order.Items, Attempt: og.Attempt{
+			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementAPI, URL: url, Request: string(xml),
+		}})
+	}
+	if err := s.Store.BeginAttempts(ctx, m.ID, starts); err != nil {
+		return rep, err
+	}
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, Concurrency)
+	var wg sync.WaitGroup
+	for _, p := range batch {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			d, err := s.send(ctx, m, url, p, run)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			switch d.Outcome() {
+			case og.OutcomePlaced:
+				rep.Placed++
+			case og.OutcomeRejected:
+				rep.Rejected++
+			default:
+				rep.Pending++
+			}
+		})
+	}
+	wg.Wait()
+	return rep, firstErr
+}
+
+// send POSTs one order (O2) and applies the decision on its answer.
+func (s *Scheduler) send(ctx context.Context, m *og.Merchant, url string, p prepared, run time.Time) (og.Decision, error) {
+	timeout := m.Placement.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, url, bytes.NewReader(p.xml))
+	if err != nil {
+		return og.Decision{}, err
+	}
+	// O2: "Content-Type: application/xml" exactly (merchants compare it literally) and an
+	// authorization header signed over the customer's merchant user id, ts a JSON number.
+	req.Header.Set("Content-Type", "application/xml")
+	req.Header.Set("Authorization", ogcrypto.HeaderJSON(m.HashKey, m.PublicID, p.oc.Customer.MerchantUserID, s.Clock.Wall().Unix()))
+	start := s.Clock.Wall()
+	var ans og.Answer
+	var res og.AttemptResult
+	var respHeader http.Header
+	var body []byte
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		ans.Transport = transportError(err, timeout)
+		res.Error = ans.Transport
+	} else {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+		resp.Body.Close()
+		respHeader = resp.Header
+		ans.HTTPStatus, res.HTTPStatus = resp.StatusCode, resp.StatusCode
+		res.Response = string(body)
+		switch {
+		case err != nil:
+			ans.Transport = "the answer was cut off: " + transportError(err, timeout)
+			res.Error = ans.Transport
+		default:
+			if r, perr := ParseResponse(body); perr != nil {
+				ans.ParseError = perr.Error()
+			} else {
+				ans.Response = r
+			}
+		}
+	}
+	took := s.Clock.Wall().Sub(start)
+	res.DurationMS = float64(took.Microseconds()) / 1000
+	d, ferr := s.Store.FinishAttempt(ctx, m, p.oc.Order.OGID, ans, res, run)
+	if ferr != nil {
+		return d, ferr
+	}
+	diags := d.Warnings
+	if d.Rule != "" && d.Status == og.OrderRejected {
+		diags = append(diags, og.Finding(d.Rule, "order", d.Text))
+	}
+	status := ans.HTTPStatus
+	note := fmt.Sprintf("order %d: %s", p.oc.Order.OGID, d.Text)
+	web.Outbound(s.Journal, s.Clock, og.SurfacePlacement, m.ID, req, p.xml, status, respHeader, body, took, diags, note)
+	return d, nil
+}
+
+// transportError says, for a person, why no answer arrived.
+func transportError(err error, timeout time.Duration) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("no answer within %s (the merchant's placement timeout)", timeout)
+	case strings.Contains(err.Error(), "connection refused"):
+		return "connection refused: nothing listens at the merchant's endpoint"
+	case errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF"):
+		return "the connection closed without an answer"
+	}
+	return err.Error()
+}

@@ -1,0 +1,389 @@
+package scheduler_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
+)
+
+// start is Sunday 2026-01-04 18:00 in Chicago: a weekly subscription bought then has its first
+// order on Sunday 2026-01-11, placed at the 6:00 run (12:00 UTC); its reminder goes out at the
+// 6:00 run four days before, on Wednesday the 7th.
+var start = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+// merchantServer is an httptest merchant endpoint that records what it receives and answers
+// through answer (n counts the requests, from 1).
+type merchantServer struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []received
+	answer func(n int, order *etree.Element) (int, string)
+}
+
+type received struct {
+	header http.Header
+	body   string
+	order  *etree.Element
+}
+
+func newMerchant(t *testing.T, answer func(n int, order *etree.Element) (int, string)) *merchantServer {
+	ms := &merchantServer{answer: answer}
+	ms.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		doc := etree.NewDocument()
+		doc.ReadFromBytes(b)
+		ms.mu.Lock()
+		ms.got = append(ms.got, received{r.Header.Clone(), string(b), doc.SelectElement("order")})
+		n := len(ms.got)
+		ms.mu.Unlock()
+		status, body := ms.answer(n, doc.SelectElement("order"))
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(ms.Close)
+	return ms
+}
+
+func (ms *merchantServer) received() []received {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return append([]received(nil), ms.got...)
+}
+
+func success(n int, order *etree.Element) (int, string) {
+	return 200, fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><order><code>SUCCESS</code><orderId>M-%d</orderId></order>`, n)
+}
+
+func errorCode(code string) func(int, *etree.Element) (int, string) {
+	return func(int, *etree.Element) (int, string) {
+		return 200, `<order><code>ERROR</code><errorCode>` + code + `</errorCode><errorMsg>gateway says no</errorMsg></order>`
+	}
+}
+
+// startAt starts a sandbox on `start` whose demo merchant places orders at url.
+func startAt(t *testing.T, url string, mutate ...func(*og.Merchant)) *sandbox.Sandbox {
+	return sandboxtest.Start(t, func(c *config.Config) {
+		c.ClockStart = start
+		m := &c.Merchants[0]
+		m.Placement.URL = url
+		m.Placement.Timeout = 2 * time.Second
+		for _, f := range mutate {
+			f(m)
+		}
+	})
+}
+
+var demoID = config.DemoMerchant().ID
+
+func findOrder(t *testing.T, sb *sandbox.Sandbox, date string) og.Order {
+	t.Helper()
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.PlaceDate.String() == date {
+			return o
+		}
+	}
+	t.Fatalf("no order for %s in %+v", date, sandboxtest.Orders(t, sb, demoID))
+	return og.Order{}
+}
+
+func emailKinds(t *testing.T, sb *sandbox.Sandbox) []string {
+	var kinds []string
+	for _, e := range sandboxtest.Emails(t, sb, demoID) {
+		kinds = append(kinds, e.Kind)
+	}
+	return kinds
+}
+
+// O1-O3, O7: orders are placed at the placement hour of their day, one POST per order, with
+// subscriptions of one customer, payment, address and date grouped; reminders go out first.
+func TestPlacesOrdersAtThePlacementHour(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "ann", Items: []sandboxtest.Item{
+		{Product: "DF-30", Every: 1, Period: og.PeriodWeek}, {Product: "CT-4050", Every: 1, Period: og.PeriodWeek, Quantity: 3},
+	}})
+	orders := sandboxtest.Orders(t, sb, demoID)
+	if len(orders) != 1 || len(orders[0].Items) != 2 || orders[0].Status != og.OrderScheduled || orders[0].StatusCode != og.StatusUnsent || orders[0].PlaceDate.String() != "2026-01-11" {
+		t.Fatalf("after checkout: %+v", orders)
+	}
+
+	sum := sandboxtest.Advance(t, sb, "6d") // to Jan 11 00:00 UTC: the reminder went out on the 7th
+	if sum["runs"].(float64) != 6 || len(ms.received()) != 0 {
+		t.Fatalf("6 days: %v, %d POSTs", sum, len(ms.received()))
+	}
+	if kinds := emailKinds(t, sb); len(kinds) != 1 || kinds[0] != og.EmailReminder {
+		t.Fatalf("emails before the order: %v", kinds)
+	}
+	sandboxtest.Advance(t, sb, "11h59m") // 11:59 UTC: 5:59 in Chicago
+	if n := len(ms.received()); n != 0 {
+		t.Fatalf("%d POSTs before the placement hour", n)
+	}
+	sum = sandboxtest.Advance(t, sb, "1m")
+	orders2 := sum["orders"].(map[string]any)
+	if sum["runs"].(float64) != 1 || orders2["placed"].(float64) != 1 {
+		t.Fatalf("the 6:00 run: %v", sum)
+	}
+	got := ms.received()
+	if len(got) != 1 {
+		t.Fatalf("%d POSTs at the 6:00 run, want one for the one order", len(got))
+	}
+	// O2: the headers a merchant's code checks.
+	h := got[0].header
+	if ct := h.Get("Content-Type"); ct != "application/xml" {
+		t.Errorf("Content-Type %q, want exactly application/xml", ct)
+	}
+	auth, perr := ogcrypto.ParseAuthHeader(h.Get("Authorization"))
+	if perr != nil || auth.SigField != "ann" || !strings.Contains(h.Get("Authorization"), fmt.Sprintf(`"ts":%d`, auth.TS)) {
+		t.Fatalf("authorization %q: %v", h.Get("Authorization"), perr)
+	}
+	if verr := ogcrypto.Verify(config.DemoMerchant().HashKey, auth.Signed(), time.Now()); verr != nil {
+		t.Fatalf("the order's signature does not verify: %v", verr)
+	}
+	order := got[0].order
+	if order.FindElement("head/orderOgDate").Text() != "2026-01-11" || len(order.FindElements("items/item")) != 2 ||
+		order.FindElement("customer/customerPartnerId").Text() != "ann" || order.FindElement("head/orderTotalValue").Text() != "69.96" {
+		t.Fatalf("order XML:\n%s", got[0].body)
+	}
+	placed := findOrder(t, sb, "2026-01-11")
+	if placed.Status != og.OrderPlaced || placed.StatusCode != og.StatusSuccess || placed.MerchantOrderID != "M-1" ||
+		len(placed.Attempts) != 1 || placed.Attempts[0].HTTPStatus != 200 || placed.XML != got[0].body {
+		t.Fatalf("placed order: %+v", placed)
+	}
+	next := findOrder(t, sb, "2026-01-18")
+	if next.Status != og.OrderScheduled || len(next.Items) != 2 {
+		t.Fatalf("the next order: %+v", next)
+	}
+	if kinds := emailKinds(t, sb); strings.Join(kinds, ",") != "order_reminder,order_placed" {
+		t.Fatalf("emails: %v", kinds)
+	}
+	var subs []og.Subscription
+	sandboxtest.Do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/subscriptions", nil).JSON(t, &subs)
+	for _, s := range subs {
+		if s.NextOrderDate.String() != "2026-01-18" || s.Iteration != 1 {
+			t.Fatalf("subscription after its order: %+v", s)
+		}
+	}
+	var page og.JournalPage
+	sandboxtest.Do(t, "GET", sb.URL()+"/_sandbox/journal?surface=placement", nil).JSON(t, &page)
+	if len(page.Entries) != 1 || page.Entries[0].Direction != og.DirectionOut || !strings.Contains(page.Entries[0].Note, "SUCCESS") {
+		t.Fatalf("journal: %+v", page.Entries)
+	}
+}
+
+// A year of monthly orders: twelve placements, on the anchor day, each the next's cause.
+func TestAYearOfMonthlyOrders(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "bea", Items: []sandboxtest.Item{{Product: "17550870", Every: 1, Period: og.PeriodMonth}}})
+	sum := sandboxtest.Advance(t, sb, "365d")
+	if sum["orders"].(map[string]any)["placed"].(float64) != 12 || len(ms.received()) != 12 {
+		t.Fatalf("a year: %v, %d POSTs", sum, len(ms.received()))
+	}
+	var dates []string
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		dates = append(dates, o.PlaceDate.String()+"/"+o.Status)
+	}
+	want := "2026-02-04/placed,2026-03-04/placed,2026-04-04/placed,2026-05-04/placed,2026-06-04/placed,2026-07-04/placed,2026-08-04/placed,2026-09-04/placed,2026-10-04/placed,2026-11-04/placed,2026-12-04/placed,2027-01-04/placed,2027-02-04/scheduled"
+	if strings.Join(dates, ",") != want {
+		t.Fatalf("orders:\n%s\nwant\n%s", strings.Join(dates, ","), want)
+	}
+}
+
+// O5, O6a-d, S4: what Ordergroove does with each kind of answer, through real placements.
+func TestDecisionsThroughPlacement(t *testing.T) {
+	week := []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}
+	for _, tc := range []struct {
+		name    string
+		answer  func(int, *etree.Element) (int, string)
+		down    bool
+		advance []string // after the first placement run
+		status  string
+		code    int
+		email   string
+		posts   int
+		rule    string
+	}{
+		{name: "O6b/140_declined", answer: errorCode("140"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
+		{name: "O6b/130_billing", answer: errorCode("130"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailBillingAddress, posts: 1, rule: "O6b"},
+		{name: "O6b/150_paypal", answer: errorCode("150"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPayPal, posts: 1, rule: "O6b"},
+		{name: "O6b/180_sca", answer: errorCode("180"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailSCA, posts: 1, rule: "O6b"},
+		{name: "O6b/020_technical", answer: errorCode("020"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailTechnical, posts: 1, rule: "O6b"},
+		{name: "O6c/garbage", answer: func(int, *etree.Element) (int, string) { return 200, "OK thanks" }, status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
+		{name: "O6c/unknown_code", answer: errorCode("555"), status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
+		{name: "O6d/999_three_retries_then_rejected", answer: errorCode("999"), advance: []string{"1d", "1d", "1d"}, status: og.OrderRejected, code: og.StatusRejected, email: og.EmailGeneric, posts: 4, rule: "O6d"},
+		{name: "O6d/999_then_success_on_a_retry", answer: func(n int, o *etree.Element) (int, string) {
+			if n <= 2 {
+				return errorCode("999")(n, o)
+			}
+			return success(n, o)
+		}, advance: []string{"1d", "1d"}, status: og.OrderPlaced, code: og.StatusSuccess, email: og.EmailPlaced, posts: 3},
+		{name: "O6d/no_answer_to_the_retries_stays_pending", answer: func(n int, o *etree.Element) (int, string) {
+			if n == 1 {
+				return errorCode("999")(n, o)
+			}
+			return 503, ""
+		}, advance: []string{"1d", "1d", "1d", "1d"}, status: og.OrderPending, code: og.StatusConnectionError, posts: 4, rule: "O6d"},
+		{name: "O6a/merchant_down_is_retried_each_run", down: true, advance: []string{"1d", "1d"}, status: og.OrderPending, code: og.StatusConnectionError, posts: 0, rule: "O6a"},
+		{name: "O6a/window_of_the_frequency_then_given_up", down: true, advance: []string{"7d"}, status: og.OrderRejected, code: og.StatusConnectionError, posts: 0, rule: "O6a"},
+		{name: "O6a/slow_merchant_times_out", answer: func(n int, o *etree.Element) (int, string) {
+			time.Sleep(3 * time.Second)
+			return success(n, o)
+		}, status: og.OrderPending, code: og.StatusConnectionError, posts: 1, rule: "O6a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url := "http://127.0.0.1:1/og/orders" // nothing listens on port 1
+			var ms *merchantServer
+			if !tc.down {
+				ms = newMerchant(t, tc.answer)
+				url = ms.URL
+			}
+			sb := startAt(t, url)
+			sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "cy", Items: week})
+			sandboxtest.Advance(t, sb, "6d12h") // the first placement: Jan 11, 6:00 Chicago
+			for _, by := range tc.advance {
+				sandboxtest.Advance(t, sb, by)
+			}
+			o := findOrder(t, sb, "2026-01-11")
+			if o.Status != tc.status || o.StatusCode != tc.code {
+				t.Fatalf("order %s/%d, want %s/%d; attempts:\n%s", o.Status, o.StatusCode, tc.status, tc.code, ledger(o))
+			}
+			if ms != nil && len(ms.received()) != tc.posts {
+				t.Fatalf("%d POSTs, want %d:\n%s", len(ms.received()), tc.posts, ledger(o))
+			}
+			last := o.Attempts[len(o.Attempts)-1]
+			if last.Rule != tc.rule || last.Decision == "" {
+				t.Fatalf("last decision %q (%s), want rule %q", last.Decision, last.Rule, tc.rule)
+			}
+			var rejectionEmails []string
+			for _, k := range emailKinds(t, sb) {
+				if k != og.EmailReminder {
+					rejectionEmails = append(rejectionEmails, k)
+				}
+			}
+			if want := tc.email; (want == "") != (len(rejectionEmails) == 0) || want != "" && rejectionEmails[0] != want {
+				t.Fatalf("emails %v, want %q", rejectionEmails, want)
+			}
+			// Whatever became of the order, the subscription goes on once it is finished.
+			if tc.status != og.OrderPending {
+				if next := findOrder(t, sb, "2026-01-18"); next.Status != og.OrderScheduled && next.Status != og.OrderPlaced && next.Status != og.OrderPending {
+					t.Fatalf("the next order: %+v", next)
+				}
+			}
+		})
+	}
+}
+
+func ledger(o og.Order) string {
+	var b strings.Builder
+	for _, a := range o.Attempts {
+		fmt.Fprintf(&b, "  %s http %d err %q: %s\n", a.At.Format(time.RFC3339), a.HTTPStatus, a.Error, a.Decision)
+	}
+	return b.String()
+}
+
+// O7: a price that rises after the reminder does not reach the customer; one that falls does.
+func TestO7_PriceLock(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "dee", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Advance(t, sb, "3d") // past the reminder on the 7th (12:00 UTC)
+	setPrice(t, sb, "DF-30", "59.99")
+	sandboxtest.Advance(t, sb, "3d12h")
+	if got := ms.received()[0].order.FindElement("items/item/price").Text(); got != "54.99" {
+		t.Fatalf("price after a rise that came after the reminder: %s, want 54.99", got)
+	}
+	setPrice(t, sb, "DF-30", "49.99") // before the next order's reminder: a fall
+	sandboxtest.Advance(t, sb, "7d")
+	if got := ms.received()[1].order.FindElement("items/item/price").Text(); got != "49.99" {
+		t.Fatalf("price after a fall: %s, want 49.99", got)
+	}
+}
+
+func setPrice(t *testing.T, sb *sandbox.Sandbox, id, price string) {
+	t.Helper()
+	r := sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products",
+		`[{"product_id":"`+id+`","sku":"DF-30-LB","name":"Grain-Free Dog Food 30 lb","price":"`+price+`","in_stock":1,"autoship_eligible":1}]`)
+	if r.Status != 200 {
+		t.Fatalf("PUT products: %d %s", r.Status, r.Body)
+	}
+}
+
+// F4: an order holding a product out of stock waits for it.
+func TestF4_OutOfStockPausesTheOrder(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "eve", Items: []sandboxtest.Item{{Product: "FT-3M", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products",
+		`[{"product_id":"FT-3M","sku":"FT-3M","name":"Flea","price":"39.99","in_stock":0}]`)
+	sum := sandboxtest.Advance(t, sb, "6d12h")
+	o := findOrder(t, sb, "2026-01-11")
+	if len(ms.received()) != 0 || o.Status != og.OrderScheduled || !strings.Contains(o.Paused, "F4") || sum["orders"].(map[string]any)["pending"].(float64) != 1 {
+		t.Fatalf("out of stock: %d POSTs, order %+v, summary %v", len(ms.received()), o, sum)
+	}
+	sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products",
+		`[{"product_id":"FT-3M","sku":"FT-3M","name":"Flea","price":"39.99","in_stock":1}]`)
+	sandboxtest.Advance(t, sb, "1d")
+	if o := findOrder(t, sb, "2026-01-11"); o.Status != og.OrderPlaced || o.Paused != "" || len(ms.received()) != 1 {
+		t.Fatalf("back in stock: %+v", o)
+	}
+}
+
+// The reference merchant answers by the payment token, so the demo shows every path with no
+// merchant code.
+func TestReferenceMerchant(t *testing.T) {
+	sb := sandboxtest.Start(t, func(c *config.Config) { c.ClockStart = start })
+	for user, token := range map[string]string{"ok": "tok-1", "declined": "decline-140", "flaky": "temp-999-1", "broken": "garbage"} {
+		sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: user, Token: token, Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	}
+	sandboxtest.Advance(t, sb, "7d12h")
+	status := map[string]string{}
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.PlaceDate.String() == "2026-01-11" {
+			status[o.Customer] = fmt.Sprintf("%s/%d", o.Status, o.StatusCode)
+		}
+	}
+	want := map[string]string{"ok": "placed/5", "declined": "rejected/3", "flaky": "placed/5", "broken": "rejected/14"}
+	for u, w := range want {
+		if status[u] != w {
+			t.Errorf("%s: %s, want %s", u, status[u], w)
+		}
+	}
+	if n := len(sb.ReferenceMerchant().ReceivedOrders()); n != 5 {
+		t.Errorf("the reference merchant received %d orders, want 5 (one resent after a 999)", n)
+	}
+}
+
+// A restart neither replays placement runs nor loses the schedule.
+func TestRestartKeepsTheSchedule(t *testing.T) {
+	ms := newMerchant(t, success)
+	dir := t.TempDir()
+	mutate := func(c *config.Config) {
+		c.ClockStart = start
+		c.Merchants[0].Placement.URL = ms.URL
+	}
+	sb := sandboxtest.StartIn(t, dir, mutate)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "fay", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Advance(t, sb, "7d")
+	sb.Close()
+	sb = sandboxtest.StartIn(t, dir, mutate)
+	if n := len(ms.received()); n != 1 {
+		t.Fatalf("%d POSTs after a restart, want the one placed before it", n)
+	}
+	sandboxtest.Advance(t, sb, "7d")
+	if n := len(ms.received()); n != 2 {
+		t.Fatalf("%d POSTs after a week more, want 2", n)
+	}
+}
