@@ -401,3 +401,33 @@ func TestHealthOverAutoTLS(t *testing.T) {
 		t.Fatalf("health --cacert: %d %s %s", code, out, errs)
 	}
 }
+
+// The reference merchant on its own port answers an order the sandbox signed.
+func TestMerchantCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &syncBuffer{}
+	addr := freePort(t)
+	m := &Main{Stdout: out, Stderr: out, Getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() { done <- m.Run(ctx, []string{"merchant", "--listen", addr}) }()
+	var resp *http.Response
+	var err error
+	for range 100 {
+		if resp, err = http.Post("http://"+addr+"/orders", "text/xml", strings.NewReader("<order/>")); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("a text/xml POST: %d, want 415 (O2: application/xml exactly)", resp.StatusCode)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("merchant exited %d: %s", code, out)
+	}
+}

@@ -270,4 +270,6 @@ type PlacementStore interface {
 	FinishAttempt(ctx context.Context, m *Merchant, id int64, a Answer, r AttemptResult, run time.Time) (Decision, error)
 	PauseOrder(ctx context.Context, m *Merchant, id int64, reason string, run time.Time) error
 	RemindOrder(ctx context.Context, m *Merchant, id int64, prices map[string]Money, at time.Time) error
+	// Flush returns once every decision applied so far is committed.
+	Flush()
 }

@@ -176,7 +176,7 @@ func (s *Scheduler) remind(ctx context.Context, m *og.Merchant, run time.Time) e
 	if err != nil {
 		return err
 	}
-	for _, d := range due {
+	err = parallel(ctx, due, func(d og.Due) error {
 		oc, err := s.Store.OrderContext(ctx, m, d.OGID)
 		if err != nil {
 			return err
@@ -187,11 +187,43 @@ func (s *Scheduler) remind(ctx context.Context, m *og.Merchant, run time.Time) e
 				prices[it.PublicID] = og.UnitPrice(sub, oc.Products[it.ProductID])
 			}
 		}
-		if err := s.Store.RemindOrder(ctx, m, d.OGID, prices, d.At); err != nil {
-			return err
-		}
+		return s.Store.RemindOrder(ctx, m, d.OGID, prices, d.At)
+	})
+	s.Store.Flush()
+	return err
+}
+
+// parallel runs fn over items with Concurrency goroutines and returns the first error.
+func parallel[T any](ctx context.Context, items []T, fn func(T) error) error {
+	var mu sync.Mutex
+	var first error
+	next := make(chan T)
+	var wg sync.WaitGroup
+	for range min(Concurrency, len(items)) {
+		wg.Go(func() {
+			for it := range next {
+				if err := fn(it); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
 	}
-	return nil
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- it
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // prepared is an order ready to send.
@@ -205,64 +237,77 @@ type prepared struct {
 func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time) (og.RunReport, error) {
 	var rep og.RunReport
 	url := s.URL(m)
-	var batch []prepared
-	var starts []og.AttemptStart
-	for _, d := range due {
-		oc, err := s.Store.OrderContext(ctx, m, d.OGID)
+	// Prepare in parallel: load each order's context, price it, build its XML.
+	ready := make([]*prepared, len(due))
+	paused := make([]string, len(due))
+	idx := make([]int, len(due))
+	for i := range idx {
+		idx[i] = i
+	}
+	if err := parallel(ctx, idx, func(i int) error {
+		oc, err := s.Store.OrderContext(ctx, m, due[i].OGID)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if !oc.Order.Open() {
-			continue
+			return nil
 		}
-		if paused := og.PriceOrder(oc); paused != "" {
-			if err := s.Store.PauseOrder(ctx, m, d.OGID, paused, run); err != nil {
+		if why := og.PriceOrder(oc); why != "" {
+			paused[i] = why
+			return nil
+		}
+		xml, err := OrderXML(oc)
+		if err != nil {
+			return fmt.Errorf("order %d: order XML: %w", due[i].OGID, err)
+		}
+		ready[i] = &prepared{oc, xml}
+		return nil
+	}); err != nil {
+		return rep, err
+	}
+	var batch []prepared
+	var starts []og.AttemptStart
+	for i, p := range ready {
+		if paused[i] != "" {
+			if err := s.Store.PauseOrder(ctx, m, due[i].OGID, paused[i], run); err != nil {
 				return rep, err
 			}
 			rep.Pending++
 			continue
 		}
-		xml, err := OrderXML(oc)
-		if err != nil {
-			return rep, fmt.Errorf("order %d: order XML: %w", d.OGID, err)
+		if p == nil {
+			continue
 		}
-		batch = append(batch, prepared{oc, xml})
-		starts = append(starts, og.AttemptStart{OGID: d.OGID, Items: oc.Order.Items, Attempt: og.Attempt{
-			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementAPI, URL: url, Request: string(xml),
+		batch = append(batch, *p)
+		starts = append(starts, og.AttemptStart{OGID: p.oc.Order.OGID, Items: p.oc.Order.Items, Attempt: og.Attempt{
+			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementAPI, URL: url, Request: string(p.xml),
 		}})
 	}
+	// Exactly once: every attempt is on disk before its order is sent.
 	if err := s.Store.BeginAttempts(ctx, m.ID, starts); err != nil {
 		return rep, err
 	}
 	var mu sync.Mutex
-	var firstErr error
-	sem := make(chan struct{}, Concurrency)
-	var wg sync.WaitGroup
-	for _, p := range batch {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			d, err := s.send(ctx, m, url, p, run)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			switch d.Outcome() {
-			case og.OutcomePlaced:
-				rep.Placed++
-			case og.OutcomeRejected:
-				rep.Rejected++
-			default:
-				rep.Pending++
-			}
-		})
-	}
-	wg.Wait()
-	return rep, firstErr
+	err := parallel(ctx, batch, func(p prepared) error {
+		d, err := s.send(ctx, m, url, p, run)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch d.Outcome() {
+		case og.OutcomePlaced:
+			rep.Placed++
+		case og.OutcomeRejected:
+			rep.Rejected++
+		default:
+			rep.Pending++
+		}
+		return nil
+	})
+	// Decisions are committed behind the senders; the run is over when they are on disk.
+	s.Store.Flush()
+	return rep, err
 }
 
 // send POSTs one order (O2) and applies the decision on its answer.

@@ -169,13 +169,11 @@ func upsertCustomer(v *view, u *og.PurchaseUser, now time.Time) (*customerRec, e
 		return nil, err
 	}
 	if !found {
-		raw, err := v.get(bIDs, keyCustomerSeq)
+		seq, err := v.nextID(keyCustomerSeq)
 		if err != nil {
 			return nil, err
 		}
-		seq := getUint(raw) + 1
-		v.put(bIDs, keyCustomerSeq, putUint(seq))
-		c.Customer = og.Customer{MerchantUserID: u.UserID, OGID: int64(seq), Live: true, Created: now, Locale: "en-us"}
+		c.Customer = og.Customer{MerchantUserID: u.UserID, OGID: seq, Live: true, Created: now, Locale: "en-us"}
 		c.changed = true
 	}
 	if c.FirstName != u.FirstName || c.LastName != u.LastName || c.Email != u.Email || c.PhoneNumber != u.PhoneNumber {

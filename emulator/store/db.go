@@ -73,6 +73,7 @@ type DB struct {
 	log     *slog.Logger
 	commit  *committer
 	journal *journal
+	ids     idAllocator
 }
 
 // LockedError reports that another process holds the database.
@@ -238,6 +239,7 @@ func (db *DB) Reset() error {
 				}
 			}
 		}
+		db.ids.reset()
 		return db.journal.resetTx(tx)
 	})
 }

@@ -34,11 +34,19 @@ const (
 
 // appendCapped appends v under the next sequence of b and drops the entry max places back.
 func appendCapped(b *bolt.Bucket, v any, max uint64) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return appendCappedRaw(b, raw, max)
+}
+
+func appendCappedRaw(b *bolt.Bucket, raw []byte, max uint64) error {
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	if err := putJSON(b, string(putUint(seq)), v); err != nil {
+	if err := b.Put(putUint(seq), raw); err != nil {
 		return err
 	}
 	if seq > max {

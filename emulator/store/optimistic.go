@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,6 +17,7 @@ import (
 // transaction. (This is what keeps the writer from being the purchase POST's bottleneck.)
 type view struct {
 	tx       *bolt.Tx
+	db       *DB
 	merchant string
 	reads    []readRec
 	writes   []writeRec
@@ -31,9 +33,39 @@ type writeRec struct {
 	bucket []byte
 	key    string
 	val    []byte // nil: delete
+	// op is opPut (the zero value), opMax (store val, a big-endian counter, unless the stored
+	// one is larger) or opAppend (store val under the bucket's next sequence; key is the cap).
+	op int
 }
 
-func newView(tx *bolt.Tx, merchant string) *view { return &view{tx: tx, merchant: merchant} }
+const (
+	opPut = iota
+	opMax
+	opAppend
+)
+
+func newView(tx *bolt.Tx, db *DB, merchant string) *view {
+	return &view{tx: tx, db: db, merchant: merchant}
+}
+
+// nextID allocates the next id of a per-merchant counter (order og ids, customer og ids)
+// without reading it through the view: concurrent service calls then do not conflict on the
+// counter. The stored counter only ever grows (opMax); an id whose transaction never commits
+// leaves a gap, as database sequences do.
+func (v *view) nextID(key string) (int64, error) {
+	id, err := v.db.ids.next(v.db, v.merchant, key)
+	if err != nil {
+		return 0, err
+	}
+	v.writes = append(v.writes, writeRec{bucket: bIDs, key: key, val: putUint(uint64(id)), op: opMax})
+	return id, nil
+}
+
+// appendSeq stores val under the bucket's next sequence when the writes are applied, dropping
+// the entry max places back (a capped log: emails).
+func (v *view) appendSeq(bucket []byte, val []byte, max uint64) {
+	v.writes = append(v.writes, writeRec{bucket: bucket, key: string(putUint(max)), val: val, op: opAppend})
+}
 
 func (v *view) bucket(name []byte) (*bolt.Bucket, error) { return mbucket(v.tx, v.merchant, name) }
 
@@ -107,9 +139,16 @@ func (v *view) apply(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		if w.val == nil {
+		switch {
+		case w.op == opMax:
+			if getUint(b.Get([]byte(w.key))) < getUint(w.val) {
+				err = b.Put([]byte(w.key), w.val)
+			}
+		case w.op == opAppend:
+			err = appendCappedRaw(b, w.val, getUint([]byte(w.key)))
+		case w.val == nil:
 			err = b.Delete([]byte(w.key))
-		} else {
+		default:
 			err = b.Put([]byte(w.key), w.val)
 		}
 		if err != nil {
@@ -124,34 +163,106 @@ func (v *view) apply(tx *bolt.Tx) error {
 // something has. It returns the result of the run whose writes were committed, once they are
 // on disk. logic must decide everything from what it reads through the view.
 func optimistic[T any](db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
+	pre, preRes, err := prepare(db, merchant, logic)
+	if err != nil {
+		return preRes, err
+	}
+	var res T
+	err = db.commit.do(func(tx *bolt.Tx) error {
+		// The committer may run this more than once (a batch retried without a failing
+		// write): each run sets res from scratch.
+		r, err := commitView(tx, db, merchant, pre, preRes, logic)
+		res = r
+		return err
+	})
+	return res, err
+}
+
+// optimisticBehind is optimistic without waiting for the commit: it returns the prepared
+// result at once, and the writer commits it (or runs logic again, on a conflict) in its next
+// batch. For what may be lost in a crash because something durable comes before it: an order's
+// answer, whose attempt was recorded before the order was sent (a lost answer is an
+// unanswered attempt, O6a). Flush waits for it.
+func optimisticBehind[T any](db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
+	pre, preRes, err := prepare(db, merchant, logic)
+	if err != nil {
+		return preRes, err
+	}
+	db.commit.post(func(tx *bolt.Tx) error {
+		_, err := commitView(tx, db, merchant, pre, preRes, logic)
+		return err
+	})
+	return preRes, nil
+}
+
+func prepare[T any](db *DB, merchant string, logic func(v *view) (T, error)) (*view, T, error) {
 	var pre *view
-	var preRes, res T
-	if err := db.bolt.View(func(tx *bolt.Tx) error {
-		v := newView(tx, merchant)
+	var preRes T
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := newView(tx, db, merchant)
 		r, err := logic(v)
 		if err != nil {
 			return err
 		}
 		pre, preRes = v, r
 		return nil
-	}); err != nil {
-		return res, err
-	}
-	pre.tx = nil
-	err := db.commit.do(func(tx *bolt.Tx) error {
-		// The committer may run this more than once (a batch retried without a failing
-		// write): each run sets res from scratch.
-		if pre.valid(tx) {
-			res = preRes
-			return pre.apply(tx)
-		}
-		v := newView(tx, merchant)
-		r, err := logic(v)
-		if err != nil {
-			return err
-		}
-		res = r
-		return v.apply(tx)
 	})
-	return res, err
+	if pre != nil {
+		pre.tx = nil
+	}
+	return pre, preRes, err
+}
+
+func commitView[T any](tx *bolt.Tx, db *DB, merchant string, pre *view, preRes T, logic func(v *view) (T, error)) (T, error) {
+	if pre.valid(tx) {
+		return preRes, pre.apply(tx)
+	}
+	v := newView(tx, db, merchant)
+	r, err := logic(v)
+	if err != nil {
+		return r, err
+	}
+	return r, v.apply(tx)
+}
+
+// Flush returns once every write queued before it is committed.
+func (db *DB) Flush() { db.commit.flush() }
+
+// idAllocator hands out per-merchant ids from counters loaded once from storage.
+type idAllocator struct {
+	mu   sync.Mutex
+	last map[string]int64 // merchant + 0 + counter key → last id handed out
+}
+
+func (a *idAllocator) next(db *DB, merchant, key string) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		a.last = map[string]int64{}
+	}
+	k := merchant + "\x00" + key
+	if _, loaded := a.last[k]; !loaded {
+		var stored uint64
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			b, err := mbucket(tx, merchant, bIDs)
+			if err != nil {
+				return err
+			}
+			stored = getUint(b.Get([]byte(key)))
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		a.last[k] = int64(stored)
+	}
+	a.last[k]++
+	return a.last[k], nil
+}
+
+// reset forgets the loaded counters (after a reset of the store).
+func (a *idAllocator) reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last = nil
 }

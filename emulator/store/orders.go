@@ -72,12 +72,10 @@ func placeUpcoming(v *view, m *og.Merchant, s *og.Subscription, p *og.Product, n
 			return v.putJSON(bOrders, orderKey(o.OGID), &o)
 		}
 	}
-	raw, err := v.get(bIDs, keyOrderSeq)
+	id, err := v.nextID(keyOrderSeq)
 	if err != nil {
 		return err
 	}
-	id := int64(getUint(raw) + 1)
-	v.put(bIDs, keyOrderSeq, putUint(uint64(id)))
 	o := og.Order{
 		OGID: id, PublicID: og.NewPublicID(now), Customer: s.Customer, Payment: s.Payment,
 		ShippingAddress: s.ShippingAddress, Subscriptions: []string{s.PublicID},
@@ -173,7 +171,7 @@ func (db *DB) Inflight(merchantID string) ([]int64, error) {
 func (db *DB) OrderContext(ctx context.Context, m *og.Merchant, id int64) (*og.OrderContext, error) {
 	c := &og.OrderContext{Merchant: m, Subscriptions: map[string]*og.Subscription{}, Products: map[string]*og.Product{}}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		v := newView(tx, m.ID)
+		v := newView(tx, db, m.ID)
 		c.Order = &og.Order{}
 		if ok, err := v.getJSON(bOrders, orderKey(id), c.Order); err != nil {
 			return err
@@ -227,35 +225,38 @@ func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.
 		return nil
 	}
 	now := db.now()
-	return db.commit.do(func(tx *bolt.Tx) error {
-		v := newView(tx, merchantID)
+	_, err := optimistic(db, merchantID, func(v *view) (struct{}, error) {
 		for _, bg := range begins {
 			var o og.Order
 			if ok, err := v.getJSON(bOrders, orderKey(bg.OGID), &o); err != nil || !ok {
-				return fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
+				return struct{}{}, fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
 			}
 			o.Items = bg.Items
-			o.XML = bg.Attempt.Request
 			o.Attempts = append(o.Attempts, bg.Attempt)
 			if n := len(o.Attempts); n > maxAttemptsKept {
 				o.Attempts = o.Attempts[n-maxAttemptsKept:]
 			}
 			o.Status, o.Paused, o.Updated = og.OrderPending, "", now
 			if err := v.putJSON(bOrders, orderKey(o.OGID), &o); err != nil {
-				return err
+				return struct{}{}, err
 			}
 			v.put(bInflight, orderKey(o.OGID), []byte{})
 		}
-		return v.apply(tx)
+		return struct{}{}, nil
 	})
+	return err
 }
 
 // FinishAttempt applies the answer to an order's last attempt (O6), in one transaction with
 // what follows from it: the emails, the order's next run when it is retried, and, once it is
 // finished, its subscriptions' next orders. run is the placement run the attempt belongs to.
+//
+// It returns the decision at once and commits behind the caller (Flush waits for it): the
+// attempt was recorded before the order was sent, so an answer lost in a crash is an
+// unanswered attempt, resent with the same orderOgId (O6a) — never a lost or doubled order.
 func (db *DB) FinishAttempt(ctx context.Context, m *og.Merchant, id int64, ans og.Answer, r og.AttemptResult, run time.Time) (og.Decision, error) {
 	now := db.now()
-	return optimistic(db, m.ID, func(v *view) (og.Decision, error) {
+	return optimisticBehind(db, m.ID, func(v *view) (og.Decision, error) {
 		var o og.Order
 		if ok, err := v.getJSON(bOrders, orderKey(id), &o); err != nil || !ok {
 			return og.Decision{}, fmt.Errorf("finish attempt: order %d: %v", id, err)
@@ -365,17 +366,12 @@ func addEmail(v *view, o *og.Order, kind, code string, now time.Time) error {
 	if len(o.Subscriptions) > 0 {
 		sub = o.Subscriptions[0]
 	}
-	e := og.Email{Kind: kind, To: c.Email, OrderID: o.OGID, SubscriptionID: sub, ErrorCode: code, At: now, Subject: og.EmailSubject(kind, o, code)}
-	raw, err := v.get(bIDs, "\x00seq.email")
+	raw, err := json.Marshal(og.Email{Kind: kind, To: c.Email, OrderID: o.OGID, SubscriptionID: sub, ErrorCode: code, At: now, Subject: og.EmailSubject(kind, o, code)})
 	if err != nil {
 		return err
 	}
-	seq := getUint(raw) + 1
-	v.put(bIDs, "\x00seq.email", putUint(seq))
-	if seq > maxEmails {
-		v.del(bEmails, string(putUint(seq-maxEmails)))
-	}
-	return v.putJSON(bEmails, string(putUint(seq)), &e)
+	v.appendSeq(bEmails, raw, maxEmails)
+	return nil
 }
 
 // PauseOrder leaves an order unsent until the next run, saying why (F4).
@@ -396,10 +392,11 @@ func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason s
 }
 
 // RemindOrder records that an order's reminder went out (O7): the email, and each item's
-// price at that moment, which the order will not exceed.
+// price at that moment, which the order will not exceed. It commits behind the caller, which
+// flushes before the run ends (a reminder lost in a crash goes out at the next run).
 func (db *DB) RemindOrder(ctx context.Context, m *og.Merchant, id int64, prices map[string]og.Money, at time.Time) error {
 	now := db.now()
-	_, err := optimistic(db, m.ID, func(v *view) (struct{}, error) {
+	_, err := optimisticBehind(db, m.ID, func(v *view) (struct{}, error) {
 		var o og.Order
 		ok, err := v.getJSON(bOrders, orderKey(id), &o)
 		if err != nil {
@@ -435,6 +432,9 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 			var o og.Order
 			if err := json.Unmarshal(raw, &o); err != nil {
 				return err
+			}
+			if n := len(o.Attempts); n > 0 {
+				o.XML = o.Attempts[n-1].Request // the last order XML sent, kept once
 			}
 			if f.Customer != "" && o.Customer != f.Customer || f.Status != "" && o.Status != f.Status || f.Subscription != "" && !slices.Contains(o.Subscriptions, f.Subscription) {
 				return nil

@@ -202,7 +202,9 @@ func (m masker) text(s string) string {
 			s = strings.ReplaceAll(s, form, "****")
 		}
 	}
-	if !mayHoldSecret(s) {
+	if !mayHoldSecret(s) || strings.HasPrefix(strings.TrimSpace(s), "<") {
+		// XML (order XML, feeds) holds no secret by construction: no card number (E4), the
+		// expiry encrypted (E3). The JSON and form patterns do not apply to it.
 		return s
 	}
 	s = maskPairs(jsonPair, s, `"`)

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+)
+
+// Issue 4, exactly once: the sandbox is SIGKILLed while an order's POST is in flight. After a
+// restart the unanswered attempt counts as no answer (O6a); the order is resent at the next run
+// with the same orderOgId, and is placed once. No order is lost.
+func TestBinaryPlacesAnOrderExactlyOnceAcrossSIGKILL(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	first := make(chan struct{})
+	release := make(chan struct{})
+	ogID := regexp.MustCompile(`<orderOgId>(\d+)</orderOgId>`)
+	merchant := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		id := ogID.FindStringSubmatch(string(b))[1]
+		mu.Lock()
+		seen = append(seen, id)
+		n := len(seen)
+		mu.Unlock()
+		if n == 1 {
+			close(first)
+			<-release // hold the first POST open: the sandbox dies waiting for it
+			return
+		}
+		io.WriteString(w, `<order><code>SUCCESS</code><orderId>M-`+id+`</orderId></order>`)
+	}))
+	defer merchant.Close()
+	defer close(release) // before Close, which waits for the held connection
+
+	m := config.DemoMerchant()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ogsandbox.yaml")
+	os.WriteFile(filepath.Join(dir, "products.xml"), []byte(`<products><product><name><![CDATA[Dog Food]]></name><product_id>DF-30</product_id><sku>DF-30-LB</sku><price>54.99</price><in_stock>1</in_stock><every>4</every><every_period>2</every_period></product></products>`), 0o600)
+	os.WriteFile(cfg, []byte(`clock_start: 2026-01-05T00:00:00Z
+merchants:
+  - merchant_id: `+m.ID+`
+    public_id: `+m.PublicID+`
+    hash_key: "`+m.HashKey+`"
+    catalogue: products.xml
+    placement: {url: "`+merchant.URL+`", hours: [6], timeout: 30s}
+`), 0o600)
+	p := startBinary(t, dir, "OGSANDBOX_CONFIG="+cfg)
+
+	req, _ := http.NewRequest("POST", p.base+"/subscription/create", strings.NewReader(purchaseBody("CRASH-1", "zed")))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", ogcrypto.HeaderJSON(m.HashKey, m.PublicID, "zed", time.Now().Unix()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("purchase POST: %v %v", resp, err)
+	}
+	go http.Post(p.base+"/_sandbox/clock/advance", "application/json", strings.NewReader(`{"by":"30d"}`))
+	select {
+	case <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the order was never sent")
+	}
+	p.cmd.Process.Kill() // SIGKILL with the POST in flight
+	p.wait(t, 10*time.Second)
+
+	q := startBinary(t, dir, "OGSANDBOX_CONFIG="+cfg)
+	resp, err = http.Post(q.base+"/_sandbox/clock/advance", "application/json", strings.NewReader(`{"by":"1d"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("advance after the restart: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(q.base + "/_sandbox/merchants/" + m.ID + "/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orders []og.Order
+	json.NewDecoder(resp.Body).Decode(&orders)
+	resp.Body.Close()
+	var placed []og.Order
+	for _, o := range orders {
+		if o.Status == og.OrderPlaced {
+			placed = append(placed, o)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0] != seen[1] {
+		t.Fatalf("the merchant saw orders %v: want the same orderOgId twice (the resend)", seen)
+	}
+	if len(placed) != 1 || placed[0].MerchantOrderID != "M-"+seen[0] || len(placed[0].Attempts) != 2 ||
+		!strings.Contains(placed[0].Attempts[0].Decision, "stopped") || placed[0].Attempts[0].Rule != "O6a" {
+		t.Fatalf("orders after the crash: %+v", orders)
+	}
+}
