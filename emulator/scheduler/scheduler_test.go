@@ -215,7 +215,12 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 		posts   int
 		rule    string
 	}{
+		{name: "O6b/100_card_type", answer: errorCode("100"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
+		{name: "O6b/110_card_number", answer: errorCode("110"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
+		{name: "O6b/120_expiry", answer: errorCode("120"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
 		{name: "O6b/140_declined", answer: errorCode("140"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
+		{name: "O6b/160_do_not_retry", answer: errorCode("160"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
+		{name: "O6b/170_no_default_card", answer: errorCode("170"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
 		{name: "O6b/130_billing", answer: errorCode("130"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailBillingAddress, posts: 1, rule: "O6b"},
 		{name: "O6b/150_paypal", answer: errorCode("150"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPayPal, posts: 1, rule: "O6b"},
 		{name: "O6b/180_sca", answer: errorCode("180"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailSCA, posts: 1, rule: "O6b"},
