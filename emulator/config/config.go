@@ -110,6 +110,7 @@ func DemoMerchant() og.Merchant {
 		APIKeys:      []string{"demo-api-key-0e5de2bedc5e11e3"},
 		Placement:    og.Placement{Method: og.PlacementAPI, Hours: slices.Clone(DefaultHours), Timeout: DefaultTimeout},
 		ReminderDays: DefaultReminderDays,
+		FeedPickup:   og.FeedOnUpload,
 	}
 }
 
@@ -351,6 +352,13 @@ func checkMerchant(m *og.Merchant, problem func(key, format string, args ...any)
 	}
 	if p.Timeout < 0 || p.Timeout > 5*time.Minute {
 		problem("placement.timeout", "%s: the order POST timeout is between 0 and 5m", p.Timeout)
+	}
+	switch m.FeedPickup {
+	case "":
+		m.FeedPickup = og.FeedOnUpload
+	case og.FeedOnUpload, og.FeedEvery30m:
+	default:
+		problem("feed_pickup", "%q: a product feed is read on upload (upload) or at Ordergroove's pickup every 30 minutes (30m, F1)", m.FeedPickup)
 	}
 	if m.ReminderDays < 0 || m.ReminderDays > 60 {
 		problem("reminder_days", "%d: reminders go out 0 to 60 days before an order (O7)", m.ReminderDays)

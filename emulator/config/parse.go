@@ -61,7 +61,8 @@ type rawMerchant struct {
 		Hours   []int  `yaml:"hours"`
 		Timeout string `yaml:"timeout"`
 	} `yaml:"placement"`
-	ReminderDays *int `yaml:"reminder_days"`
+	ReminderDays *int   `yaml:"reminder_days"`
+	FeedPickup   string `yaml:"feed_pickup"`
 }
 
 type rawSFTP struct {
@@ -157,10 +158,11 @@ func Parse(name string, data []byte) (Config, error) {
 		base := "merchants[" + strconv.Itoa(i) + "]"
 		m := og.Merchant{
 			ID: rm.MerchantID, PublicID: rm.PublicID, Name: rm.Name, HashKey: rm.HashKey, Timezone: rm.Timezone,
-			SFTP:      og.SFTPLogin{Username: rm.SFTP.Username, Password: rm.SFTP.Password, AuthorizedKeys: rm.SFTP.AuthorizedKeys},
-			APIKeys:   rm.APIKeys,
-			Catalogue: resolve(name, rm.Catalogue),
-			Placement: og.Placement{Method: rm.Placement.Method, URL: rm.Placement.URL, Hours: rm.Placement.Hours},
+			SFTP:       og.SFTPLogin{Username: rm.SFTP.Username, Password: rm.SFTP.Password, AuthorizedKeys: rm.SFTP.AuthorizedKeys},
+			APIKeys:    rm.APIKeys,
+			Catalogue:  resolve(name, rm.Catalogue),
+			Placement:  og.Placement{Method: rm.Placement.Method, URL: rm.Placement.URL, Hours: rm.Placement.Hours},
+			FeedPickup: rm.FeedPickup,
 		}
 		if rm.Placement.Timeout != "" {
 			d, err := time.ParseDuration(rm.Placement.Timeout)

@@ -50,6 +50,7 @@ type Server struct {
 	Customers     og.CustomerService
 	Checkout      og.CheckoutService
 	Feeds         FeedLog
+	Ingest        Ingest
 	Attempts      AttemptLog
 	Faults        *faults.Injector
 	Orders        og.OrderService

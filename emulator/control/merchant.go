@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/ogsandbox/ogsandbox/emulator/faults"
-	"github.com/ogsandbox/ogsandbox/emulator/feed"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/web"
 )
@@ -21,6 +20,11 @@ import (
 type FeedLog interface {
 	RecordFeed(ctx context.Context, merchantID string, r og.FeedReport) error
 	Feeds(ctx context.Context, merchantID string) ([]og.FeedReport, error)
+}
+
+// Ingest reads product feeds into the catalogue, with their effects (F3), and keeps the report.
+type Ingest interface {
+	Products(ctx context.Context, m *og.Merchant, name string, r io.Reader, format string) (og.FeedReport, error)
 }
 
 // AttemptLog lists a merchant's purchase POST attempts, for the P8 checks.
@@ -38,6 +42,7 @@ func (srv *Server) registerMerchant(r web.Router) {
 	r.GET(base+"/products", srv.products)
 	r.PUT(base+"/products", srv.putProducts)
 	r.GET(base+"/feeds", srv.feeds)
+	r.GET(base+"/categories", srv.categories)
 	r.PUT(base+"/sessions/:session_id", srv.putSession)
 	r.GET(base+"/checks", srv.checks)
 	r.GET(base+"/orders", srv.orders)
@@ -86,6 +91,12 @@ func (srv *Server) customers(c echo.Context) error {
 	return c.JSON(http.StatusOK, cs)
 }
 
+// ProductView is a catalogue entry with the products it can be swapped to (F5).
+type ProductView struct {
+	og.Product
+	SwapWith []og.SwapOption `json:"swap_with,omitempty"`
+}
+
 func (srv *Server) products(c echo.Context) error {
 	m, err := srv.merchant(c)
 	if m == nil {
@@ -95,7 +106,25 @@ func (srv *Server) products(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, ps)
+	sets := og.SwapSets(ps)
+	out := make([]ProductView, len(ps))
+	for i := range ps {
+		out[i] = ProductView{Product: ps[i], SwapWith: sets[ps[i].ProductID]}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// categories lists the catalogue's categories (F8).
+func (srv *Server) categories(c echo.Context) error {
+	m, err := srv.merchant(c)
+	if m == nil {
+		return err
+	}
+	cs, err := srv.Catalogue.FindCategories(c.Request().Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, cs)
 }
 
 func (srv *Server) feeds(c echo.Context) error {
@@ -121,32 +150,19 @@ func (srv *Server) putProducts(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	br := bufio.NewReader(io.LimitReader(c.Request().Body, MaxProductsBody))
-	first := firstByte(br)
-	var effects og.CatalogueEffects
-	accept := func(ps []og.Product) error {
-		eff, err := srv.Catalogue.UpsertProducts(ctx, m.ID, ps)
-		effects.Upserted += eff.Upserted
-		effects.Cancelled += eff.Cancelled
-		effects.Swapped += eff.Swapped
-		return err
-	}
-	now := srv.Clock.Now()
+	name := "PUT /_sandbox/merchants/" + m.ID + "/products"
 	var rep og.FeedReport
-	switch first {
+	switch firstByte(br) {
 	case '<':
-		rep, err = feed.ReadProducts(br, "PUT /_sandbox/merchants/"+m.ID+"/products", now, accept)
+		rep, err = srv.Ingest.Products(ctx, m, name, br, "xml")
 	case '[':
-		rep, err = feed.ReadProductsJSON(br, "PUT /_sandbox/merchants/"+m.ID+"/products", now, accept)
+		rep, err = srv.Ingest.Products(ctx, m, name, br, "json")
 	case '{':
-		rep, err = feed.ReadProductsJSON(io.MultiReader(strings.NewReader("["), br, strings.NewReader("]")), "PUT /_sandbox/merchants/"+m.ID+"/products", now, accept)
+		rep, err = srv.Ingest.Products(ctx, m, name, io.MultiReader(strings.NewReader("["), br, strings.NewReader("]")), "json")
 	default:
 		return Fail(c, http.StatusBadRequest, "body", "the body is neither a product feed (XML) nor JSON products", `a <products> feed, or a JSON array such as [{"product_id": "P1", "sku": "P1", "name": "Dog food", "price": "19.99", "in_stock": 1}]`)
 	}
 	if err != nil {
-		return err
-	}
-	rep.Effects = &effects
-	if err := srv.Feeds.RecordFeed(ctx, m.ID, rep); err != nil {
 		return err
 	}
 	web.AddDiagnostics(c, rep.Findings...)

@@ -34,8 +34,8 @@ func TestMixedFeedReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, got := read(t, string(data))
-	if rep.Products != 9 || rep.Accepted != 2 || rep.Refused != 7 || !rep.Complete {
-		t.Fatalf("products %d accepted %d refused %d complete %v", rep.Products, rep.Accepted, rep.Refused, rep.Complete)
+	if rep.Entries != 9 || rep.Accepted != 2 || rep.Refused != 7 || !rep.Complete {
+		t.Fatalf("products %d accepted %d refused %d complete %v", rep.Entries, rep.Accepted, rep.Refused, rep.Complete)
 	}
 	if len(got) != 2 || got[1].ProductID != "GOOD-1" || got[1].Price != 1899 {
 		t.Fatalf("accepted %+v; want GOOD-1 twice, the later entry last", got)
@@ -71,7 +71,7 @@ func TestTruncatedFeedKeepsWhatCameBefore(t *testing.T) {
 <product><name><![CDATA[A]]></name><product_id>A</product_id><sku>A</sku><price>1.00</price><in_stock>1</in_stock></product>
 <product><name><![CDATA[B]]></name><product_id>B</product_id><sku>B</sku><pri`
 	rep, got := read(t, data)
-	if len(got) != 1 || got[0].ProductID != "A" || rep.Complete || rep.Products != 2 || rep.Refused != 1 {
+	if len(got) != 1 || got[0].ProductID != "A" || rep.Complete || rep.Entries != 2 || rep.Refused != 1 {
 		t.Fatalf("report %+v, got %d", rep, len(got))
 	}
 	last := rep.Findings[len(rep.Findings)-1]

@@ -24,8 +24,8 @@ func FuzzReadProducts(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ReadProducts failed on its own input: %v", err)
 		}
-		if rep.Accepted != len(got) || rep.Accepted+rep.Refused != rep.Products {
-			t.Fatalf("counts: %d accepted (%d handed over), %d refused, %d products", rep.Accepted, len(got), rep.Refused, rep.Products)
+		if rep.Accepted != len(got) || rep.Accepted+rep.Refused != rep.Entries {
+			t.Fatalf("counts: %d accepted (%d handed over), %d refused, %d products", rep.Accepted, len(got), rep.Refused, rep.Entries)
 		}
 		for _, d := range rep.Findings {
 			if d.Rule == "" || d.Message == "" {

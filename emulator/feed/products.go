@@ -107,7 +107,7 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 			line, _ := d.InputPos()
 			rep.Add(syntaxFinding(err, line))
 			if entry != nil {
-				rep.Products++
+				rep.Entries++
 				rep.Refused++
 			}
 			if ferr := flush(); ferr != nil {
@@ -165,8 +165,8 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 			case depth == 0:
 				rootClosed = true
 			case depth == 1 && entry != nil:
-				rep.Products++
-				raw := toRaw(entry, rep.Products-1)
+				rep.Entries++
+				raw := toRaw(entry, rep.Entries-1)
 				p, ok := validate(raw, &rep, now, name)
 				if ok {
 					if prev, dup := seen[p.ProductID]; dup {
@@ -304,11 +304,11 @@ func ReadProductsJSON(r io.Reader, name string, now time.Time, accept func([]og.
 	for dec.More() {
 		var obj map[string]any
 		if err := dec.Decode(&obj); err != nil {
-			rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Message: fmt.Sprintf("product #%d is not a JSON object: %v; products after it were not read", rep.Products+1, err)})
+			rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Message: fmt.Sprintf("product #%d is not a JSON object: %v; products after it were not read", rep.Entries+1, err)})
 			break
 		}
-		rep.Products++
-		p, ok := validate(jsonRaw(obj, rep.Products-1), &rep, now, name)
+		rep.Entries++
+		p, ok := validate(jsonRaw(obj, rep.Entries-1), &rep, now, name)
 		if !ok {
 			rep.Refused++
 			continue

@@ -66,7 +66,6 @@ func EmailFor(code string) string {
 // Retries after a 999 (O6d), and the longest retry window of an unreachable endpoint (O6a).
 const (
 	Max999Retries   = 3
-	MaxRetryWindow  = 90 * 24 * time.Hour
 	OutcomePlaced   = "placed"
 	OutcomeRejected = "rejected"
 	OutcomePending  = "pending"
@@ -86,7 +85,10 @@ type Decision struct {
 	Retries999   int
 	FailingSince *time.Time
 	Done         bool // the order is finished: the subscriptions' next orders are due
-	Warnings     []Diagnostic
+	// Advance moves the subscriptions on to their next orders while this one stays pending
+	// (O6d: no answer to the last retry): Ordergroove never stops a subscription for an order.
+	Advance  bool
+	Warnings []Diagnostic
 }
 
 // Outcome is the decision as the clock advance summary counts it.
@@ -100,10 +102,10 @@ func (d Decision) Outcome() string {
 	return OutcomePending
 }
 
-// Decide applies O6a-d to an answer. o is the order as it stood before the attempt; window is
-// how long an unreachable endpoint is retried (90 days or the subscription's frequency,
-// whichever is shorter, O6a); now is sandbox time.
-func Decide(o *Order, a Answer, window time.Duration, now time.Time) Decision {
+// Decide applies O6a-d to an answer. o is the order as it stood before the attempt; window says
+// how long an unreachable endpoint is retried (O6a); now is the placement run the attempt
+// belongs to, in sandbox time.
+func Decide(o *Order, a Answer, window RetryWindow, now time.Time) Decision {
 	if a.Response != nil {
 		return decideResponse(o, a.Response, now)
 	}
@@ -122,7 +124,8 @@ func Decide(o *Order, a Answer, window time.Duration, now time.Time) Decision {
 		// a pending status and the customer will not be notified."
 		d := Decision{Status: OrderPending, StatusCode: StatusConnectionError, Rule: "O6d", Retries999: o.Retries999 + 1}
 		if d.Retries999 > Max999Retries {
-			d.Text = fmt.Sprintf("no answer to the last 999 retry (%s): the order stays pending and the customer is not notified (O6d)", what)
+			d.Advance = true
+			d.Text = fmt.Sprintf("no answer to the last 999 retry (%s): the order stays pending, the customer is not notified, and the subscriptions go on to their next orders (O6d)", what)
 			return d
 		}
 		d.Retry = true
@@ -134,14 +137,15 @@ func Decide(o *Order, a Answer, window time.Duration, now time.Time) Decision {
 		since = *o.FailingSince
 	}
 	d := Decision{Status: OrderPending, StatusCode: StatusConnectionError, Rule: "O6a", FailingSince: &since}
-	if now.Sub(since) >= window {
+	until := window.Until(since)
+	if !now.Before(until) {
 		d.Status, d.Done = OrderRejected, true
-		d.Text = fmt.Sprintf("the endpoint has not answered since %s (%s); the retry window of %s (90 days or the subscription's frequency, whichever is shorter) is over: the order is no longer retried and the customer is not notified (O6a)",
-			since.Format(time.RFC3339), what, roundDays(window))
+		d.Text = fmt.Sprintf("the endpoint has not answered since %s (%s); the retry window (90 days or the subscription's frequency, whichever is shorter) ended at %s: the order is no longer retried and the customer is not notified (O6a)",
+			since.Format(time.RFC3339), what, until.Format(time.RFC3339))
 		return d
 	}
 	d.Retry = true
-	d.Text = fmt.Sprintf("no answer (%s): retried at the next placement run, until %s (O6a)", what, since.Add(window).Format(time.RFC3339))
+	d.Text = fmt.Sprintf("no answer (%s): retried at the next placement run, until %s (O6a)", what, until.Format(time.RFC3339))
 	return d
 }
 
@@ -185,20 +189,33 @@ func decideResponse(o *Order, r *PlacementResponse, now time.Time) Decision {
 }
 
 // RetryWindow is how long an unreachable endpoint is retried for an order (O6a): 90 days or
-// the shortest frequency of its subscriptions, whichever is shorter.
-func RetryWindow(freqs []Frequency) time.Duration {
-	w := MaxRetryWindow
-	for _, f := range freqs {
-		if d := time.Duration(f.Days()) * 24 * time.Hour; d > 0 && d < w {
-			w = d
-		}
-	}
-	return w
+// the shortest frequency of its subscriptions, whichever is shorter, counted on the merchant's
+// calendar (a month is a calendar month; a day across a daylight-saving change is still a day).
+type RetryWindow struct {
+	Freqs []Frequency
+	Loc   *time.Location // nil: UTC
 }
 
-func roundDays(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%d days", d/(24*time.Hour))
+// MaxRetryDays is the longest O6a window.
+const MaxRetryDays = 90
+
+// Until returns when the window that opened at since closes: the same local time of day on the
+// date the window ends.
+func (w RetryWindow) Until(since time.Time) time.Time {
+	loc := w.Loc
+	if loc == nil {
+		loc = time.UTC
 	}
-	return d.String()
+	local := since.In(loc)
+	start := DateOf(local, loc)
+	end := start.AddDays(MaxRetryDays)
+	for _, f := range w.Freqs {
+		if f.IsZero() {
+			continue
+		}
+		if n := f.NextFrom(start, start.Day); n.After(start) && n.Before(end) {
+			end = n
+		}
+	}
+	return time.Date(end.Year, end.Month, end.Day, local.Hour(), local.Minute(), local.Second(), local.Nanosecond(), loc)
 }

@@ -18,14 +18,14 @@ func errorAnswer(code string) Answer {
 
 // O5, O6a-d, S4: every kind of answer, and what Ordergroove does with it.
 func TestDecide(t *testing.T) {
-	week := 7 * 24 * time.Hour
+	week := RetryWindow{Freqs: []Frequency{{1, PeriodWeek}}}
 	earlier := decideNow.Add(-3 * 24 * time.Hour)
 	longAgo := decideNow.Add(-8 * 24 * time.Hour)
 	for _, tc := range []struct {
 		name   string
 		order  Order
 		answer Answer
-		window time.Duration
+		window RetryWindow
 		status string
 		code   int
 		rule   string
@@ -62,15 +62,11 @@ func TestDecide(t *testing.T) {
 		{name: "O6a/refused", answer: Answer{Transport: "connection refused"}, window: week, status: OrderPending, code: StatusConnectionError, rule: "O6a", retry: true},
 		{name: "O6a/http_503", answer: Answer{HTTPStatus: 503}, window: week, status: OrderPending, code: StatusConnectionError, rule: "O6a", retry: true},
 		{name: "O6a/still_in_window", order: Order{FailingSince: &earlier}, answer: Answer{Transport: "timeout"}, window: week, status: OrderPending, code: StatusConnectionError, rule: "O6a", retry: true},
-		{name: "O6a/window_over", order: Order{FailingSince: &longAgo}, answer: Answer{Transport: "timeout"}, window: week, status: OrderRejected, code: StatusConnectionError, rule: "O6a", done: true, text: "7 days"},
+		{name: "O6a/window_over", order: Order{FailingSince: &longAgo}, answer: Answer{Transport: "timeout"}, window: week, status: OrderRejected, code: StatusConnectionError, rule: "O6a", done: true, text: "window (90 days or the subscription's frequency, whichever is shorter) ended at"},
 		{name: "O4/valid_error_in_a_500", answer: Answer{HTTPStatus: 500, Response: &PlacementResponse{Code: "ERROR", ErrorCode: "140"}}, status: OrderRejected, code: StatusRejected, rule: "O6b", email: EmailPaymentIssue, done: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := tc.window
-			if w == 0 {
-				w = MaxRetryWindow
-			}
-			d := Decide(&tc.order, tc.answer, w, decideNow)
+			d := Decide(&tc.order, tc.answer, tc.window, decideNow)
 			if d.Status != tc.status || d.StatusCode != tc.code || d.Rule != tc.rule || d.Email != tc.email || d.Retry != tc.retry || d.Done != tc.done {
 				t.Fatalf("Decide = %+v", d)
 			}
@@ -87,19 +83,36 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// O6a: the window is 90 days or the shortest frequency, on the merchant's calendar: a month is
+// a calendar month, and a week across a daylight-saving change ends at the same local hour.
 func TestO6a_RetryWindow(t *testing.T) {
-	for _, tc := range []struct {
-		freqs []Frequency
-		want  time.Duration
-	}{
-		{nil, 90 * 24 * time.Hour},
-		{[]Frequency{{2, PeriodWeek}}, 14 * 24 * time.Hour},
-		{[]Frequency{{6, PeriodMonth}}, 90 * 24 * time.Hour},
-		{[]Frequency{{1, PeriodMonth}, {10, PeriodDay}}, 10 * 24 * time.Hour},
-	} {
-		if got := RetryWindow(tc.freqs); got != tc.want {
-			t.Errorf("RetryWindow(%v) = %v, want %v", tc.freqs, got, tc.want)
+	chicago, _ := time.LoadLocation("America/Chicago")
+	at := func(s string, loc *time.Location) time.Time {
+		t, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+		if err != nil {
+			panic(err)
 		}
+		return t
+	}
+	for _, tc := range []struct {
+		name  string
+		freqs []Frequency
+		since time.Time
+		want  time.Time
+	}{
+		{"none_90_days", nil, at("2026-01-11 06:00", chicago), at("2026-04-11 06:00", chicago)},
+		{"two_weeks", []Frequency{{2, PeriodWeek}}, at("2026-01-11 06:00", chicago), at("2026-01-25 06:00", chicago)},
+		{"six_months_capped_at_90_days", []Frequency{{6, PeriodMonth}}, at("2026-01-11 06:00", chicago), at("2026-04-11 06:00", chicago)},
+		{"shortest_of_two", []Frequency{{1, PeriodMonth}, {10, PeriodDay}}, at("2026-01-11 06:00", chicago), at("2026-01-21 06:00", chicago)},
+		{"a_month_from_feb_28_is_mar_28", []Frequency{{1, PeriodMonth}}, at("2026-02-28 06:00", chicago), at("2026-03-28 06:00", chicago)},
+		{"a_week_across_spring_forward_is_a_calendar_week", []Frequency{{1, PeriodWeek}}, at("2026-03-05 06:00", chicago), at("2026-03-12 06:00", chicago)},
+		{"a_day_across_fall_back", []Frequency{{1, PeriodDay}}, at("2026-10-31 06:00", chicago), at("2026-11-01 06:00", chicago)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (RetryWindow{Freqs: tc.freqs, Loc: chicago}).Until(tc.since); !got.Equal(tc.want) {
+				t.Errorf("Until(%v) = %v, want %v", tc.since, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -9,9 +9,9 @@ import (
 // many were ingested, and every finding with its line and rule id.
 type FeedReport struct {
 	File       string            `json:"file"`
-	Kind       string            `json:"kind"` // "products", "categories"
+	Kind       string            `json:"kind"` // "products", "categories", "batch_response"
 	ReceivedAt time.Time         `json:"received_at"`
-	Products   int               `json:"products"` // entries read
+	Entries    int               `json:"entries"` // products, categories or order answers read
 	Accepted   int               `json:"accepted"`
 	Refused    int               `json:"refused"`
 	Complete   bool              `json:"complete"` // false: the file stopped being readable part-way

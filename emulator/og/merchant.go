@@ -20,7 +20,16 @@ type Merchant struct {
 	Catalogue    string   // optional product feed file loaded at start-up
 	Placement    Placement
 	ReminderDays int // days before an order its reminder email goes out (O7)
+	// FeedPickup is when a product feed dropped on the SFTP site is read: FeedOnUpload (as
+	// soon as the upload completes) or FeedEvery30m (Ordergroove's pickup every 30 minutes, F1).
+	FeedPickup string
 }
+
+// Feed pickups (F1).
+const (
+	FeedOnUpload = "upload"
+	FeedEvery30m = "30m"
+)
 
 // SFTPLogin is a merchant's login on the SFTP drop site.
 type SFTPLogin struct {
@@ -54,6 +63,7 @@ type MerchantView struct {
 	Catalogue    string        `json:"catalogue,omitempty"`
 	Placement    PlacementView `json:"placement"`
 	ReminderDays int           `json:"reminder_days"`
+	FeedPickup   string        `json:"feed_pickup"`
 }
 
 // PlacementView is the JSON form of Placement.
@@ -77,7 +87,7 @@ func (m *Merchant) View() MerchantView {
 			Method: m.Placement.Method, URL: m.Placement.URL, Hours: hours,
 			Timeout: m.Placement.Timeout.String(),
 		},
-		ReminderDays: m.ReminderDays,
+		ReminderDays: m.ReminderDays, FeedPickup: m.FeedPickup,
 	}
 }
 

@@ -97,7 +97,8 @@ type Attempt struct {
 	Wall        time.Time  `json:"wall_time"`
 	Method      string     `json:"method"` // api or batch
 	URL         string     `json:"url,omitempty"`
-	Request     string     `json:"request,omitempty"` // the order XML, or the batch file name
+	Request     string     `json:"request,omitempty"` // the order XML
+	File        string     `json:"file,omitempty"`    // batch method: the order file it went out in
 	HTTPStatus  int        `json:"http_status,omitempty"`
 	Response    string     `json:"response,omitempty"`
 	Error       string     `json:"error,omitempty"` // transport failure: refused, timed out
@@ -233,6 +234,18 @@ func EmailSubject(kind string, o *Order, code string) string {
 	return kind
 }
 
+// SubscriptionEmailSubject is the subject line of an email of kind about subscription s (F3):
+// product is the discontinued product, replacement the one it was swapped to.
+func SubscriptionEmailSubject(kind string, s *Subscription, product, replacement string) string {
+	switch kind {
+	case EmailCancelled:
+		return fmt.Sprintf("Your subscription to %s has been cancelled: the product is discontinued", product)
+	case EmailSwapped:
+		return fmt.Sprintf("Your subscription to %s now delivers %s: the product is discontinued", product, replacement)
+	}
+	return kind
+}
+
 // Due is an order an index names for a time: a placement run, a reminder.
 type Due struct {
 	OGID int64
@@ -270,6 +283,33 @@ type PlacementStore interface {
 	FinishAttempt(ctx context.Context, m *Merchant, id int64, a Answer, r AttemptResult, run time.Time) (Decision, error)
 	PauseOrder(ctx context.Context, m *Merchant, id int64, reason string, run time.Time) error
 	RemindOrder(ctx context.Context, m *Merchant, id int64, prices map[string]Money, at time.Time) error
-	// Flush returns once every decision applied so far is committed.
-	Flush()
+	// Flush returns once every decision applied so far is committed, with the first failure
+	// of one committed behind its caller.
+	Flush() error
+}
+
+// Batch is one batch order file (O2): the orders of one placement run of a batch-method
+// merchant, dropped in its SFTP outgoing/ folder, each awaiting its answer in a batch response
+// file (status 9).
+type Batch struct {
+	File    string    `json:"file"` // outgoing/<MERCHANT_ID>_batch_orders_MM-DD-YYYY_HHMMSS.xml
+	Run     time.Time `json:"run"`
+	Orders  []int64   `json:"orders"`
+	Written bool      `json:"written"` // false until the file is on the drop site
+	Created time.Time `json:"created_at"`
+}
+
+// BatchStore is what the batch method needs of storage beyond PlacementStore.
+type BatchStore interface {
+	// BeginBatch records a batch's attempts durably, each order awaiting its answer (status
+	// 9), before the file is written.
+	BeginBatch(ctx context.Context, merchantID string, b Batch, starts []AttemptStart) error
+	// BatchWritten records that a batch's file is on the drop site.
+	BatchWritten(ctx context.Context, merchantID, file string) error
+	// UnwrittenBatches returns the batches recorded and never written (a crash in between).
+	UnwrittenBatches(merchantID string) ([]Batch, error)
+	// Batch returns a batch by its file name.
+	Batch(merchantID, file string) (Batch, bool, error)
+	// AwaitingBatch returns the batch file an order awaits its answer from, if it does.
+	AwaitingBatch(merchantID string, id int64) (file string, ok bool, err error)
 }

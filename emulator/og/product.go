@@ -66,17 +66,114 @@ func (p *Product) SubscribableProblem() (rule, msg string) {
 	return "", ""
 }
 
-// CatalogueService keeps each merchant's products.
+// CatalogueService keeps each merchant's products and categories.
 type CatalogueService interface {
-	// UpsertProducts adds or replaces products, returning what each did to subscriptions
-	// (discontinued products cancel or swap them, F3).
+	// UpsertProducts adds or replaces products, durably.
 	UpsertProducts(ctx context.Context, merchantID string, ps []Product) (CatalogueEffects, error)
+	// ApplyDiscontinued applies F3 to the subscriptions of products now discontinued: each is
+	// swapped to the product's replacement (emailed, or silently) or cancelled and emailed.
+	// Feeds call it once the whole file is stored, so that a replacement may come after the
+	// product it replaces.
+	ApplyDiscontinued(ctx context.Context, merchantID string, productIDs []string) (CatalogueEffects, error)
 	FindProducts(ctx context.Context, merchantID string) ([]Product, error)
+	UpsertCategories(ctx context.Context, merchantID string, cs []Category) error
+	FindCategories(ctx context.Context, merchantID string) ([]Category, error)
+	// CategoryKnown reports whether a category id is in the merchant's catalogue.
+	CategoryKnown(ctx context.Context, merchantID, id string) (bool, error)
 }
 
-// CatalogueEffects are what ingesting products did beyond storing them.
+// CatalogueEffects are what ingesting products did beyond storing them (F3).
 type CatalogueEffects struct {
-	Upserted  int `json:"upserted"`
-	Cancelled int `json:"subscriptions_cancelled"`
-	Swapped   int `json:"subscriptions_swapped"`
+	Upserted        int `json:"upserted"`
+	Cancelled       int `json:"subscriptions_cancelled"`
+	Swapped         int `json:"subscriptions_swapped"`
+	OrdersChanged   int `json:"orders_changed"`   // upcoming orders whose items were swapped or removed
+	OrdersCancelled int `json:"orders_cancelled"` // upcoming orders left without items
+	Emails          int `json:"emails"`
+	// Findings are what the effects could not do as the feed asked (a replacement that is not
+	// in the catalogue).
+	Findings []Diagnostic `json:"-"`
+}
+
+// Add adds o to e.
+func (e *CatalogueEffects) Add(o CatalogueEffects) {
+	e.Upserted += o.Upserted
+	e.Cancelled += o.Cancelled
+	e.Swapped += o.Swapped
+	e.OrdersChanged += o.OrdersChanged
+	e.OrdersCancelled += o.OrdersCancelled
+	e.Emails += o.Emails
+	e.Findings = append(e.Findings, o.Findings...)
+}
+
+// Replacement returns the product a discontinued product names as its replacement (F3) and
+// whether the swap is silent; "" when it names none.
+func (p *Product) Replacement() (id string, silent bool) {
+	for _, r := range p.Relationships {
+		if len(r.Related) == 0 {
+			continue
+		}
+		switch r.Name {
+		case RelReplacement:
+			return r.Related[0], false
+		case RelSilentReplacement:
+			return r.Related[0], true
+		}
+	}
+	return "", false
+}
+
+// SwapOption is a product a subscription may be swapped to (F5), as the Subscription
+// Manager's dropdown shows it.
+type SwapOption struct {
+	ProductID   string `json:"product_id"`
+	VariantName string `json:"variant_name"`
+	Group       string `json:"group"`
+}
+
+// SwapGroups returns the SKU swap groups of a product: its groups of type sku_swap, and
+// untyped groups (F5: "products sharing a group are swappable"); incentive groups are not.
+func (p *Product) SwapGroups() []string {
+	var out []string
+	for _, g := range p.Groups {
+		if g.Type == "" || g.Type == "sku_swap" {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// SwapSets returns, for each product, the other products it can be swapped to (F5): those
+// sharing one of its swap groups, eligible and not discontinued, labelled by variant_name.
+func SwapSets(ps []Product) map[string][]SwapOption {
+	members := map[string][]*Product{}
+	for i := range ps {
+		for _, g := range ps[i].SwapGroups() {
+			members[g] = append(members[g], &ps[i])
+		}
+	}
+	out := map[string][]SwapOption{}
+	for i := range ps {
+		p := &ps[i]
+		seen := map[string]bool{p.ProductID: true}
+		for _, g := range p.SwapGroups() {
+			for _, q := range members[g] {
+				if seen[q.ProductID] || q.Discontinued || !q.AutoshipEligible {
+					continue
+				}
+				seen[q.ProductID] = true
+				out[p.ProductID] = append(out[p.ProductID], SwapOption{ProductID: q.ProductID, VariantName: q.VariantName(), Group: g})
+			}
+		}
+	}
+	return out
+}
+
+// Category is an entry of the Product Categories feed (F8).
+type Category struct {
+	ID        string    `json:"category_id"`
+	Name      string    `json:"name"`
+	ParentID  string    `json:"parent_id,omitempty"`
+	Source    string    `json:"source,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }

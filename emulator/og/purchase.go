@@ -127,9 +127,12 @@ type PlannedSubscription struct {
 	Frequency   Frequency
 	Offer       string
 	NextOrder   Date
-	StartDate   Date
-	ExtraData   map[string]any
-	Components  []Component
+	// AnchorDay is the day of month monthly and yearly orders keep: the purchase day (bought
+	// on Jan 31, monthly: Feb 28, Mar 31, Apr 30), or the requested first order date's day.
+	AnchorDay  int
+	StartDate  Date
+	ExtraData  map[string]any
+	Components []Component
 }
 
 // CheckoutPlan is what a purchase creates, decided from the request, the catalogue and the
@@ -264,6 +267,10 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			continue
 		}
 		ps.NextOrder = firstOrderDate(today, freq, sub)
+		ps.AnchorDay = ps.NextOrder.Day
+		if sub == nil || sub.FirstOrderPlaceDate.IsZero() && sub.InitialOrderOffsetDays == 0 {
+			ps.AnchorDay = today.Day
+		}
 		if horizon := today.AddDays(MaxFrequencyDays); ps.NextOrder.After(horizon) {
 			fail(pp, "subscription_info", "P3", "Invalid first order date",
 				fmt.Sprintf("the first order date %s is more than ten years after the purchase (%s)", ps.NextOrder, today))
@@ -273,6 +280,7 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", fmt.Sprintf("products[%d].subscription_info", pp.Index),
 				fmt.Sprintf("the first order date %s is not after the purchase date %s; it was moved to %s", ps.NextOrder, today, today.AddDays(1))))
 			ps.NextOrder = today.AddDays(1)
+			ps.AnchorDay = ps.NextOrder.Day
 		}
 		plan.Subscribe = append(plan.Subscribe, ps)
 	}

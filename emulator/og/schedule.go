@@ -23,6 +23,7 @@ type RunReport struct {
 	Placed   int `json:"placed"`
 	Rejected int `json:"rejected"`
 	Pending  int `json:"pending"`
+	Feeds    int `json:"feeds,omitempty"` // feed files read at the F1 pickups
 }
 
 // Add adds o to r.
@@ -31,4 +32,5 @@ func (r *RunReport) Add(o RunReport) {
 	r.Placed += o.Placed
 	r.Rejected += o.Rejected
 	r.Pending += o.Pending
+	r.Feeds += o.Feeds
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ogsandbox/ogsandbox/emulator/feed"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 )
 
@@ -45,20 +44,12 @@ func (s *Sandbox) loadCatalogues(ctx context.Context) error {
 
 // ingestProducts reads a product feed into m's catalogue and records its report.
 func (s *Sandbox) ingestProducts(ctx context.Context, m *og.Merchant, name string, r io.Reader) error {
-	var effects og.CatalogueEffects
-	rep, err := feed.ReadProducts(r, name, s.clock.Now(), func(ps []og.Product) error {
-		eff, err := s.db.UpsertProducts(ctx, m.ID, ps)
-		effects.Upserted += eff.Upserted
-		effects.Cancelled += eff.Cancelled
-		effects.Swapped += eff.Swapped
-		return err
-	})
+	rep, err := s.ingest.Products(ctx, m, name, r, "xml")
 	if err != nil {
 		return fmt.Errorf("merchant %s: catalogue %s: %w", m.ID, name, err)
 	}
-	rep.Effects = &effects
 	if n := rep.Errors(); n > 0 {
 		s.log.Warn("catalogue has findings", "merchant", m.ID, "file", name, "errors", n, "refused", rep.Refused, "see", "/_sandbox/merchants/"+m.ID+"/feeds")
 	}
-	return s.db.RecordFeed(ctx, m.ID, rep)
+	return nil
 }

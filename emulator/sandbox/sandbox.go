@@ -32,10 +32,12 @@ import (
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/control"
 	"github.com/ogsandbox/ogsandbox/emulator/faults"
+	"github.com/ogsandbox/ogsandbox/emulator/ingest"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/refmerchant"
 	"github.com/ogsandbox/ogsandbox/emulator/sc"
 	"github.com/ogsandbox/ogsandbox/emulator/scheduler"
+	"github.com/ogsandbox/ogsandbox/emulator/sftpd"
 	"github.com/ogsandbox/ogsandbox/emulator/store"
 	"github.com/ogsandbox/ogsandbox/emulator/web"
 )
@@ -69,6 +71,8 @@ type Sandbox struct {
 	web       *web.Server
 	faults    *faults.Injector
 	scheduler *scheduler.Scheduler
+	sftp      *sftpd.Server
+	ingest    *ingest.Ingester
 	// refMerchant answers the orders of merchants configured without a placement URL.
 	refMerchant *refmerchant.Merchant
 
@@ -149,13 +153,29 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		return nil, listenError(cfg, "listen", cfg.Listen, err)
 	}
 	s.httpLn = ln
-	s.db.SetOwner(fmt.Sprintf("ogsandbox pid %d (http %s)", os.Getpid(), ln.Addr()))
+	sftpLn, err := listen(cfg.SFTPListen)
+	if err != nil {
+		return nil, listenError(cfg, "sftp_listen", cfg.SFTPListen, err)
+	}
+	s.db.SetOwner(fmt.Sprintf("ogsandbox pid %d (http %s, sftp %s)", os.Getpid(), ln.Addr(), sftpLn.Addr()))
 
+	s.runner = clock.NewRunner(s.clock, s.log)
+	s.sftp = &sftpd.Server{
+		Merchants: s.merchants, Dir: filepath.Join(s.cfg.DataDir, "sftp"), HostKeyFile: filepath.Join(s.cfg.DataDir, "sftp_host_ed25519_key"),
+		Journal: s.db.Journal(), Clock: s.clock, Log: s.log,
+	}
+	s.ingest = &ingest.Ingester{
+		Merchants: s.merchants, Store: s.db, Homes: s.sftp, Clock: s.clock, Journal: s.db.Journal(), Log: s.log,
+		Wake: s.runner.Wake,
+	}
+	s.sftp.Drops = s.ingest
+	if err := s.sftp.Start(sftpLn); err != nil {
+		sftpLn.Close()
+		return nil, fmt.Errorf("sftp drop site: %w", err)
+	}
 	if err := s.loadCatalogues(ctx); err != nil {
 		return nil, err
 	}
-
-	s.runner = clock.NewRunner(s.clock, s.log)
 	s.faults = faults.New(1)
 	s.web = web.New(s.db.Journal(), s.clock, s.log)
 	s.refMerchant = &refmerchant.Merchant{Merchants: s.merchants, Wall: s.clock.Wall, Log: s.log}
@@ -181,6 +201,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		Customers:     s.db,
 		Checkout:      s.db,
 		Feeds:         s.db,
+		Ingest:        s.ingest,
 		Attempts:      s.db,
 		Faults:        s.faults,
 		Orders:        s.db,
@@ -208,12 +229,14 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	}
 	s.scheduler = &scheduler.Scheduler{
 		Merchants: s.merchants, Store: s.db, Clock: s.clock, Journal: s.db.Journal(), Log: s.log,
-		URL: s.placementURL,
+		URL: s.placementURL, Homes: s.sftp, Batches: s.db,
 	}
+	s.ingest.Batches = s.scheduler
 	if err := s.scheduler.Start(ctx); err != nil {
 		return nil, err
 	}
 	s.runner.Add(s.scheduler)
+	s.runner.Add(s.ingest)
 	go func() {
 		defer close(s.serveDone)
 		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -248,7 +271,7 @@ func (s *Sandbox) loadClock(wall func() time.Time) error {
 }
 
 func (s *Sandbox) readiness() (bool, map[string]string) {
-	return s.ready.Load(), map[string]string{"http": s.baseURL}
+	return s.ready.Load(), map[string]string{"http": s.baseURL, "sftp": s.SFTPAddr()}
 }
 
 // reset forgets everything but the configured merchants and the clock, and loads the
@@ -257,6 +280,9 @@ func (s *Sandbox) reset(ctx context.Context) error {
 	s.faults.Set(nil)
 	if err := s.db.Reset(); err != nil {
 		return err
+	}
+	if err := s.sftp.Reset(); err != nil {
+		return fmt.Errorf("reset the SFTP homes: %w", err)
 	}
 	return s.loadCatalogues(ctx)
 }
@@ -285,6 +311,17 @@ func (s *Sandbox) Advance(ctx context.Context, to time.Time) (og.RunReport, erro
 	res, err := s.runner.Advance(ctx, to)
 	return res.Report, err
 }
+
+// SFTPAddr returns the SFTP drop site's address, host:port.
+func (s *Sandbox) SFTPAddr() string {
+	if s.sftp == nil {
+		return ""
+	}
+	return hostPort(s.sftp.Addr())
+}
+
+// SFTPFingerprint returns the SHA256 fingerprint of the drop site's host key.
+func (s *Sandbox) SFTPFingerprint() string { return s.sftp.Fingerprint() }
 
 // Merchants returns the configured merchants.
 func (s *Sandbox) Merchants() []*og.Merchant { return s.merchants.All() }
@@ -318,6 +355,11 @@ func (s *Sandbox) Close() error {
 func (s *Sandbox) closeStores() {
 	if s.runner != nil {
 		s.runner.Close()
+	}
+	if s.sftp != nil {
+		if err := s.sftp.Close(); err != nil {
+			s.closeErr = errors.Join(s.closeErr, fmt.Errorf("sftp: %w", err))
+		}
 	}
 	if s.httpSrv == nil && s.httpLn != nil {
 		s.httpLn.Close()

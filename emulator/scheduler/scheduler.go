@@ -49,10 +49,12 @@ type Scheduler struct {
 	URL func(m *og.Merchant) string
 	// Client sends the orders; each request carries its merchant's timeout.
 	Client *http.Client
+	// Homes and Batches serve the batch method (O2): order files on the SFTP drop site.
+	Homes   og.Homes
+	Batches og.BatchStore
 
 	mu      sync.Mutex
 	lastRun map[string]time.Time
-	warned  map[string]bool
 }
 
 // Start loads each merchant's last placement run (a new merchant starts from now: runs before
@@ -61,10 +63,14 @@ type Scheduler struct {
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.lastRun = map[string]time.Time{}
-	s.warned = map[string]bool{}
 	s.mu.Unlock()
 	if s.Client == nil {
-		s.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: Concurrency, MaxConnsPerHost: Concurrency}}
+		s.Client = &http.Client{
+			Transport: &http.Transport{MaxIdleConnsPerHost: Concurrency, MaxConnsPerHost: Concurrency},
+			// A redirect would turn the order POST into a GET without its body: the answer
+			// is the redirect itself, which is not an order answer (O6c).
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	now := s.Clock.Now()
 	for _, m := range s.Merchants.All() {
@@ -89,6 +95,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 				return fmt.Errorf("recover order %d of %s: %w", id, m.ID, err)
 			}
 			s.Log.Warn("placement: an attempt had no answer when the sandbox stopped; retried at the next run (O6a)", "merchant", m.ID, "order", id)
+		}
+		if err := s.recoverBatches(ctx, m); err != nil {
+			return fmt.Errorf("batch files of %s: %w", m.ID, err)
 		}
 	}
 	return nil
@@ -150,15 +159,13 @@ func (s *Scheduler) run(ctx context.Context, m *og.Merchant, run time.Time) (og.
 	if err != nil {
 		return rep, err
 	}
-	if len(due) > 0 && m.Placement.Method == og.PlacementBatch {
-		s.mu.Lock()
-		warned := s.warned[m.ID]
-		s.warned[m.ID] = true
-		s.mu.Unlock()
-		if !warned {
-			s.Log.Warn("placement: the batch method (SFTP order files) is not served yet; the merchant's orders stay scheduled", "merchant", m.ID)
+	if m.Placement.Method == og.PlacementBatch {
+		if len(due) == 0 {
+			return rep, nil
 		}
-		return rep, nil
+		r, err := s.placeBatch(ctx, m, due, run)
+		rep.Add(r)
+		return rep, err
 	}
 	for start := 0; start < len(due); start += chunk {
 		r, err := s.place(ctx, m, due[start:min(start+chunk, len(due))], run)
@@ -189,8 +196,7 @@ func (s *Scheduler) remind(ctx context.Context, m *og.Merchant, run time.Time) e
 		}
 		return s.Store.RemindOrder(ctx, m, d.OGID, prices, d.At)
 	})
-	s.Store.Flush()
-	return err
+	return errors.Join(err, s.Store.Flush())
 }
 
 // parallel runs fn over items with Concurrency goroutines and returns the first error.
@@ -232,14 +238,12 @@ type prepared struct {
 	xml []byte
 }
 
-// place records attempts for a chunk of due orders in one commit, sends them with bounded
-// concurrency, and applies each answer as it arrives.
-func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time) (og.RunReport, error) {
-	var rep og.RunReport
-	url := s.URL(m)
-	// Prepare in parallel: load each order's context, price it, build its XML.
+// prepare loads, prices and builds the XML of each due order, in parallel; an order that cannot
+// be placed now (F4) is paused and counted as pending.
+func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time, rep *og.RunReport) ([]prepared, error) {
 	ready := make([]*prepared, len(due))
 	paused := make([]string, len(due))
+	broken := make([]string, len(due))
 	idx := make([]int, len(due))
 	for i := range idx {
 		idx[i] = i
@@ -258,27 +262,62 @@ func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run
 		}
 		xml, err := OrderXML(oc)
 		if err != nil {
-			return fmt.Errorf("order %d: order XML: %w", due[i].OGID, err)
+			broken[i] = "the order XML could not be generated: " + err.Error()
+			return nil
 		}
 		ready[i] = &prepared{oc, xml}
 		return nil
 	}); err != nil {
-		return rep, err
+		return nil, err
 	}
-	var batch []prepared
-	var starts []og.AttemptStart
+	// O6a: an order whose XML cannot be generated is retried at the next run; the others go on.
+	for i, why := range broken {
+		if why == "" {
+			continue
+		}
+		id := due[i].OGID
+		start := og.AttemptStart{OGID: id, Attempt: og.Attempt{At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: m.Placement.Method, Error: why}}
+		oc, err := s.Store.OrderContext(ctx, m, id)
+		if err != nil {
+			return nil, err
+		}
+		start.Items = oc.Order.Items
+		if err := s.Store.BeginAttempts(ctx, m.ID, []og.AttemptStart{start}); err != nil {
+			return nil, err
+		}
+		if _, err := s.Store.FinishAttempt(ctx, m, id, og.Answer{Transport: why}, og.AttemptResult{Error: why}, run); err != nil {
+			return nil, err
+		}
+		s.Log.Error("placement: an order could not be prepared; retried at the next run (O6a)", "merchant", m.ID, "order", id, "why", why)
+		rep.Pending++
+	}
+	var out []prepared
 	for i, p := range ready {
 		if paused[i] != "" {
 			if err := s.Store.PauseOrder(ctx, m, due[i].OGID, paused[i], run); err != nil {
-				return rep, err
+				return nil, err
 			}
 			rep.Pending++
 			continue
 		}
-		if p == nil {
-			continue
+		if p != nil {
+			out = append(out, *p)
 		}
-		batch = append(batch, *p)
+	}
+	return out, nil
+}
+
+// place records attempts for a chunk of due orders in one commit, sends them with bounded
+// concurrency, and applies each answer as it arrives.
+func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time) (og.RunReport, error) {
+	var rep og.RunReport
+	url := s.URL(m)
+	batch, err := s.prepare(ctx, m, due, run, &rep)
+	if err != nil {
+		return rep, err
+	}
+	starts := make([]og.AttemptStart, 0, len(batch))
+	for _, p := range batch {
 		starts = append(starts, og.AttemptStart{OGID: p.oc.Order.OGID, Items: p.oc.Order.Items, Attempt: og.Attempt{
 			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementAPI, URL: url, Request: string(p.xml),
 		}})
@@ -288,7 +327,7 @@ func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run
 		return rep, err
 	}
 	var mu sync.Mutex
-	err := parallel(ctx, batch, func(p prepared) error {
+	err = parallel(ctx, batch, func(p prepared) error {
 		d, err := s.send(ctx, m, url, p, run)
 		if err != nil {
 			return err
@@ -305,9 +344,10 @@ func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run
 		}
 		return nil
 	})
-	// Decisions are committed behind the senders; the run is over when they are on disk.
-	s.Store.Flush()
-	return rep, err
+	// Decisions are committed behind the senders; the run is over when they are on disk. A
+	// decision that failed to commit fails the run: its order is still in flight, and is
+	// resent with the same orderOgId at the next run (O6a).
+	return rep, errors.Join(err, s.Store.Flush())
 }
 
 // send POSTs one order (O2) and applies the decision on its answer.
@@ -345,6 +385,8 @@ func (s *Scheduler) send(ctx context.Context, m *og.Merchant, url string, p prep
 		case err != nil:
 			ans.Transport = "the answer was cut off: " + transportError(err, timeout)
 			res.Error = ans.Transport
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			ans.ParseError = fmt.Sprintf("the endpoint answered HTTP %d, a redirect to %q: Ordergroove does not follow redirects; configure the final URL of the order endpoint", resp.StatusCode, resp.Header.Get("Location"))
 		default:
 			if r, perr := ParseResponse(body); perr != nil {
 				ans.ParseError = perr.Error()

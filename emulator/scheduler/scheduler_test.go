@@ -201,6 +201,25 @@ func TestAYearOfMonthlyOrders(t *testing.T) {
 	}
 }
 
+// Monthly orders keep the purchase day where the month has it: bought Jan 31, placed Feb 28,
+// Mar 31, Apr 30 — not stuck on the 28th after February.
+func TestMonthlyOrdersKeepTheDayOfPurchase(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := sandboxtest.Start(t, func(c *config.Config) {
+		c.ClockStart = time.Date(2026, 1, 31, 18, 0, 0, 0, time.UTC)
+		c.Merchants[0].Placement.URL = ms.URL
+	})
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "dee", Items: []sandboxtest.Item{{Product: "17550870", Every: 1, Period: og.PeriodMonth}}})
+	sandboxtest.Advance(t, sb, "100d")
+	var dates []string
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		dates = append(dates, o.PlaceDate.String()+"/"+o.Status)
+	}
+	if want := "2026-02-28/placed,2026-03-31/placed,2026-04-30/placed,2026-05-31/scheduled"; strings.Join(dates, ",") != want {
+		t.Fatalf("orders %s, want %s", strings.Join(dates, ","), want)
+	}
+}
+
 // O5, O6a-d, S4: what Ordergroove does with each kind of answer, through real placements.
 func TestDecisionsThroughPlacement(t *testing.T) {
 	week := []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}
@@ -214,6 +233,11 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 		email   string
 		posts   int
 		rule    string
+		// attempts, when set, is the length of the order's ledger.
+		attempts int
+		// next: the subscription went on to its next order (every finished order, and an
+		// O6d order left pending).
+		next bool
 	}{
 		{name: "O6b/100_card_type", answer: errorCode("100"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
 		{name: "O6b/110_card_number", answer: errorCode("110"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
@@ -226,6 +250,7 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 		{name: "O6b/180_sca", answer: errorCode("180"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailSCA, posts: 1, rule: "O6b"},
 		{name: "O6b/020_technical", answer: errorCode("020"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailTechnical, posts: 1, rule: "O6b"},
 		{name: "O6c/garbage", answer: func(int, *etree.Element) (int, string) { return 200, "OK thanks" }, status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
+		{name: "O6c/redirect_is_not_followed", answer: func(int, *etree.Element) (int, string) { return 302, "" }, status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
 		{name: "O6c/unknown_code", answer: errorCode("555"), status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
 		{name: "O6d/999_three_retries_then_rejected", answer: errorCode("999"), advance: []string{"1d", "1d", "1d"}, status: og.OrderRejected, code: og.StatusRejected, email: og.EmailGeneric, posts: 4, rule: "O6d"},
 		{name: "O6d/999_then_success_on_a_retry", answer: func(n int, o *etree.Element) (int, string) {
@@ -239,9 +264,9 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 				return errorCode("999")(n, o)
 			}
 			return 503, ""
-		}, advance: []string{"1d", "1d", "1d", "1d"}, status: og.OrderPending, code: og.StatusConnectionError, posts: 4, rule: "O6d"},
-		{name: "O6a/merchant_down_is_retried_each_run", down: true, advance: []string{"1d", "1d"}, status: og.OrderPending, code: og.StatusConnectionError, posts: 0, rule: "O6a"},
-		{name: "O6a/window_of_the_frequency_then_given_up", down: true, advance: []string{"7d"}, status: og.OrderRejected, code: og.StatusConnectionError, posts: 0, rule: "O6a"},
+		}, advance: []string{"1d", "1d", "1d", "1d"}, status: og.OrderPending, code: og.StatusConnectionError, posts: 4, rule: "O6d", attempts: 4, next: true},
+		{name: "O6a/merchant_down_is_retried_each_run", down: true, advance: []string{"1d", "1d"}, status: og.OrderPending, code: og.StatusConnectionError, rule: "O6a", attempts: 3},
+		{name: "O6a/window_of_the_frequency_then_given_up", down: true, advance: []string{"7d"}, status: og.OrderRejected, code: og.StatusConnectionError, rule: "O6a", attempts: 8},
 		{name: "O6a/slow_merchant_times_out", answer: func(n int, o *etree.Element) (int, string) {
 			time.Sleep(3 * time.Second)
 			return success(n, o)
@@ -265,6 +290,9 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 			if o.Status != tc.status || o.StatusCode != tc.code {
 				t.Fatalf("order %s/%d, want %s/%d; attempts:\n%s", o.Status, o.StatusCode, tc.status, tc.code, ledger(o))
 			}
+			if tc.attempts != 0 && len(o.Attempts) != tc.attempts {
+				t.Fatalf("%d attempts, want %d:\n%s", len(o.Attempts), tc.attempts, ledger(o))
+			}
 			if ms != nil && len(ms.received()) != tc.posts {
 				t.Fatalf("%d POSTs, want %d:\n%s", len(ms.received()), tc.posts, ledger(o))
 			}
@@ -282,7 +310,7 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 				t.Fatalf("emails %v, want %q", rejectionEmails, want)
 			}
 			// Whatever became of the order, the subscription goes on once it is finished.
-			if tc.status != og.OrderPending {
+			if tc.status != og.OrderPending || tc.next {
 				if next := findOrder(t, sb, "2026-01-18"); next.Status != og.OrderScheduled && next.Status != og.OrderPlaced && next.Status != og.OrderPending {
 					t.Fatalf("the next order: %+v", next)
 				}

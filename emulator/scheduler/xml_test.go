@@ -157,7 +157,7 @@ func FuzzParseResponse(f *testing.F) {
 			t.Fatalf("accepted %q without a code", body)
 		}
 		if err == nil {
-			_ = og.Decide(&og.Order{}, og.Answer{HTTPStatus: 200, Response: r}, og.MaxRetryWindow, time.Unix(0, 0))
+			_ = og.Decide(&og.Order{}, og.Answer{HTTPStatus: 200, Response: r}, og.RetryWindow{}, time.Unix(0, 0))
 		}
 	})
 }

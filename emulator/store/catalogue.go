@@ -1,8 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +34,193 @@ func (db *DB) UpsertProducts(ctx context.Context, merchantID string, ps []og.Pro
 	return eff, err
 }
 
+// productSubKey indexes a subscription under its product (F3 finds a product's subscriptions).
+func productSubKey(product, sub string) string { return product + "\x00" + sub }
+
+// ApplyDiscontinued applies F3 to the live subscriptions of each named product that is
+// discontinued in the catalogue: swapped to the replacement its relationships name (emailed for
+// discontinued_replacement, silently for discontinued_silent_replacement), or cancelled and
+// emailed when it names none or names one that cannot be subscribed to. Each subscription's
+// upcoming order follows: the item is swapped, or removed (and an order left empty is
+// cancelled). Orders already sent and awaiting a retry are left as they went out.
+//
+// It runs inside the single writer, so that no checkout can add a subscription to a product
+// between the scan and the writes; one durable transaction for all the products.
+func (db *DB) ApplyDiscontinued(ctx context.Context, merchantID string, productIDs []string) (og.CatalogueEffects, error) {
+	var eff og.CatalogueEffects
+	if len(productIDs) == 0 {
+		return eff, nil
+	}
+	now := db.now()
+	err := db.commit.do(func(tx *bolt.Tx) error {
+		eff = og.CatalogueEffects{}
+		for _, pid := range productIDs {
+			v := newView(tx, db, merchantID)
+			if err := discontinue(v, pid, now, &eff); err != nil {
+				return err
+			}
+			if err := v.apply(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return eff, err
+}
+
+// discontinue applies F3 to the subscriptions of product pid.
+func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) error {
+	var p og.Product
+	if ok, err := v.getJSON(bProducts, pid, &p); err != nil || !ok || !p.Discontinued {
+		return err
+	}
+	subs, err := v.keysWithPrefix(bProductSubs, pid+"\x00")
+	if err != nil || len(subs) == 0 {
+		return err
+	}
+	var repl *og.Product
+	replID, silent := p.Replacement()
+	if replID != "" {
+		var r og.Product
+		ok, err := v.getJSON(bProducts, replID, &r)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok:
+			eff.Findings = append(eff.Findings, og.Warning("F3", "products["+pid+"].relationships",
+				fmt.Sprintf("the replacement %s of discontinued product %s is not in the catalogue: its %d subscriptions are cancelled instead of swapped", replID, pid, len(subs))))
+		case r.Discontinued || !r.AutoshipEligible:
+			eff.Findings = append(eff.Findings, og.Warning("F3", "products["+pid+"].relationships",
+				fmt.Sprintf("the replacement %s of discontinued product %s is itself discontinued or not autoship_eligible: its %d subscriptions are cancelled instead of swapped", replID, pid, len(subs))))
+		default:
+			repl = &r
+		}
+	}
+	for _, key := range subs {
+		sid := key[len(pid)+1:]
+		var s og.Subscription
+		if ok, err := v.getJSON(bSubscriptions, sid, &s); err != nil {
+			return err
+		} else if !ok || !s.Live() {
+			v.del(bProductSubs, key)
+			continue
+		}
+		order, err := upcomingOrder(v, &s)
+		if err != nil {
+			return err
+		}
+		v.del(bProductSubs, key)
+		if repl != nil {
+			// The subscription keeps its quantity, frequency, dates and any locked price (P4):
+			// only the product changes.
+			s.ProductID, s.SKU, s.UpdatedAt = repl.ProductID, repl.SKU, now
+			if !s.PriceLocked {
+				s.Price = repl.Price
+			}
+			v.put(bProductSubs, productSubKey(repl.ProductID, s.PublicID), []byte{})
+			eff.Swapped++
+			if !silent {
+				if err := addSubscriptionEmail(v, &s, og.EmailSwapped, pid, repl.ProductID, now); err != nil {
+					return err
+				}
+				eff.Emails++
+			}
+			if order != nil {
+				for i := range order.Items {
+					if it := &order.Items[i]; it.Subscription == s.PublicID {
+						fresh := og.NewOrderItem(&s, repl, now)
+						fresh.PublicID = it.PublicID
+						*it = fresh
+					}
+				}
+				order.Updated = now
+				if err := v.putJSON(bOrders, orderKey(order.OGID), order); err != nil {
+					return err
+				}
+				eff.OrdersChanged++
+			}
+		} else {
+			s.Status, s.Cancelled, s.UpdatedAt = og.SubscriptionCancelled, &now, now
+			s.CancelReason = "product " + pid + " was discontinued (F3)"
+			eff.Cancelled++
+			if err := addSubscriptionEmail(v, &s, og.EmailCancelled, pid, "", now); err != nil {
+				return err
+			}
+			eff.Emails++
+			if order != nil {
+				order.Items = slices.DeleteFunc(order.Items, func(it og.OrderItem) bool { return it.Subscription == s.PublicID })
+				order.Subscriptions = slices.DeleteFunc(order.Subscriptions, func(id string) bool { return id == s.PublicID })
+				order.Updated = now
+				if len(order.Items) == 0 {
+					order.Status, order.StatusCode = og.OrderCancelled, og.StatusCancelled
+					order.ErrorMessage = "every subscription of the order was cancelled: product " + pid + " was discontinued (F3)"
+					v.del(bDue, timeKey(order.DueAt, order.OGID))
+					order.DueAt = time.Time{}
+					v.del(bGroups, groupKey(&s))
+					eff.OrdersCancelled++
+				} else {
+					eff.OrdersChanged++
+				}
+				if err := v.putJSON(bOrders, orderKey(order.OGID), order); err != nil {
+					return err
+				}
+			}
+		}
+		if err := v.putJSON(bSubscriptions, s.PublicID, &s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upcomingOrder returns the order a live subscription's next date is filed in, if it has not
+// been sent yet.
+func upcomingOrder(v *view, s *og.Subscription) (*og.Order, error) {
+	raw, err := v.get(bGroups, groupKey(s))
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var o og.Order
+	if ok, err := v.getJSON(bOrders, string(raw), &o); err != nil || !ok {
+		return nil, err
+	}
+	if o.Status != og.OrderScheduled || len(o.Attempts) > 0 || !slices.Contains(o.Subscriptions, s.PublicID) {
+		return nil, nil
+	}
+	return &o, nil
+}
+
+// addSubscriptionEmail records the email a customer gets about a subscription (F3).
+func addSubscriptionEmail(v *view, s *og.Subscription, kind, product, replacement string, now time.Time) error {
+	var c og.Customer
+	if _, err := v.getJSON(bCustomers, s.Customer, &c); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(og.Email{Kind: kind, To: c.Email, SubscriptionID: s.PublicID, At: now,
+		Subject: og.SubscriptionEmailSubject(kind, s, product, replacement)})
+	if err != nil {
+		return err
+	}
+	v.appendSeq(bEmails, raw, maxEmails)
+	return nil
+}
+
+// keysWithPrefix returns the stored keys of a bucket that start with prefix. It reads the
+// transaction directly: views that use it run inside the writer (see ApplyDiscontinued).
+func (v *view) keysWithPrefix(bucket []byte, prefix string) ([]string, error) {
+	b, err := v.bucket(bucket)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	c := b.Cursor()
+	for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
+		out = append(out, string(k))
+	}
+	return out, nil
+}
+
 // FindProducts returns a merchant's catalogue, ordered by product id.
 func (db *DB) FindProducts(ctx context.Context, merchantID string) ([]og.Product, error) {
 	out := []og.Product{}
@@ -41,6 +232,49 @@ func (db *DB) FindProducts(ctx context.Context, merchantID string) ([]og.Product
 		return eachJSON(b, func(_ []byte, p *og.Product) error { out = append(out, *p); return nil })
 	})
 	return out, err
+}
+
+// UpsertCategories adds or replaces categories (F8) in one durable transaction.
+func (db *DB) UpsertCategories(ctx context.Context, merchantID string, cs []og.Category) error {
+	return db.commit.do(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bCategories)
+		if err != nil {
+			return err
+		}
+		for i := range cs {
+			if err := putJSON(b, cs[i].ID, &cs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// FindCategories returns a merchant's categories, ordered by id.
+func (db *DB) FindCategories(ctx context.Context, merchantID string) ([]og.Category, error) {
+	out := []og.Category{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bCategories)
+		if err != nil {
+			return err
+		}
+		return eachJSON(b, func(_ []byte, c *og.Category) error { out = append(out, *c); return nil })
+	})
+	return out, err
+}
+
+// CategoryKnown reports whether a category id is in a merchant's catalogue.
+func (db *DB) CategoryKnown(ctx context.Context, merchantID, id string) (bool, error) {
+	found := false
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bCategories)
+		if err != nil {
+			return err
+		}
+		found = b.Get([]byte(id)) != nil
+		return nil
+	})
+	return found, err
 }
 
 // RecordFeed keeps a feed's report (GET /_sandbox/merchants/{id}/feeds). It is written behind

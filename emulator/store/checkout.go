@@ -111,7 +111,7 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 			Price: ps.Price, PriceLocked: ps.PriceLocked, Frequency: ps.Frequency,
 			Status: og.SubscriptionActive, NextOrderDate: ps.NextOrder, StartDate: ps.StartDate,
 			Offer: ps.Offer, Payment: payment, ShippingAddress: shipping,
-			MerchantOrderID: p.MerchantOrderID, SessionID: p.SessionID, AnchorDay: ps.NextOrder.Day,
+			MerchantOrderID: p.MerchantOrderID, SessionID: p.SessionID, AnchorDay: ps.AnchorDay,
 			ExtraData: ps.ExtraData, Components: ps.Components, CreatedAt: now, UpdatedAt: now,
 		}
 		if err := v.putJSON(bSubscriptions, s.PublicID, &s); err != nil {
@@ -121,6 +121,7 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 			return nil, err
 		}
 		v.put(bCustomerSubs, string(customerSubKey(s.Customer, s.PublicID)), []byte{})
+		v.put(bProductSubs, productSubKey(s.ProductID, s.PublicID), []byte{})
 		subs = append(subs, map[string]string{ps.Product.ProductID: s.PublicID})
 	}
 

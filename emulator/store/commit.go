@@ -37,6 +37,12 @@ type committer struct {
 	mu     sync.RWMutex // held for reading while sending on jobs, for writing by close
 	closed bool
 	done   chan struct{}
+
+	// bgErr is the first failure of a write nobody waited for since the last flush: flush
+	// reports it, so that work committed behind its caller (an order's decision) is never
+	// reported done when it was not written.
+	bgMu  sync.Mutex
+	bgErr error
 }
 
 func newCommitter(db *bolt.DB, log *slog.Logger) *committer {
@@ -69,9 +75,24 @@ func (c *committer) send(j job) bool {
 	return true
 }
 
-// flush returns once every job sent before it is committed.
-func (c *committer) flush() {
-	_ = c.do(func(*bolt.Tx) error { return nil })
+// flush returns once every job sent before it is committed, with the first failure of a
+// background write since the last flush.
+func (c *committer) flush() error {
+	err := c.do(func(*bolt.Tx) error { return nil })
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.bgErr != nil {
+		err, c.bgErr = c.bgErr, nil
+	}
+	return err
+}
+
+func (c *committer) backgroundFailed(err error) {
+	c.bgMu.Lock()
+	if c.bgErr == nil {
+		c.bgErr = err
+	}
+	c.bgMu.Unlock()
 }
 
 // close commits what is queued and stops the loop.
@@ -133,6 +154,8 @@ func (c *committer) run(batch []job) {
 			for _, j := range batch {
 				if j.done != nil {
 					j.done <- err
+				} else if err != nil {
+					c.backgroundFailed(err)
 				}
 			}
 			return
@@ -142,6 +165,7 @@ func (c *committer) run(batch []job) {
 			j.done <- ferr
 		} else {
 			c.log.Error("store: background write failed", "err", ferr)
+			c.backgroundFailed(ferr)
 		}
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}

@@ -20,11 +20,14 @@ var (
 	bSessions      = []byte("sessions")      // session id → og.Session
 	bAttempts      = []byte("attempts")      // seq → og.PurchaseAttempt
 	bFeeds         = []byte("feeds")         // seq → og.FeedReport
+	bProductSubs   = []byte("product_subs")  // product id + 0 + subscription id → nothing (F3)
+	bCategories    = []byte("categories")    // category id → og.Category (F8)
+	bPendingFeeds  = []byte("pending_feeds") // path in the SFTP home → og.Dropped: awaiting the F1 pickup
 )
 
 // merchantBuckets are the buckets every merchant has; they are created at open.
 var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts, bFeeds,
-	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched}
+	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched, bProductSubs, bCategories, bPendingFeeds, bAwaiting, bBatches}
 
 // Bounds of the per-merchant logs: the oldest entries go past them.
 const (

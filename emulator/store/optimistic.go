@@ -53,7 +53,7 @@ func newView(tx *bolt.Tx, db *DB, merchant string) *view {
 // counter. The stored counter only ever grows (opMax); an id whose transaction never commits
 // leaves a gap, as database sequences do.
 func (v *view) nextID(key string) (int64, error) {
-	id, err := v.db.ids.next(v.db, v.merchant, key)
+	id, err := v.db.ids.next(v.tx, v.merchant, key)
 	if err != nil {
 		return 0, err
 	}
@@ -226,7 +226,7 @@ func commitView[T any](tx *bolt.Tx, db *DB, merchant string, pre *view, preRes T
 }
 
 // Flush returns once every write queued before it is committed.
-func (db *DB) Flush() { db.commit.flush() }
+func (db *DB) Flush() error { return db.commit.flush() }
 
 // idAllocator hands out per-merchant ids from counters loaded once from storage.
 type idAllocator struct {
@@ -234,7 +234,10 @@ type idAllocator struct {
 	last map[string]int64 // merchant + 0 + counter key → last id handed out
 }
 
-func (a *idAllocator) next(db *DB, merchant, key string) (int64, error) {
+// next reads a counter that is not loaded yet through tx, the caller's transaction: opening a
+// second read transaction inside one deadlocks with a writer that must grow the file (bbolt's
+// remap waits for every reader, and the new reader waits behind the remap).
+func (a *idAllocator) next(tx *bolt.Tx, merchant, key string) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.last == nil {
@@ -242,19 +245,11 @@ func (a *idAllocator) next(db *DB, merchant, key string) (int64, error) {
 	}
 	k := merchant + "\x00" + key
 	if _, loaded := a.last[k]; !loaded {
-		var stored uint64
-		err := db.bolt.View(func(tx *bolt.Tx) error {
-			b, err := mbucket(tx, merchant, bIDs)
-			if err != nil {
-				return err
-			}
-			stored = getUint(b.Get([]byte(key)))
-			return nil
-		})
+		b, err := mbucket(tx, merchant, bIDs)
 		if err != nil {
 			return 0, err
 		}
-		a.last[k] = int64(stored)
+		a.last[k] = int64(getUint(b.Get([]byte(key))))
 	}
 	a.last[k]++
 	return a.last[k], nil

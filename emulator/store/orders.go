@@ -26,6 +26,8 @@ var (
 	bInflight  = []byte("inflight")  // og id → nothing: an attempt recorded and not yet answered
 	bEmails    = []byte("emails")    // seq → og.Email
 	bSched     = []byte("sched")     // scheduler state: last_run
+	bAwaiting  = []byte("awaiting")  // og id → batch file name: in a batch order file, awaiting its answer (O2)
+	bBatches   = []byte("batches")   // batch file name → og.Batch
 )
 
 const (
@@ -267,13 +269,15 @@ func (db *DB) FinishAttempt(ctx context.Context, m *og.Merchant, id int64, ans o
 				freqs = append(freqs, *it.Frequency)
 			}
 		}
-		d := og.Decide(&o, ans, og.RetryWindow(freqs), now)
+		// O6a's window is judged on placement runs, not on when the answer was processed.
+		d := og.Decide(&o, ans, og.RetryWindow{Freqs: freqs, Loc: m.Location}, run)
 		if n := len(o.Attempts); n > 0 {
 			a := &o.Attempts[n-1]
 			a.HTTPStatus, a.Response, a.Error, a.DurationMS = r.HTTPStatus, r.Response, r.Error, r.DurationMS
 			a.Decision, a.Rule = d.Text, d.Rule
 		}
 		v.del(bInflight, orderKey(id))
+		v.del(bAwaiting, orderKey(id))
 		if err := applyDecision(v, m, &o, d, run, now); err != nil {
 			return d, err
 		}
@@ -313,7 +317,7 @@ func applyDecision(v *view, m *og.Merchant, o *og.Order, d og.Decision, run, now
 	if err := v.putJSON(bOrders, orderKey(o.OGID), o); err != nil {
 		return err
 	}
-	if !d.Done {
+	if !d.Done && !d.Advance {
 		return nil
 	}
 	return nextOrders(v, m, o, now)

@@ -1,0 +1,231 @@
+package feed
+
+import (
+	"bufio"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+)
+
+// MaxCategories bounds a categories feed: it is read whole, to check that parents exist and
+// that no category is its own ancestor.
+const MaxCategories = 100_000
+
+// ReadCategories reads a Product Categories feed (F8), <MERCHANT_ID>.ProductCategories.xml.
+// Its schema is not public (REFERENCE §5); the sandbox reads this one:
+//
+//	<categories>
+//	  <category>
+//	    <category_id>CAT-TREATS</category_id>          required, at most 64 characters
+//	    <name><![CDATA[Cat Treats]]></name>            required, at most 1024, in CDATA (F7)
+//	    <parent_id>CATS</parent_id>                    optional: another category's id
+//	  </category>
+//	</categories>
+//
+// known reports whether a category id is already in the catalogue (a parent may come from an
+// earlier feed). Valid categories go to accept; a category whose parent is unknown is kept with
+// a warning; categories that are their own ancestors are refused.
+func ReadCategories(r io.Reader, name string, now time.Time, known func(id string) bool, accept func([]og.Category) error) (og.FeedReport, error) {
+	rep := og.FeedReport{File: name, Kind: "categories", ReceivedAt: now, Findings: []og.Diagnostic{}}
+	entries, rootOK := readCategoryEntries(r, &rep)
+	if !rootOK && rep.Errors() == 0 {
+		rep.Add(og.Diagnostic{Rule: "F8", Line: 1, Severity: og.SeverityError, Message: "the file holds no <categories> element"})
+	}
+	rep.Entries = len(entries)
+	byID := map[string]int{}
+	ok := make([]bool, len(entries))
+	for i, e := range entries {
+		where := "categories[" + label(e.ID, i) + "]."
+		fail := func(field, msg string) {
+			rep.Add(og.Diagnostic{Rule: "F8", Field: where + field, Line: e.line, Severity: og.SeverityError, Message: msg})
+			ok[i] = false
+		}
+		ok[i] = true
+		switch {
+		case e.ID == "":
+			fail("category_id", "category_id is missing; it is required")
+		case len(e.ID) > maxCategory:
+			fail("category_id", fmt.Sprintf("category_id is %d characters; at most %d", len(e.ID), maxCategory))
+		}
+		switch {
+		case e.Name == "":
+			fail("name", "name is missing; it is required")
+		case len(e.Name) > maxName:
+			fail("name", fmt.Sprintf("name is %d characters; at most %d", len(e.Name), maxName))
+		case !e.nameCDATA:
+			rep.Add(og.Diagnostic{Rule: "F7", Field: where + "name", Line: e.line, Severity: og.SeverityWarning,
+				Message: "category names should always be wrapped in CDATA (<name><![CDATA[...]]></name>)"})
+		}
+		for _, v := range []struct{ field, s string }{{"category_id", e.ID}, {"name", e.Name}, {"parent_id", e.ParentID}} {
+			if at := nonASCII(v.s); at >= 0 {
+				rep.Add(og.Diagnostic{Rule: "C1", Field: where + v.field, Line: e.line, Severity: og.SeverityError,
+					Message: fmt.Sprintf("%s has a non-ASCII character at byte %d: feeds are ASCII only (C1)", v.field, at)})
+				ok[i] = false
+			}
+		}
+		if prev, dup := byID[e.ID]; dup && e.ID != "" {
+			rep.Add(og.Diagnostic{Rule: "F8", Field: where + "category_id", Line: e.line, Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("category_id %s appears again (first at line %d): the later entry wins", e.ID, entries[prev].line)})
+		}
+		byID[e.ID] = i
+	}
+	// Parents come from this file or the catalogue; no category may be its own ancestor.
+	for i, e := range entries {
+		if !ok[i] || e.ParentID == "" {
+			continue
+		}
+		if _, inFile := byID[e.ParentID]; !inFile && !known(e.ParentID) {
+			rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + e.ID + "].parent_id", Line: e.line, Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("parent_id %s is not a category of this feed or of the catalogue", e.ParentID)})
+		}
+		seen := map[string]bool{e.ID: true}
+		for p := e.ParentID; p != ""; {
+			if seen[p] {
+				rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + e.ID + "].parent_id", Line: e.line, Severity: og.SeverityError,
+					Message: fmt.Sprintf("category %s is its own ancestor (through %s)", e.ID, p)})
+				ok[i] = false
+				break
+			}
+			seen[p] = true
+			j, inFile := byID[p]
+			if !inFile {
+				break
+			}
+			p = entries[j].ParentID
+		}
+	}
+	var batch []og.Category
+	for i, e := range entries {
+		switch {
+		case !ok[i]:
+			rep.Refused++
+			continue
+		case byID[e.ID] != i:
+			continue // a later entry of the same id wins
+		}
+		rep.Accepted++
+		c := e.Category
+		c.Source, c.UpdatedAt = name, now
+		batch = append(batch, c)
+		if len(batch) == BatchSize {
+			if err := accept(batch); err != nil {
+				return rep, err
+			}
+			batch = nil
+		}
+	}
+	rep.Complete = rootOK
+	if len(batch) > 0 {
+		return rep, accept(batch)
+	}
+	return rep, nil
+}
+
+type categoryEntry struct {
+	og.Category
+	line      int
+	nameCDATA bool
+}
+
+// readCategoryEntries reads the <category> entries; a syntax error stops the reading with a
+// finding, keeping what came before.
+func readCategoryEntries(r io.Reader, rep *og.FeedReport) (entries []categoryEntry, rootOK bool) {
+	rc := &recorder{r: bufio.NewReaderSize(r, 64<<10)}
+	d := xml.NewDecoder(rc)
+	d.Strict = true
+	var cur *categoryEntry
+	var field string
+	var text strings.Builder
+	cdata := false
+	depth := 0
+	for {
+		rc.raw = rc.raw[:0]
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return entries, rootOK
+		}
+		line, _ := d.InputPos()
+		if err != nil {
+			rep.Add(syntaxFinding(err, line))
+			rep.Add(og.Diagnostic{Rule: "F8", Line: line, Severity: og.SeverityWarning, Message: "categories after this line were not read"})
+			return entries, false
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 1:
+				if t.Name.Local != "categories" {
+					rep.Add(og.Diagnostic{Rule: "F8", Line: line, Severity: og.SeverityError,
+						Message: fmt.Sprintf("the root element is <%s>; a categories feed is <categories><category>…</category></categories>", t.Name.Local)})
+					return nil, false
+				}
+				rootOK = true
+			case depth == 2 && t.Name.Local == "category":
+				if len(entries) >= MaxCategories {
+					rep.Add(og.Diagnostic{Rule: "F8", Line: line, Severity: og.SeverityError, Message: fmt.Sprintf("more than %d categories: the rest were not read", MaxCategories)})
+					return entries, false
+				}
+				cur = &categoryEntry{line: line}
+			case depth == 3 && cur != nil:
+				field = t.Name.Local
+				text.Reset()
+				cdata = false
+			default:
+				rep.Add(og.Diagnostic{Rule: "F8", Field: t.Name.Local, Line: line, Severity: og.SeverityWarning, Message: fmt.Sprintf("<%s> is not part of a categories feed: ignored", t.Name.Local)})
+				if err := d.Skip(); err != nil {
+					rep.Add(syntaxFinding(err, line))
+					return entries, false
+				}
+				depth--
+			}
+		case xml.CharData:
+			if depth == 3 && cur != nil {
+				text.Write(t)
+				if strings.HasPrefix(string(rc.raw), "<![CDATA[") {
+					cdata = true
+				}
+			}
+		case xml.EndElement:
+			depth--
+			switch {
+			case depth == 2 && cur != nil:
+				v := strings.TrimSpace(text.String())
+				switch field {
+				case "category_id":
+					cur.ID = v
+				case "name":
+					cur.Name, cur.nameCDATA = v, cdata
+				case "parent_id":
+					cur.ParentID = v
+				default:
+					rep.Add(og.Diagnostic{Rule: "F8", Field: field, Line: line, Severity: og.SeverityWarning, Message: fmt.Sprintf("unknown element <%s> is ignored", field)})
+				}
+			case depth == 1 && cur != nil:
+				entries = append(entries, *cur)
+				cur = nil
+			}
+		}
+	}
+}
+
+func label(id string, i int) string {
+	if id != "" {
+		return id
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
+
+func nonASCII(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c > 0x7e || c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return i
+		}
+	}
+	return -1
+}

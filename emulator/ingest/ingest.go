@@ -1,0 +1,358 @@
+// Package ingest reads what merchants drop on the SFTP site (REFERENCE §5) and what they PUT
+// through the control API: product feeds (F1-F7) into the catalogue with their effects on
+// subscriptions (F3), Product Categories feeds (F8), and batch order responses (O2, O4), which
+// it hands to the scheduler. Each file gets a report — every finding with its line and rule
+// id — kept for GET /_sandbox/merchants/{id}/feeds and written to outgoing/ beside the file's
+// name, as <file>.report.txt and <file>.report.json.
+//
+// A product feed is read as soon as its upload completes, or, for a merchant configured with
+// feed_pickup: 30m, at Ordergroove's pickup every 30 minutes of sandbox time (F1): the
+// Ingester is then og.Work on the sandbox clock.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/feed"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+)
+
+// Store is what ingestion needs of storage.
+type Store interface {
+	og.CatalogueService
+	RecordFeed(ctx context.Context, merchantID string, r og.FeedReport) error
+	AddPendingFeed(ctx context.Context, merchantID string, f og.Dropped) error
+	PendingFeeds(merchantID string) ([]og.Dropped, error)
+	RemovePendingFeed(ctx context.Context, merchantID, path string) error
+}
+
+// BatchAnswers applies a batch order response file (O2) to the orders awaiting it.
+type BatchAnswers interface {
+	ApplyBatchResponse(ctx context.Context, m *og.Merchant, name string, r io.Reader) (og.FeedReport, error)
+}
+
+// Ingester reads dropped and PUT files.
+type Ingester struct {
+	Merchants *og.Merchants
+	Store     Store
+	Homes     og.Homes // where reports are written; nil writes none
+	Batches   BatchAnswers
+	Clock     og.Clock
+	Journal   og.JournalService
+	Log       *slog.Logger
+	// Wake tells the clock runner that a pickup fell due (F1); nil when there is none.
+	Wake func()
+}
+
+var _ og.DropHandler = (*Ingester)(nil)
+var _ og.Work = (*Ingester)(nil)
+
+// PickupEvery is Ordergroove's product feed cadence (F1).
+const PickupEvery = 30 * time.Minute
+
+// Kinds of dropped files.
+const (
+	KindProducts      = "products"
+	KindCategories    = "categories"
+	KindBatchResponse = "batch_response"
+)
+
+var (
+	batchResponseName = regexp.MustCompile(`^(.+)\.BatchResponse(\d{2})-(\d{2})-(\d{4})_(\d{6})\.xml$`)
+	productsName      = regexp.MustCompile(`^(.+)\.Products\.xml$`)
+	categoriesName    = regexp.MustCompile(`^(.+)\.ProductCategories\.xml$`)
+)
+
+// Classify says what a file of merchant m's drop site is from its name: the kind, and the
+// merchant id the name carries. Ordergroove reads only exact names (F1, F8, O2).
+func Classify(base string) (kind, merchantID string) {
+	for _, c := range []struct {
+		kind string
+		re   *regexp.Regexp
+	}{{KindBatchResponse, batchResponseName}, {KindCategories, categoriesName}, {KindProducts, productsName}} {
+		if m := c.re.FindStringSubmatch(base); m != nil {
+			return c.kind, m[1]
+		}
+	}
+	return "", ""
+}
+
+// nearMiss says how a name that Ordergroove would not read differs from one it would, or ""
+// when the name is not trying to be a feed.
+func nearMiss(base, merchantID string) string {
+	lower := strings.ToLower(base)
+	switch {
+	case strings.Contains(lower, "productcategories"):
+		return fmt.Sprintf("a categories feed must be named exactly %s.ProductCategories.xml (F8)", merchantID)
+	case strings.Contains(lower, "batchresponse"):
+		return fmt.Sprintf("a batch response must be named exactly %s.BatchResponseMM-DD-YYYY_HHMMSS.xml (O2)", merchantID)
+	case strings.Contains(lower, "products"):
+		return fmt.Sprintf("a product feed must be named exactly %s.Products.xml (F1)", merchantID)
+	}
+	return ""
+}
+
+// Dropped is called by the drop site for every file that arrives whole.
+func (in *Ingester) Dropped(ctx context.Context, f og.Dropped) (string, error) {
+	m, ok := in.Merchants.ByID(f.MerchantID)
+	if !ok {
+		return "", fmt.Errorf("no merchant %s", f.MerchantID)
+	}
+	dir, base := path.Dir(f.Path), path.Base(f.Path)
+	if strings.HasSuffix(base, ".report.txt") || strings.HasSuffix(base, ".report.json") {
+		return "", nil
+	}
+	kind, named := Classify(base)
+	if dir != "." && dir != "incoming" {
+		if kind != "" {
+			return fmt.Sprintf("kept, not read: Ordergroove reads %s from incoming/ or the home itself, not %s/", base, dir), nil
+		}
+		return "", nil
+	}
+	if kind == "" {
+		if why := nearMiss(base, m.ID); why != "" {
+			in.refuseName(m, f, why)
+			return "not read: " + why, nil
+		}
+		return "kept: not a file Ordergroove reads", nil
+	}
+	if named != m.ID {
+		why := fmt.Sprintf("the file is named for merchant %q, but this is the drop site of merchant %s: Ordergroove reads only files named for the merchant whose site they are on", named, m.ID)
+		in.refuseName(m, f, why)
+		return "not read: " + why, nil
+	}
+	switch kind {
+	case KindProducts:
+		if m.FeedPickup == og.FeedEvery30m {
+			if f.At.IsZero() {
+				f.At = in.Clock.Now()
+			}
+			if err := in.Store.AddPendingFeed(ctx, m.ID, f); err != nil {
+				return "", err
+			}
+			if in.Wake != nil {
+				in.Wake()
+			}
+			return fmt.Sprintf("waiting for the 30-minute pickup at %s (F1)", pickupAt(f.At).UTC().Format(time.RFC3339)), nil
+		}
+		rep, err := in.readDropped(ctx, m, f.Path, kind)
+		if err != nil {
+			return "", err
+		}
+		return summary(rep), nil
+	case KindCategories, KindBatchResponse:
+		rep, err := in.readDropped(ctx, m, f.Path, kind)
+		if err != nil {
+			return "", err
+		}
+		return summary(rep), nil
+	}
+	return "", nil
+}
+
+// refuseName reports a file whose name Ordergroove would not read.
+func (in *Ingester) refuseName(m *og.Merchant, f og.Dropped, why string) {
+	rep := og.FeedReport{File: f.Path, Kind: "unread", ReceivedAt: in.Clock.Now(), Complete: true,
+		Findings: []og.Diagnostic{{Rule: ruleForName(why), Field: "file name", Severity: og.SeverityError, Message: why}}}
+	in.writeReport(m, f.Path, rep)
+	_ = in.Store.RecordFeed(context.Background(), m.ID, rep)
+}
+
+func ruleForName(why string) string {
+	for _, r := range []string{"F8", "O2"} {
+		if strings.Contains(why, "("+r+")") {
+			return r
+		}
+	}
+	return "F1"
+}
+
+// readDropped reads one file of a merchant's home, keeps its report and writes it beside it.
+func (in *Ingester) readDropped(ctx context.Context, m *og.Merchant, name, kind string) (og.FeedReport, error) {
+	if in.Homes == nil {
+		return og.FeedReport{}, fmt.Errorf("no drop site")
+	}
+	f, err := in.Homes.Open(m.ID, name)
+	if err != nil {
+		return og.FeedReport{}, err
+	}
+	defer f.Close()
+	var rep og.FeedReport
+	switch kind {
+	case KindProducts:
+		rep, err = in.Products(ctx, m, name, f, "xml")
+	case KindCategories:
+		rep, err = in.Categories(ctx, m, name, f)
+	case KindBatchResponse:
+		if in.Batches == nil {
+			return rep, fmt.Errorf("batch responses are not read: no scheduler")
+		}
+		rep, err = in.Batches.ApplyBatchResponse(ctx, m, name, f)
+		if err == nil {
+			err = in.Store.RecordFeed(ctx, m.ID, rep)
+		}
+	}
+	if err != nil {
+		return rep, err
+	}
+	in.writeReport(m, name, rep)
+	return rep, nil
+}
+
+// writeReport writes outgoing/<file>.report.txt and .report.json.
+func (in *Ingester) writeReport(m *og.Merchant, name string, rep og.FeedReport) {
+	if in.Homes == nil {
+		return
+	}
+	base := "outgoing/" + path.Base(name) + ".report"
+	var txt bytes.Buffer
+	_ = feed.WriteText(&txt, rep)
+	js, _ := json.MarshalIndent(rep, "", "  ")
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{base + ".txt", txt.Bytes()}, {base + ".json", append(js, '\n')}} {
+		if err := in.Homes.WriteFile(m.ID, f.name, f.data); err != nil {
+			in.Log.Error("ingest: writing a report failed", "merchant", m.ID, "file", f.name, "err", err)
+		}
+	}
+}
+
+// summary is a report in one line, for the journal.
+func summary(rep og.FeedReport) string {
+	errs := rep.Errors()
+	s := fmt.Sprintf("%s: %d read, %d accepted, %d refused; %d errors, %d warnings", strings.ReplaceAll(rep.Kind, "_", " "), rep.Entries, rep.Accepted, rep.Refused, errs, len(rep.Findings)-errs)
+	if !rep.Complete {
+		s += "; not readable to its end"
+	}
+	return s + "; report in outgoing/" + path.Base(rep.File) + ".report.txt"
+}
+
+// Products reads a product feed (format "xml", or "json" for the control API's JSON array)
+// into m's catalogue, applies F3 to the subscriptions of discontinued products once the whole
+// file is stored, and keeps the report.
+func (in *Ingester) Products(ctx context.Context, m *og.Merchant, name string, r io.Reader, format string) (og.FeedReport, error) {
+	var eff og.CatalogueEffects
+	var discontinued []string
+	accept := func(ps []og.Product) error {
+		e, err := in.Store.UpsertProducts(ctx, m.ID, ps)
+		eff.Add(e)
+		for i := range ps {
+			if ps[i].Discontinued {
+				discontinued = append(discontinued, ps[i].ProductID)
+			}
+		}
+		return err
+	}
+	now := in.Clock.Now()
+	var rep og.FeedReport
+	var err error
+	if format == "json" {
+		rep, err = feed.ReadProductsJSON(r, name, now, accept)
+	} else {
+		rep, err = feed.ReadProducts(r, name, now, accept)
+	}
+	if err != nil {
+		return rep, err
+	}
+	e, err := in.Store.ApplyDiscontinued(ctx, m.ID, discontinued)
+	if err != nil {
+		return rep, err
+	}
+	eff.Add(e)
+	for _, f := range eff.Findings {
+		rep.Add(f)
+	}
+	rep.Effects = &eff
+	return rep, in.Store.RecordFeed(ctx, m.ID, rep)
+}
+
+// Categories reads a Product Categories feed (F8) into m's catalogue and keeps the report.
+func (in *Ingester) Categories(ctx context.Context, m *og.Merchant, name string, r io.Reader) (og.FeedReport, error) {
+	known := func(id string) bool {
+		ok, _ := in.Store.CategoryKnown(ctx, m.ID, id)
+		return ok
+	}
+	rep, err := feed.ReadCategories(r, name, in.Clock.Now(), known, func(cs []og.Category) error {
+		return in.Store.UpsertCategories(ctx, m.ID, cs)
+	})
+	if err != nil {
+		return rep, err
+	}
+	return rep, in.Store.RecordFeed(ctx, m.ID, rep)
+}
+
+// pickupAt is the F1 pickup that reads a file dropped at t: the next half hour, or t itself
+// when it falls on one.
+func pickupAt(t time.Time) time.Time {
+	p := t.Truncate(PickupEvery)
+	if p.Before(t) {
+		p = p.Add(PickupEvery)
+	}
+	return p
+}
+
+// NextDue returns the earliest pickup of a pending product feed (F1).
+func (in *Ingester) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var best time.Time
+	for _, m := range in.Merchants.All() {
+		if m.FeedPickup != og.FeedEvery30m {
+			continue
+		}
+		pending, err := in.Store.PendingFeeds(m.ID)
+		if err != nil {
+			return best, false, err
+		}
+		for _, f := range pending {
+			if at := pickupAt(f.At); best.IsZero() || at.Before(best) {
+				best = at
+			}
+		}
+	}
+	return best, !best.IsZero(), nil
+}
+
+// RunDue reads every pending product feed whose pickup is due by now (F1).
+func (in *Ingester) RunDue(ctx context.Context, now time.Time) (og.RunReport, error) {
+	var rr og.RunReport
+	for _, m := range in.Merchants.All() {
+		if m.FeedPickup != og.FeedEvery30m {
+			continue
+		}
+		pending, err := in.Store.PendingFeeds(m.ID)
+		if err != nil {
+			return rr, err
+		}
+		for _, f := range pending {
+			if pickupAt(f.At).After(now) {
+				continue
+			}
+			note := "read at the 30-minute pickup (F1): "
+			rep, err := in.readDropped(ctx, m, f.Path, KindProducts)
+			switch {
+			case err != nil && strings.Contains(err.Error(), "no such file"):
+				note = fmt.Sprintf("the 30-minute pickup (F1) found no %s: it was deleted or renamed after the upload", f.Path)
+			case err != nil:
+				return rr, fmt.Errorf("pickup of %s for %s: %w", f.Path, m.ID, err)
+			default:
+				note += summary(rep)
+				rr.Feeds++
+			}
+			if err := in.Store.RemovePendingFeed(ctx, m.ID, f.Path); err != nil {
+				return rr, err
+			}
+			in.Journal.Append(og.JournalEntry{Time: in.Clock.Now(), WallTime: in.Clock.Wall(), Surface: og.SurfaceSFTP,
+				MerchantID: m.ID, Direction: og.DirectionIn, Note: f.Path + ": " + note, Rules: og.Rules(rep.Findings), Diags: rep.Findings})
+		}
+	}
+	return rr, nil
+}

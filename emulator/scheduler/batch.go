@@ -1,0 +1,322 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+)
+
+// MaxBatchResponse bounds a batch response file: 10,000 answers are about 2 MB.
+const MaxBatchResponse = 64 << 20
+
+// BatchFileName is the batch order file of a placement run (O2):
+// <MERCHANT_ID>_batch_orders_MM-DD-YYYY_HHMMSS.xml, in the merchant's time zone.
+func BatchFileName(m *og.Merchant, run time.Time) string {
+	return m.ID + "_batch_orders_" + run.In(m.Location).Format("01-02-2006_150405") + ".xml"
+}
+
+// BatchXML wraps order XML documents (O3) in one <orders> document. No sample of the request
+// file is public (REFERENCE §5): the wrapper is presumed to be <orders> of the same <order>
+// elements, like the batch response.
+func BatchXML(orders [][]byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<orders>\n")
+	for _, o := range orders {
+		if i := bytes.Index(o, []byte("?>")); bytes.HasPrefix(o, []byte("<?xml")) && i >= 0 {
+			o = o[i+2:]
+		}
+		b.Write(bytes.TrimSpace(o))
+		b.WriteString("\n")
+	}
+	b.WriteString("</orders>\n")
+	return b.Bytes()
+}
+
+// placeBatch is a placement run of a batch-method merchant (O2): every due order goes into one
+// <orders> file in the merchant's outgoing/ folder, and each waits, in status 9, for its
+// answer in a batch response file. The attempts are recorded before the file is written.
+func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time) (og.RunReport, error) {
+	var rep og.RunReport
+	if s.Homes == nil || s.Batches == nil {
+		return rep, errors.New("the batch method needs the SFTP drop site")
+	}
+	ready, err := s.prepare(ctx, m, due, run, &rep)
+	if err != nil || len(ready) == 0 {
+		return rep, err
+	}
+	file := "outgoing/" + BatchFileName(m, run)
+	b := og.Batch{File: file, Run: run}
+	starts := make([]og.AttemptStart, 0, len(ready))
+	docs := make([][]byte, 0, len(ready))
+	for _, p := range ready {
+		b.Orders = append(b.Orders, p.oc.Order.OGID)
+		starts = append(starts, og.AttemptStart{OGID: p.oc.Order.OGID, Items: p.oc.Order.Items, Attempt: og.Attempt{
+			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementBatch, File: file, Request: string(p.xml),
+		}})
+		docs = append(docs, p.xml)
+	}
+	if err := s.Batches.BeginBatch(ctx, m.ID, b, starts); err != nil {
+		return rep, err
+	}
+	if err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
+		return rep, err
+	}
+	rep.Pending += len(ready)
+	return rep, nil
+}
+
+// writeBatch drops a batch file on the merchant's site and records that it is there.
+func (s *Scheduler) writeBatch(ctx context.Context, m *og.Merchant, b og.Batch, data []byte) error {
+	if err := s.Homes.WriteFile(m.ID, b.File, data); err != nil {
+		return fmt.Errorf("batch file %s: %w", b.File, err)
+	}
+	if err := s.Batches.BatchWritten(ctx, m.ID, b.File); err != nil {
+		return err
+	}
+	name := b.File[strings.LastIndex(b.File, "/")+1:]
+	stamp := strings.TrimSuffix(strings.TrimPrefix(name, m.ID+"_batch_orders_"), ".xml")
+	s.Journal.Append(og.JournalEntry{Time: s.Clock.Now(), WallTime: s.Clock.Wall(), Surface: og.SurfaceSFTP, MerchantID: m.ID,
+		Direction: og.DirectionOut, Status: 0,
+		Note: fmt.Sprintf("dropped %s with %d orders (O2 batch method): they wait in status 9 for incoming/%s.BatchResponse%s.xml", b.File, len(b.Orders), m.ID, stamp)})
+	return nil
+}
+
+// recoverBatches writes the files of batches recorded before a crash and never written: the
+// orders' XML is what their attempts recorded.
+func (s *Scheduler) recoverBatches(ctx context.Context, m *og.Merchant) error {
+	if s.Batches == nil || s.Homes == nil {
+		return nil
+	}
+	bs, err := s.Batches.UnwrittenBatches(m.ID)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		var docs [][]byte
+		for _, id := range b.Orders {
+			oc, err := s.Store.OrderContext(ctx, m, id)
+			if err != nil {
+				return err
+			}
+			if n := len(oc.Order.Attempts); n > 0 && oc.Order.Attempts[n-1].File == b.File {
+				docs = append(docs, []byte(oc.Order.Attempts[n-1].Request))
+			}
+		}
+		if err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
+			return err
+		}
+		s.Log.Warn("placement: a batch file recorded before the sandbox stopped is written now", "merchant", m.ID, "file", b.File)
+	}
+	return nil
+}
+
+// batchAnswer is one <order> of a batch response (O4).
+type batchAnswer struct {
+	OGOrderID    string `xml:"ogOrderId"`
+	Code         string `xml:"code"`
+	OrderID      string `xml:"orderId"`
+	ErrorCode    string `xml:"errorCode"`
+	ErrorMsg     string `xml:"errorMsg"`
+	ResponseCode string `xml:"responseCode"`
+}
+
+// ApplyBatchResponse applies a batch response file (O2, O4) to the orders awaiting it: each
+// <order> answer, named by its ogOrderId, gets the decision an API answer would (O6). The
+// report names every answer it could not apply by line, and the orders of the batches it
+// answers that still await an answer.
+func (s *Scheduler) ApplyBatchResponse(ctx context.Context, m *og.Merchant, name string, r io.Reader) (og.FeedReport, error) {
+	rep := og.FeedReport{File: name, Kind: "batch_response", ReceivedAt: s.Clock.Now(), Findings: []og.Diagnostic{}}
+	fail := func(line int, field, format string, args ...any) {
+		rep.Add(og.Diagnostic{Rule: "O4", Field: field, Line: line, Severity: og.SeverityError, Message: fmt.Sprintf(format, args...)})
+	}
+	lr := &io.LimitedReader{R: r, N: MaxBatchResponse + 1}
+	d := xml.NewDecoder(lr)
+	d.Strict = true
+	seen := map[int64]int{}
+	batches := map[string]bool{}
+	depth := 0
+	rootOK := false
+	var rr og.RunReport
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			rep.Complete = rootOK
+			if !rootOK {
+				fail(1, "orders", "the file holds no <orders> element: a batch response is <orders><order><ogOrderId>…</ogOrderId><code>SUCCESS</code><orderId>…</orderId></order></orders>")
+			}
+			break
+		}
+		if err != nil {
+			line, _ := d.InputPos()
+			if lr.N <= 0 {
+				fail(line, "", "the file is over %d bytes: the rest was not read", MaxBatchResponse)
+			} else {
+				fail(line, "", "the file stops being well-formed XML here (%v): answers after this line were not read", err)
+			}
+			break
+		}
+		line, _ := d.InputPos()
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 1 && t.Name.Local == "orders":
+				rootOK = true
+			case depth == 1:
+				fail(line, t.Name.Local, "the root element is <%s>; a batch response wraps its answers in <orders> (O4)", t.Name.Local)
+				rep.Complete = false
+				return rep, s.finishBatchReport(ctx, m, &rep, batches, rr)
+			case depth == 2 && t.Name.Local == "order":
+				var a batchAnswer
+				if err := d.DecodeElement(&a, &t); err != nil {
+					fail(line, "order", "this <order> answer cannot be read (%v): answers after it were not read", err)
+					return rep, s.finishBatchReport(ctx, m, &rep, batches, rr)
+				}
+				depth--
+				rep.Entries++
+				if s.applyAnswer(ctx, m, &rep, line, a, seen, batches, &rr) {
+					rep.Accepted++
+				} else {
+					rep.Refused++
+				}
+			case depth == 2:
+				rep.Add(og.Diagnostic{Rule: "O4", Field: t.Name.Local, Line: line, Severity: og.SeverityWarning,
+					Message: fmt.Sprintf("<%s> is not an <order> answer: ignored", t.Name.Local)})
+				if err := d.Skip(); err != nil {
+					fail(line, t.Name.Local, "the file stops being well-formed XML (%v)", err)
+					return rep, s.finishBatchReport(ctx, m, &rep, batches, rr)
+				}
+				depth--
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return rep, s.finishBatchReport(ctx, m, &rep, batches, rr)
+}
+
+// applyAnswer applies one answer of a batch response; it reports whether it was applied.
+func (s *Scheduler) applyAnswer(ctx context.Context, m *og.Merchant, rep *og.FeedReport, line int, a batchAnswer, seen map[int64]int, batches map[string]bool, rr *og.RunReport) bool {
+	refuse := func(field, format string, args ...any) bool {
+		rep.Add(og.Diagnostic{Rule: "O4", Field: field, Line: line, Severity: og.SeverityError, Message: fmt.Sprintf(format, args...)})
+		return false
+	}
+	raw := strings.TrimSpace(a.OGOrderID)
+	if raw == "" {
+		return refuse("ogOrderId", "the answer has no <ogOrderId>: a batch answer names the order it answers (O4)")
+	}
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		return refuse("ogOrderId", "ogOrderId %q is not an order id: it is the <orderOgId> of the order in the batch file", clip([]byte(raw)))
+	}
+	field := fmt.Sprintf("order[%d]", id)
+	if prev, dup := seen[id]; dup {
+		return refuse(field, "order %d is answered again (first at line %d): the first answer counts", id, prev)
+	}
+	seen[id] = line
+	file, awaiting, err := s.Batches.AwaitingBatch(m.ID, id)
+	if err != nil {
+		return refuse(field, "order %d: %v", id, err)
+	}
+	if !awaiting {
+		oc, err := s.Store.OrderContext(ctx, m, id)
+		if err != nil {
+			return refuse(field, "no order %d of merchant %s awaits an answer: ogOrderId is the <orderOgId> of an order in a batch file", id, m.ID)
+		}
+		return refuse(field, "order %d does not await an answer (it is %s, status %d): this answer is ignored", id, oc.Order.Status, oc.Order.StatusCode)
+	}
+	batches[file] = true
+	resp := &og.PlacementResponse{Code: strings.TrimSpace(a.Code), OrderID: strings.TrimSpace(a.OrderID),
+		ErrorCode: strings.TrimSpace(a.ErrorCode), ErrorMsg: strings.TrimSpace(a.ErrorMsg),
+		ResponseCode: strings.TrimSpace(a.ResponseCode), OGOrderID: raw}
+	ans := og.Answer{Response: resp}
+	if resp.Code == "" {
+		ans = og.Answer{ParseError: "the <order> answer has no <code> (SUCCESS or ERROR)", HTTPStatus: 200}
+	}
+	body, _ := xml.Marshal(struct {
+		XMLName xml.Name `xml:"order"`
+		batchAnswer
+	}{batchAnswer: a})
+	now := s.Clock.Now()
+	dec, err := s.Store.FinishAttempt(ctx, m, id, ans, og.AttemptResult{Response: string(body)}, now)
+	if err != nil {
+		return refuse(field, "order %d: %v", id, err)
+	}
+	switch dec.Outcome() {
+	case og.OutcomePlaced:
+		rr.Placed++
+	case og.OutcomeRejected:
+		rr.Rejected++
+	default:
+		rr.Pending++
+	}
+	diags := dec.Warnings
+	if dec.Rule == "O6c" {
+		diags = append(diags, og.Finding("O6c", field, dec.Text))
+	}
+	for _, w := range diags {
+		w.Line = line
+		if w.Field == "" || !strings.HasPrefix(w.Field, "order") {
+			w.Field = field + "." + w.Field
+		}
+		rep.Add(w)
+	}
+	s.Journal.Append(og.JournalEntry{Time: now, WallTime: s.Clock.Wall(), Surface: og.SurfacePlacement, MerchantID: m.ID,
+		Direction: og.DirectionIn, Note: fmt.Sprintf("order %d (batch response %s): %s", id, rep.File, dec.Text), Rules: og.Rules(diags), Diags: diags})
+	return true
+}
+
+// finishBatchReport commits the decisions and names the orders of the answered batches that
+// still await their answer.
+func (s *Scheduler) finishBatchReport(ctx context.Context, m *og.Merchant, rep *og.FeedReport, batches map[string]bool, rr og.RunReport) error {
+	if err := s.Store.Flush(); err != nil {
+		return err
+	}
+	files := make([]string, 0, len(batches))
+	for f := range batches {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		var waiting []string
+		bs, err := s.batchOrders(m, f)
+		if err != nil {
+			return err
+		}
+		for _, id := range bs {
+			if file, ok, err := s.Batches.AwaitingBatch(m.ID, id); err != nil {
+				return err
+			} else if ok && file == f {
+				waiting = append(waiting, strconv.FormatInt(id, 10))
+			}
+		}
+		if len(waiting) > 0 {
+			list := strings.Join(waiting[:min(len(waiting), 20)], ", ")
+			if len(waiting) > 20 {
+				list += fmt.Sprintf(" and %d more", len(waiting)-20)
+			}
+			rep.Add(og.Diagnostic{Rule: "O2", Field: f, Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("%d orders of %s have no answer yet and stay in status 9: %s", len(waiting), f, list)})
+		}
+	}
+	s.Log.Info("placement: batch response applied", "merchant", m.ID, "file", rep.File, "placed", rr.Placed, "rejected", rr.Rejected, "pending", rr.Pending, "refused", rep.Refused)
+	return nil
+}
+
+// batchOrders returns the orders of a batch file.
+func (s *Scheduler) batchOrders(m *og.Merchant, file string) ([]int64, error) {
+	b, found, err := s.Batches.Batch(m.ID, file)
+	if err != nil || !found {
+		return nil, err
+	}
+	return b.Orders, nil
+}

@@ -1,0 +1,233 @@
+package sftpd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/pkg/sftp"
+)
+
+// home serves one merchant's SFTP session: every path is resolved inside its os.Root.
+type home struct {
+	s    *Server
+	m    *og.Merchant
+	root *os.Root
+}
+
+// hidden reports whether a name belongs to the server (an upload in progress).
+func hidden(name string) bool { return strings.HasPrefix(path.Base(name), uploadPrefix) }
+
+// mapErr turns a file system error into the SFTP status a client understands. An attempt to
+// leave the home (os.Root's "path escapes from parent") is a permission error.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return sftp.ErrSSHFxNoSuchFile
+	case errors.Is(err, fs.ErrPermission), strings.Contains(err.Error(), "escapes"):
+		return sftp.ErrSSHFxPermissionDenied
+	}
+	return err
+}
+
+var errDenied = sftp.ErrSSHFxPermissionDenied
+
+// Fileread opens a file for download (outgoing/ holds batch order files and feed reports).
+func (h *home) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	name := rel(r.Filepath)
+	if name == "." || hidden(name) {
+		return nil, sftp.ErrSSHFxNoSuchFile
+	}
+	f, err := h.root.Open(name)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, sftp.ErrSSHFxFailure
+	}
+	h.s.record(h.m.ID, og.DirectionOut, "downloaded "+name, nil)
+	return f, nil
+}
+
+// Filewrite starts an upload into a temporary file beside its target.
+func (h *home) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	name := rel(r.Filepath)
+	if name == "." || hidden(name) {
+		return nil, errDenied
+	}
+	if st, err := h.root.Stat(name); err == nil && st.IsDir() {
+		return nil, sftp.ErrSSHFxFailure
+	}
+	tmp := path.Join(path.Dir(name), uploadPrefix+randomName())
+	f, err := h.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &upload{h: h, name: name, tmp: tmp, f: f, max: h.s.MaxUpload}, nil
+}
+
+// upload is a file being received. It becomes visible under its name only at Close, and only
+// if the transfer completed: TransferError is how pkg/sftp says the connection dropped with
+// the file open.
+type upload struct {
+	h      *home
+	name   string
+	tmp    string
+	f      *os.File
+	max    int64
+	mu     sync.Mutex
+	size   int64
+	cut    error
+	tooBig bool
+}
+
+func (u *upload) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > u.max {
+		u.mu.Lock()
+		u.tooBig = true
+		u.mu.Unlock()
+		return 0, fmt.Errorf("the file is over the drop site's limit of %d bytes", u.max)
+	}
+	n, err := u.f.WriteAt(p, off)
+	u.mu.Lock()
+	u.size = max(u.size, off+int64(n))
+	u.mu.Unlock()
+	return n, err
+}
+
+// TransferError marks the upload as cut short.
+func (u *upload) TransferError(err error) {
+	u.mu.Lock()
+	u.cut = err
+	u.mu.Unlock()
+}
+
+// Close publishes a complete upload under its name and hands it on; a cut or oversized one is
+// removed unread.
+func (u *upload) Close() error {
+	err := u.f.Close()
+	u.mu.Lock()
+	cut, tooBig, size := u.cut, u.tooBig, u.size
+	u.mu.Unlock()
+	root := u.h.root
+	switch {
+	case cut != nil:
+		root.Remove(u.tmp)
+		u.h.s.record(u.h.m.ID, og.DirectionIn, fmt.Sprintf("upload of %s cut short after %d bytes (%v): discarded, not read", u.name, size, cut), nil)
+		return nil
+	case tooBig:
+		root.Remove(u.tmp)
+		u.h.s.record(u.h.m.ID, og.DirectionIn, fmt.Sprintf("upload of %s refused: over the limit of %d bytes", u.name, u.max), nil)
+		return fmt.Errorf("the file is over the drop site's limit of %d bytes", u.max)
+	case err != nil:
+		root.Remove(u.tmp)
+		return err
+	}
+	if err := root.Rename(u.tmp, u.name); err != nil {
+		root.Remove(u.tmp)
+		return mapErr(err)
+	}
+	u.h.s.dropped(u.h.m, u.name, size)
+	return nil
+}
+
+// Filecmd performs renames, removals and directory changes inside the home.
+func (h *home) Filecmd(r *sftp.Request) error {
+	name := rel(r.Filepath)
+	if hidden(name) {
+		return errDenied
+	}
+	switch r.Method {
+	case "Setstat":
+		return nil // clients set times and modes after an upload: accepted, ignored
+	case "Rename", "PosixRename":
+		target := rel(r.Target)
+		if name == "." || target == "." || hidden(target) {
+			return errDenied
+		}
+		if err := h.root.Rename(name, target); err != nil {
+			return mapErr(err)
+		}
+		// Clients that upload under a temporary name and rename (WinSCP, lftp) deliver here.
+		if st, err := h.root.Stat(target); err == nil && !st.IsDir() {
+			h.s.dropped(h.m, target, st.Size())
+		}
+		return nil
+	case "Remove":
+		if name == "." {
+			return errDenied
+		}
+		if err := h.root.Remove(name); err != nil {
+			return mapErr(err)
+		}
+		h.s.record(h.m.ID, og.DirectionIn, "deleted "+name, nil)
+		return nil
+	case "Mkdir":
+		return mapErr(h.root.Mkdir(name, 0o755))
+	case "Rmdir":
+		if name == "." || name == "incoming" || name == "outgoing" {
+			return errDenied
+		}
+		return mapErr(h.root.Remove(name))
+	case "Symlink", "Link":
+		return errDenied // a link could point out of the home
+	}
+	return sftp.ErrSSHFxOpUnsupported
+}
+
+// Filelist lists directories and stats files.
+func (h *home) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	name := rel(r.Filepath)
+	switch r.Method {
+	case "List":
+		entries, err := fs.ReadDir(h.root.FS(), name)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		var infos []os.FileInfo
+		for _, e := range entries {
+			if hidden(e.Name()) {
+				continue
+			}
+			if info, err := e.Info(); err == nil {
+				infos = append(infos, info)
+			}
+		}
+		return listing(infos), nil
+	case "Stat", "Lstat":
+		if hidden(name) {
+			return nil, sftp.ErrSSHFxNoSuchFile
+		}
+		st, err := h.root.Stat(name)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return listing{st}, nil
+	case "Readlink":
+		return nil, errDenied
+	}
+	return nil, sftp.ErrSSHFxOpUnsupported
+}
+
+// listing is a directory listing for pkg/sftp.
+type listing []os.FileInfo
+
+func (l listing) ListAt(out []os.FileInfo, off int64) (int, error) {
+	if off >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(out, l[off:])
+	if n < len(out) {
+		return n, io.EOF
+	}
+	return n, nil
+}

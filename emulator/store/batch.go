@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	bolt "go.etcd.io/bbolt"
+)
+
+var _ og.BatchStore = (*DB)(nil)
+
+// BeginBatch records the attempts of a batch order file durably, in one commit, before the
+// file is written (O2): each order is pending its batch response (status 9) and listed as
+// awaiting it. Unlike an API attempt, an order awaiting a batch response survives a restart
+// as it is: the merchant may answer days later.
+func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, starts []og.AttemptStart) error {
+	now := db.now()
+	_, err := optimistic(db, merchantID, func(v *view) (struct{}, error) {
+		for _, bg := range starts {
+			var o og.Order
+			if ok, err := v.getJSON(bOrders, orderKey(bg.OGID), &o); err != nil || !ok {
+				return struct{}{}, fmt.Errorf("begin batch: order %d: %v", bg.OGID, err)
+			}
+			o.Items = bg.Items
+			o.Attempts = append(o.Attempts, bg.Attempt)
+			if n := len(o.Attempts); n > maxAttemptsKept {
+				o.Attempts = o.Attempts[n-maxAttemptsKept:]
+			}
+			v.del(bDue, timeKey(o.DueAt, o.OGID))
+			o.DueAt = time.Time{} // no run handles it: its answer comes in a batch response
+			o.Status, o.StatusCode, o.Paused, o.Updated = og.OrderPending, og.StatusPendingBatchResponse, "", now
+			if err := v.putJSON(bOrders, orderKey(o.OGID), &o); err != nil {
+				return struct{}{}, err
+			}
+			v.put(bAwaiting, orderKey(o.OGID), []byte(b.File))
+		}
+		b.Created = now
+		return struct{}{}, v.putJSON(bBatches, b.File, &b)
+	})
+	return err
+}
+
+// BatchWritten records that a batch's file is on the drop site.
+func (db *DB) BatchWritten(ctx context.Context, merchantID, file string) error {
+	_, err := optimistic(db, merchantID, func(v *view) (struct{}, error) {
+		var b og.Batch
+		if ok, err := v.getJSON(bBatches, file, &b); err != nil || !ok {
+			return struct{}{}, err
+		}
+		b.Written = true
+		return struct{}{}, v.putJSON(bBatches, file, &b)
+	})
+	return err
+}
+
+// UnwrittenBatches returns the batches recorded and never written.
+func (db *DB) UnwrittenBatches(merchantID string) ([]og.Batch, error) {
+	var out []og.Batch
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bBatches)
+		if err != nil {
+			return err
+		}
+		return eachJSON(b, func(_ []byte, bt *og.Batch) error {
+			if !bt.Written {
+				out = append(out, *bt)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AwaitingBatch returns the batch file an order awaits its answer from.
+func (db *DB) AwaitingBatch(merchantID string, id int64) (string, bool, error) {
+	var file string
+	var ok bool
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bAwaiting)
+		if err != nil {
+			return err
+		}
+		if v := b.Get([]byte(orderKey(id))); v != nil {
+			file, ok = string(v), true
+		}
+		return nil
+	})
+	return file, ok, err
+}
+
+// AddPendingFeed records a feed file awaiting the F1 pickup, durably: the upload is
+// acknowledged once it is.
+func (db *DB) AddPendingFeed(ctx context.Context, merchantID string, f og.Dropped) error {
+	_, err := optimistic(db, merchantID, func(v *view) (struct{}, error) {
+		return struct{}{}, v.putJSON(bPendingFeeds, f.Path, &f)
+	})
+	return err
+}
+
+// PendingFeeds returns the feed files awaiting the F1 pickup.
+func (db *DB) PendingFeeds(merchantID string) ([]og.Dropped, error) {
+	var out []og.Dropped
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bPendingFeeds)
+		if err != nil {
+			return err
+		}
+		return eachJSON(b, func(_ []byte, f *og.Dropped) error { out = append(out, *f); return nil })
+	})
+	return out, err
+}
+
+// RemovePendingFeed forgets a pending feed file once it was read.
+func (db *DB) RemovePendingFeed(ctx context.Context, merchantID, path string) error {
+	_, err := optimistic(db, merchantID, func(v *view) (struct{}, error) {
+		v.del(bPendingFeeds, path)
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// Batch returns a batch by its file name.
+func (db *DB) Batch(merchantID, file string) (og.Batch, bool, error) {
+	var b og.Batch
+	var ok bool
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		bk, err := mbucket(tx, merchantID, bBatches)
+		if err != nil {
+			return err
+		}
+		ok, err = getJSON(bk, file, &b)
+		return err
+	})
+	return b, ok, err
+}
