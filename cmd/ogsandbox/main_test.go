@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/internal/golden"
 )
 
@@ -429,5 +431,29 @@ func TestMerchantCommand(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("merchant exited %d: %s", code, out)
+	}
+}
+
+// `feed check` prints the report a drop on the SFTP site would get and exits 1 on errors.
+func TestFeedCheck(t *testing.T) {
+	code, out, errs := run(t, nil, "feed", "check", "../../emulator/feed/testdata/mixed.Products.xml")
+	if code != 1 || !strings.Contains(errs, "8 errors: 7 of 9 entries would be refused") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	golden.Assert(t, "feed_check_mixed.txt", []byte(strings.ReplaceAll(out, "../../emulator/feed/testdata/", "")))
+	code, out, errs = run(t, nil, "feed", "check", "../../emulator/sandbox/demo/Products.xml")
+	if code != 0 || !strings.Contains(out, "8 products read: 8 accepted, 0 refused") {
+		t.Fatalf("the demo catalogue: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = run(t, nil, "feed", "check", "--json", "../../emulator/feed/testdata/mixed.ProductCategories.xml")
+	var rep og.FeedReport
+	if code != 1 || json.Unmarshal([]byte(out), &rep) != nil || rep.Kind != "categories" || rep.Accepted != 4 {
+		t.Fatalf("categories as JSON: exit %d\n%s", code, out)
+	}
+	if code, _, errs := run(t, nil, "feed", "check"); code != 2 || !strings.Contains(errs, "usage: ogsandbox feed") {
+		t.Fatalf("no file: exit %d %s", code, errs)
+	}
+	if code, _, errs := run(t, nil, "feed", "check", "/nonexistent.xml"); code != 1 || !strings.Contains(errs, "no such file") {
+		t.Fatalf("missing file: exit %d %s", code, errs)
 	}
 }

@@ -91,6 +91,7 @@ func (m *Main) banner(w io.Writer, sb *sandbox.Sandbox) {
 	fmt.Fprintf(w, "  base URL        %s\n", base)
 	fmt.Fprintf(w, "  purchase POST   %s/subscription/create\n", base)
 	fmt.Fprintf(w, "  control API     %s/_sandbox/  (health, clock, clock/advance, reset, merchants, journal)\n", base)
+	fmt.Fprintf(w, "  SFTP drop site  %s  (host key %s)\n", sb.SFTPAddr(), sb.SFTPFingerprint())
 	if f := sb.AutoCertFile(); f != "" {
 		fmt.Fprintf(w, "  TLS certificate %s (generated for localhost; trust it in your client)\n", f)
 	}
@@ -123,7 +124,8 @@ func (m *Main) banner(w io.Writer, sb *sandbox.Sandbox) {
 		if apiKey != "" {
 			fmt.Fprintf(w, "  x-api-key       %s\n", apiKey)
 		}
-		_ = pass // the SFTP login is printed once the drop site serves it
+		host, port, _ := strings.Cut(sb.SFTPAddr(), ":")
+		fmt.Fprintf(w, "  sftp login      %s / %s   (sftp -P %s %s@%s; feeds go in incoming/%s.Products.xml)\n", mc.SFTP.Username, pass, port, mc.SFTP.Username, host, mc.ID)
 		fmt.Fprintf(w, "  placement       %s %s at hours %v %s\n", mc.Placement.Method, placementURL(mc), mc.Placement.Hours, mc.Timezone)
 		if cfg.Demo {
 			ts := sb.Clock().Wall().Unix()

@@ -152,6 +152,8 @@ type AdvanceResult struct {
 	Now    string      `json:"now"`
 	Runs   int         `json:"runs"`
 	Orders OrderCounts `json:"orders"`
+	// Feeds counts the product feeds read at Ordergroove's 30-minute pickups (F1).
+	Feeds int `json:"feeds"`
 }
 
 // OrderCounts sums what the placement runs of an advance decided.
@@ -223,7 +225,7 @@ func (srv *Server) advance(c echo.Context) error {
 	}
 	rep := res.Report
 	return c.JSON(http.StatusOK, AdvanceResult{From: res.From.Format(time.RFC3339Nano), Now: res.To.Format(time.RFC3339Nano),
-		Runs: rep.Runs, Orders: OrderCounts{Placed: rep.Placed, Rejected: rep.Rejected, Pending: rep.Pending}})
+		Runs: rep.Runs, Orders: OrderCounts{Placed: rep.Placed, Rejected: rep.Rejected, Pending: rep.Pending}, Feeds: rep.Feeds})
 }
 
 func (srv *Server) reset(c echo.Context) error {

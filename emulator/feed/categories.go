@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 	for i, e := range entries {
 		where := "categories[" + label(e.ID, i) + "]."
 		fail := func(field, msg string) {
-			rep.Add(og.Diagnostic{Rule: "F8", Field: where + field, Line: e.line, Severity: og.SeverityError, Message: msg})
+			rep.Add(og.Diagnostic{Rule: "F8", Field: where + field, Line: e.at(field), Severity: og.SeverityError, Message: msg})
 			ok[i] = false
 		}
 		ok[i] = true
@@ -58,19 +59,19 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 		case len(e.Name) > maxName:
 			fail("name", fmt.Sprintf("name is %d characters; at most %d", len(e.Name), maxName))
 		case !e.nameCDATA:
-			rep.Add(og.Diagnostic{Rule: "F7", Field: where + "name", Line: e.line, Severity: og.SeverityWarning,
+			rep.Add(og.Diagnostic{Rule: "F7", Field: where + "name", Line: e.at("name"), Severity: og.SeverityWarning,
 				Message: "category names should always be wrapped in CDATA (<name><![CDATA[...]]></name>)"})
 		}
 		for _, v := range []struct{ field, s string }{{"category_id", e.ID}, {"name", e.Name}, {"parent_id", e.ParentID}} {
 			if at := nonASCII(v.s); at >= 0 {
-				rep.Add(og.Diagnostic{Rule: "C1", Field: where + v.field, Line: e.line, Severity: og.SeverityError,
+				rep.Add(og.Diagnostic{Rule: "C1", Field: where + v.field, Line: e.at(v.field), Severity: og.SeverityError,
 					Message: fmt.Sprintf("%s has a non-ASCII character at byte %d: feeds are ASCII only (C1)", v.field, at)})
 				ok[i] = false
 			}
 		}
 		if prev, dup := byID[e.ID]; dup && e.ID != "" {
-			rep.Add(og.Diagnostic{Rule: "F8", Field: where + "category_id", Line: e.line, Severity: og.SeverityWarning,
-				Message: fmt.Sprintf("category_id %s appears again (first at line %d): the later entry wins", e.ID, entries[prev].line)})
+			rep.Add(og.Diagnostic{Rule: "F8", Field: where + "category_id", Line: e.at("category_id"), Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("category_id %s appears again (first at line %d): the later entry wins", e.ID, entries[prev].at("category_id"))})
 		}
 		byID[e.ID] = i
 	}
@@ -80,14 +81,16 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 			continue
 		}
 		if _, inFile := byID[e.ParentID]; !inFile && !known(e.ParentID) {
-			rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + e.ID + "].parent_id", Line: e.line, Severity: og.SeverityWarning,
+			rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + e.ID + "].parent_id", Line: e.at("parent_id"), Severity: og.SeverityWarning,
 				Message: fmt.Sprintf("parent_id %s is not a category of this feed or of the catalogue", e.ParentID)})
 		}
 		seen := map[string]bool{e.ID: true}
+		chain := []string{e.ID}
 		for p := e.ParentID; p != ""; {
+			chain = append(chain, p)
 			if seen[p] {
-				rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + e.ID + "].parent_id", Line: e.line, Severity: og.SeverityError,
-					Message: fmt.Sprintf("category %s is its own ancestor (through %s)", e.ID, p)})
+				rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + e.ID + "].parent_id", Line: e.at("parent_id"), Severity: og.SeverityError,
+					Message: fmt.Sprintf("category %s is its own ancestor: %s", e.ID, strings.Join(chain, " → "))})
 				ok[i] = false
 				break
 			}
@@ -106,6 +109,7 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 			rep.Refused++
 			continue
 		case byID[e.ID] != i:
+			rep.Accepted++
 			continue // a later entry of the same id wins
 		}
 		rep.Accepted++
@@ -120,6 +124,7 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 		}
 	}
 	rep.Complete = rootOK
+	sort.SliceStable(rep.Findings, func(a, b int) bool { return rep.Findings[a].Line < rep.Findings[b].Line })
 	if len(batch) > 0 {
 		return rep, accept(batch)
 	}
@@ -128,8 +133,17 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 
 type categoryEntry struct {
 	og.Category
-	line      int
+	line      int // of <category>
+	lines     map[string]int
 	nameCDATA bool
+}
+
+// at is the line of a field of the entry, or of the entry when the field is missing.
+func (e *categoryEntry) at(field string) int {
+	if l, ok := e.lines[field]; ok {
+		return l
+	}
+	return e.line
 }
 
 // readCategoryEntries reads the <category> entries; a syntax error stops the reading with a
@@ -171,9 +185,10 @@ func readCategoryEntries(r io.Reader, rep *og.FeedReport) (entries []categoryEnt
 					rep.Add(og.Diagnostic{Rule: "F8", Line: line, Severity: og.SeverityError, Message: fmt.Sprintf("more than %d categories: the rest were not read", MaxCategories)})
 					return entries, false
 				}
-				cur = &categoryEntry{line: line}
+				cur = &categoryEntry{line: line, lines: map[string]int{}}
 			case depth == 3 && cur != nil:
 				field = t.Name.Local
+				cur.lines[field] = line
 				text.Reset()
 				cdata = false
 			default:
@@ -186,6 +201,10 @@ func readCategoryEntries(r io.Reader, rep *og.FeedReport) (entries []categoryEnt
 			}
 		case xml.CharData:
 			if depth == 3 && cur != nil {
+				if text.Len()+len(t) > maxEntryBytes {
+					rep.Add(og.Diagnostic{Rule: "F8", Field: field, Line: line, Severity: og.SeverityError, Message: "an element's text is over 1 MiB: categories after this line were not read"})
+					return entries, false
+				}
 				text.Write(t)
 				if strings.HasPrefix(string(rc.raw), "<![CDATA[") {
 					cdata = true

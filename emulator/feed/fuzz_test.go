@@ -39,3 +39,47 @@ func FuzzReadProducts(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadCategories: no input crashes the categories reader; the counts add up; every
+// accepted category has an id and a name within bounds, and no accepted category is its own
+// ancestor.
+func FuzzReadCategories(f *testing.F) {
+	f.Add([]byte(`<categories><category><category_id>A</category_id><name><![CDATA[A]]></name></category></categories>`))
+	f.Add([]byte(`<categories><category><category_id>A</category_id><name>A</name><parent_id>B</parent_id></category><category><category_id>B</category_id><name>B</name><parent_id>A</parent_id></category></categories>`))
+	f.Add([]byte(`<categories><category><category_id>A</category_id><category_id>B</category_id><x><y/></x></category><z/></categories>`))
+	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><categories>&a;</categories>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got []og.Category
+		rep, err := ReadCategories(bytes.NewReader(data), "f.xml", time.Unix(0, 0), func(string) bool { return false }, func(cs []og.Category) error {
+			got = append(got, cs...)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ReadCategories failed on its own input: %v", err)
+		}
+		if rep.Accepted+rep.Refused != rep.Entries || len(got) > rep.Accepted {
+			t.Fatalf("counts: %d accepted (%d handed over), %d refused, %d entries", rep.Accepted, len(got), rep.Refused, rep.Entries)
+		}
+		parent := map[string]string{}
+		for _, c := range got {
+			if c.ID == "" || len(c.ID) > 64 || c.Name == "" || len(c.Name) > 1024 {
+				t.Fatalf("accepted an out-of-bounds category: %+v", c)
+			}
+			parent[c.ID] = c.ParentID
+		}
+		for id := range parent {
+			seen := map[string]bool{}
+			for p := id; p != ""; p = parent[p] {
+				if seen[p] {
+					t.Fatalf("accepted categories form a cycle through %s", id)
+				}
+				seen[p] = true
+			}
+		}
+		for _, d := range rep.Findings {
+			if d.Rule == "" || d.Message == "" {
+				t.Fatalf("finding without rule or message: %+v", d)
+			}
+		}
+	})
+}

@@ -19,7 +19,11 @@ func WriteText(w io.Writer, rep og.FeedReport) error {
 	if what == "" {
 		what = "entries"
 	}
-	fmt.Fprintf(&b, "%s (%s feed)\n", rep.File, strings.ReplaceAll(rep.Kind, "_", " "))
+	kind := map[string]string{"products": "product feed", "categories": "product categories feed", "batch_response": "batch order response", "unread": "not read"}[rep.Kind]
+	if kind == "" {
+		kind = rep.Kind
+	}
+	fmt.Fprintf(&b, "%s (%s)\n", rep.File, kind)
 	if !rep.ReceivedAt.IsZero() {
 		fmt.Fprintf(&b, "received %s (sandbox time)\n", rep.ReceivedAt.UTC().Format(time.RFC3339))
 	}

@@ -323,6 +323,9 @@ func (s *Sandbox) SFTPAddr() string {
 // SFTPFingerprint returns the SHA256 fingerprint of the drop site's host key.
 func (s *Sandbox) SFTPFingerprint() string { return s.sftp.Fingerprint() }
 
+// SFTPHostKey returns the drop site's public host key as a known_hosts line for its address.
+func (s *Sandbox) SFTPHostKey() string { return s.sftp.KnownHostsLine() }
+
 // Merchants returns the configured merchants.
 func (s *Sandbox) Merchants() []*og.Merchant { return s.merchants.All() }
 

@@ -304,8 +304,12 @@ func (s *Scheduler) finishBatchReport(ctx context.Context, m *og.Merchant, rep *
 			if len(waiting) > 20 {
 				list += fmt.Sprintf(" and %d more", len(waiting)-20)
 			}
-			rep.Add(og.Diagnostic{Rule: "O2", Field: f, Severity: og.SeverityWarning,
-				Message: fmt.Sprintf("%d orders of %s have no answer yet and stay in status 9: %s", len(waiting), f, list)})
+			what := fmt.Sprintf("%d orders of %s have no answer yet and stay", len(waiting), f)
+			if len(waiting) == 1 {
+				what = fmt.Sprintf("1 order of %s has no answer yet and stays", f)
+			}
+			rep.Add(og.Diagnostic{Rule: "O2", Field: "file", Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("%s in status 9 (pending batch response): %s", what, list)})
 		}
 	}
 	s.Log.Info("placement: batch response applied", "merchant", m.ID, "file", rep.File, "placed", rr.Placed, "rejected", rr.Rejected, "pending", rr.Pending, "refused", rep.Refused)

@@ -32,6 +32,7 @@ import (
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/pkg/sftp"
 	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // Bounds of the drop site.
@@ -57,15 +58,16 @@ type Server struct {
 	Log         *slog.Logger
 	MaxUpload   int64
 
-	srv     *ssh.Server
-	ln      net.Listener
-	roots   map[string]*os.Root // merchant id → its home
-	keys    map[string][]gossh.PublicKey
-	lockMu  sync.Mutex
-	fails   map[string][]time.Time
-	locked  map[string]time.Time
-	wg      sync.WaitGroup
-	closing chan struct{}
+	srv       *ssh.Server
+	ln        net.Listener
+	roots     map[string]*os.Root // merchant id → its home
+	keys      map[string][]gossh.PublicKey
+	lockMu    sync.Mutex
+	fails     map[string][]time.Time
+	locked    map[string]time.Time
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ og.Homes = (*Server)(nil)
@@ -79,7 +81,6 @@ func (s *Server) Start(ln net.Listener) error {
 	s.keys = map[string][]gossh.PublicKey{}
 	s.fails = map[string][]time.Time{}
 	s.locked = map[string]time.Time{}
-	s.closing = make(chan struct{})
 	for _, m := range s.Merchants.All() {
 		home := filepath.Join(s.Dir, m.ID)
 		for _, d := range []string{"incoming", "outgoing"} {
@@ -128,20 +129,21 @@ func (s *Server) Start(ln net.Listener) error {
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Close stops the server: sessions are cut (an upload in progress is dropped) and Close waits
-// for them to end.
+// for them to end. It is safe to call more than once.
 func (s *Server) Close() error {
 	if s.srv == nil {
 		return nil
 	}
-	close(s.closing)
-	err := s.srv.Close()
-	// Serve may not have registered the listener yet (Close right after Start).
-	s.ln.Close()
-	s.wg.Wait()
-	for _, r := range s.roots {
-		r.Close()
-	}
-	return err
+	s.closeOnce.Do(func() {
+		s.closeErr = s.srv.Close()
+		// Serve may not have registered the listener yet (Close right after Start).
+		s.ln.Close()
+		s.wg.Wait()
+		for _, r := range s.roots {
+			r.Close()
+		}
+	})
+	return s.closeErr
 }
 
 // hostKey loads the ed25519 host key, creating it on first use.
@@ -172,6 +174,12 @@ func hostKey(file string) (ssh.Signer, error) {
 // Fingerprint returns the host key's SHA256 fingerprint, as ssh-keygen -l prints it.
 func (s *Server) Fingerprint() string {
 	return gossh.FingerprintSHA256(s.srv.HostSigners[0].PublicKey())
+}
+
+// KnownHostsLine returns the host key as a line of an OpenSSH known_hosts file for the
+// server's address.
+func (s *Server) KnownHostsLine() string {
+	return knownhosts.Line([]string{knownhosts.Normalize(s.ln.Addr().String())}, s.srv.HostSigners[0].PublicKey())
 }
 
 const ctxMerchant = "og.merchant"

@@ -1,0 +1,452 @@
+package sandbox_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/config"
+	"github.com/ogsandbox/ogsandbox/emulator/control"
+	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
+	"github.com/ogsandbox/ogsandbox/internal/golden"
+	"github.com/pkg/sftp"
+)
+
+var demoID = config.DemoMerchant().ID
+
+// sundayNoon is a Sunday: weekly orders bought then are placed the next Sunday at 6:00 Chicago.
+var sundayNoon = time.Date(2026, 1, 4, 12, 0, 0, 0, time.UTC)
+
+func startDropSite(t *testing.T, mutate ...func(*og.Merchant)) (*sandbox.Sandbox, *sftp.Client) {
+	t.Helper()
+	sb := sandboxtest.Start(t, func(c *config.Config) {
+		c.ClockStart = sundayNoon
+		for _, f := range mutate {
+			f(&c.Merchants[0])
+		}
+	})
+	return sb, sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+}
+
+func feeds(t *testing.T, sb *sandbox.Sandbox) []og.FeedReport {
+	t.Helper()
+	var rs []og.FeedReport
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/feeds", nil).JSON(t, &rs)
+	return rs
+}
+
+func lastFeed(t *testing.T, sb *sandbox.Sandbox) og.FeedReport {
+	t.Helper()
+	rs := feeds(t, sb)
+	return rs[len(rs)-1]
+}
+
+// F1-F7 through the drop site: a feed uploaded to incoming/ is read as soon as the upload
+// completes; its report, every finding with its line and rule, is listed by the control API and
+// written to outgoing/ beside the file's name.
+func TestProductFeedOverSFTP(t *testing.T) {
+	sb, c := startDropSite(t)
+	data, err := os.ReadFile("../feed/testdata/mixed.Products.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := demoID + ".Products.xml"
+	sandboxtest.Put(t, c, "incoming/"+name, data)
+
+	rep := lastFeed(t, sb)
+	if rep.File != "incoming/"+name || rep.Kind != "products" || rep.Entries != 9 || rep.Accepted != 2 || rep.Refused != 7 {
+		t.Fatalf("feed report: %+v", rep)
+	}
+	txt := sandboxtest.Get(t, c, "outgoing/"+name+".report.txt")
+	golden.Assert(t, "sftp_products_report.txt", golden.Scrub(txt, map[string]string{demoID: "<MERCHANT_ID>"}))
+	var fromJSON og.FeedReport
+	if err := json.Unmarshal(sandboxtest.Get(t, c, "outgoing/"+name+".report.json"), &fromJSON); err != nil || len(fromJSON.Findings) != len(rep.Findings) {
+		t.Fatalf("report.json: %v %+v", err, fromJSON)
+	}
+	var products []control.ProductView
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/products", nil).JSON(t, &products)
+	found := false
+	for _, p := range products {
+		found = found || p.ProductID == "GOOD-1" && p.Price == 1899 && p.Source == "incoming/"+name
+	}
+	if !found {
+		t.Fatalf("GOOD-1 is not in the catalogue: %+v", products)
+	}
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sftp", nil).JSON(t, &page)
+	notes := ""
+	for _, e := range page.Entries {
+		notes += e.Note + "\n"
+	}
+	if !strings.Contains(notes, "petstore logged in") || !strings.Contains(notes, "uploaded incoming/"+name) || !strings.Contains(notes, "2 accepted, 7 refused") || !strings.Contains(notes, "downloaded outgoing/"+name+".report.txt") {
+		t.Fatalf("the journal's SFTP entries:\n%s", notes)
+	}
+}
+
+// A feed in the home itself is read too (REFERENCE §5: some integrations write to the root);
+// files named for another merchant, or misnamed, are not read, and the report says why.
+func TestFeedNamesAndPlaces(t *testing.T) {
+	sb, c := startDropSite(t)
+	feed := []byte(`<products><product><name><![CDATA[Root Feed Product]]></name><product_id>ROOT-1</product_id><sku>ROOT-1</sku><price>2.50</price><in_stock>1</in_stock></product></products>`)
+	sandboxtest.Put(t, c, demoID+".Products.xml", feed)
+	if rep := lastFeed(t, sb); rep.File != demoID+".Products.xml" || rep.Accepted != 1 {
+		t.Fatalf("a feed in the home: %+v", rep)
+	}
+	before := len(feeds(t, sb))
+	for _, tc := range []struct{ file, rule, want string }{
+		{"incoming/0123456789abcdef.Products.xml", "F1", `named for merchant "0123456789abcdef"`},
+		{"incoming/products.xml", "F1", "must be named exactly " + demoID + ".Products.xml"},
+		{"incoming/" + strings.ToUpper(demoID) + ".productcategories.xml", "F8", "ProductCategories.xml"},
+	} {
+		sandboxtest.Put(t, c, tc.file, feed)
+		rep := lastFeed(t, sb)
+		if rep.File != tc.file || rep.Accepted != 0 || len(rep.Findings) != 1 || rep.Findings[0].Rule != tc.rule || !strings.Contains(rep.Findings[0].Message, tc.want) {
+			t.Fatalf("%s: %+v", tc.file, rep)
+		}
+		base := tc.file[strings.LastIndex(tc.file, "/")+1:]
+		if txt := sandboxtest.Get(t, c, "outgoing/"+base+".report.txt"); !strings.Contains(string(txt), tc.want) {
+			t.Fatalf("%s: report %s", tc.file, txt)
+		}
+	}
+	// Files that are not feeds, and feeds in outgoing/, are kept and not read.
+	sandboxtest.Put(t, c, "incoming/notes.txt", []byte("hello"))
+	sandboxtest.Put(t, c, "outgoing/"+demoID+".Products.xml", feed)
+	if n := len(feeds(t, sb)); n != before+3 {
+		t.Fatalf("%d reports, want %d", n, before+3)
+	}
+}
+
+// F8: the categories feed, validated and ingested (GET .../categories).
+func TestCategoriesFeedOverSFTP(t *testing.T) {
+	sb, c := startDropSite(t)
+	data, err := os.ReadFile("../feed/testdata/mixed.ProductCategories.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.Put(t, c, "incoming/"+demoID+".ProductCategories.xml", data)
+	rep := lastFeed(t, sb)
+	if rep.Kind != "categories" || rep.Accepted != 4 || rep.Refused != 4 {
+		t.Fatalf("report: %+v", rep)
+	}
+	var cats []og.Category
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/categories", nil).JSON(t, &cats)
+	var ids []string
+	for _, c := range cats {
+		ids = append(ids, c.ID+">"+c.ParentID)
+	}
+	if strings.Join(ids, ",") != "CAT-TREATS>CATS,CATS>,DOG-FOOD>DOGS" {
+		t.Fatalf("categories: %v", ids)
+	}
+	// A later feed may name a parent from the catalogue.
+	sandboxtest.Put(t, c, "incoming/"+demoID+".ProductCategories.xml", []byte(`<categories><category><category_id>KITTENS</category_id><name><![CDATA[Kittens]]></name><parent_id>CATS</parent_id></category></categories>`))
+	if rep := lastFeed(t, sb); rep.Accepted != 1 || len(rep.Findings) != 0 {
+		t.Fatalf("second feed: %+v", rep)
+	}
+}
+
+// F3: a discontinued product cancels its subscriptions and emails the customers, or swaps them
+// to the replacement its relationships name: emailed for discontinued_replacement, silently
+// for discontinued_silent_replacement. Each upcoming order follows.
+func TestF3_DiscontinuedProductsOverSFTP(t *testing.T) {
+	sb, c := startDropSite(t)
+	for _, s := range []struct{ user, product string }{{"ann", "CT-4050"}, {"bob", "17550870"}, {"cy", "FT-3M"}, {"dee", "DF-30"}} {
+		sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: s.user, Items: []sandboxtest.Item{{Product: s.product}}})
+	}
+	discontinued := func(id, rel, to string) string {
+		r := ""
+		if rel != "" {
+			r = "<relationships><relationship><name>" + rel + "</name><related><product_id>" + to + "</product_id></related></relationship></relationships>"
+		}
+		return "<product><name><![CDATA[" + id + "]]></name><product_id>" + id + "</product_id><sku>" + id + "</sku><price>1.00</price>" +
+			"<autoship_eligible>0</autoship_eligible><in_stock>0</in_stock><discontinued>1</discontinued>" + r + "</product>\n"
+	}
+	feed := "<products>\n" + discontinued("CT-4050", "discontinued_replacement", "CT-4051") +
+		discontinued("17550870", "discontinued_silent_replacement", "CT-4051") +
+		discontinued("FT-3M", "", "") + discontinued("DF-30", "discontinued_replacement", "NOPE") + "</products>\n"
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", []byte(feed))
+
+	rep := lastFeed(t, sb)
+	e := rep.Effects
+	if rep.Accepted != 4 || e == nil || e.Swapped != 2 || e.Cancelled != 2 || e.Emails != 3 || e.OrdersChanged != 2 || e.OrdersCancelled != 2 {
+		t.Fatalf("report: %+v effects %+v", rep, e)
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0].Rule != "F3" || !strings.Contains(rep.Findings[0].Message, "NOPE") {
+		t.Fatalf("findings: %+v", rep.Findings)
+	}
+	var subs []og.Subscription
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/subscriptions", nil).JSON(t, &subs)
+	state := map[string]string{}
+	for _, s := range subs {
+		state[s.Customer] = s.ProductID + "/" + s.Status
+	}
+	if state["ann"] != "CT-4051/active" || state["bob"] != "CT-4051/active" || state["cy"] != "FT-3M/cancelled" || state["dee"] != "DF-30/cancelled" {
+		t.Fatalf("subscriptions: %v", state)
+	}
+	var kinds []string
+	for _, m := range sandboxtest.Emails(t, sb, demoID) {
+		kinds = append(kinds, m.To[:strings.Index(m.To, "@")]+":"+m.Kind)
+	}
+	if strings.Join(kinds, ",") != "ann:subscription_swapped,cy:subscription_cancelled,dee:subscription_cancelled" {
+		t.Fatalf("emails: %v", kinds)
+	}
+	orders := map[string]og.Order{}
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		orders[o.Customer] = o
+	}
+	if o := orders["ann"]; o.Status != og.OrderScheduled || o.Items[0].ProductID != "CT-4051" || o.Items[0].Name == "CT-4050" {
+		t.Fatalf("ann's upcoming order: %+v", o)
+	}
+	if o := orders["cy"]; o.Status != og.OrderCancelled || o.StatusCode != og.StatusCancelled || len(o.Items) != 0 {
+		t.Fatalf("cy's upcoming order: %+v", o)
+	}
+	// The swapped subscriptions are placed with their new product; the cancelled are not.
+	sum := sandboxtest.Advance(t, sb, "60d")
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if (o.Customer == "cy" || o.Customer == "dee") && o.Status != og.OrderCancelled {
+			t.Fatalf("an order of a cancelled subscription: %+v", o)
+		}
+		if o.Customer == "ann" && o.Status == og.OrderPlaced && !strings.Contains(o.XML, "CT-4051") {
+			t.Fatalf("ann's order went out without the replacement:\n%s", o.XML)
+		}
+	}
+	if sum["orders"].(map[string]any)["placed"].(float64) == 0 {
+		t.Fatalf("nothing placed after the swaps: %v", sum)
+	}
+}
+
+// F4, F6 through the drop site: an out-of-stock product pauses its orders until a feed puts
+// it back in stock; every/every_period set the frequency a checkout without one gets.
+func TestF4_F6_StockAndDefaultFrequencyOverSFTP(t *testing.T) {
+	sb, c := startDropSite(t)
+	product := func(inStock, every, period string) []byte {
+		return []byte(`<products><product><name><![CDATA[Dental Chews]]></name><product_id>CHEWS</product_id><sku>CHEWS</sku><price>9.99</price>` +
+			`<autoship_eligible>1</autoship_eligible><in_stock>` + inStock + `</in_stock><every>` + every + `</every><every_period>` + period + `</every_period></product></products>`)
+	}
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", product("1", "1", "2")) // F6: weekly
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "eve", Items: []sandboxtest.Item{{Product: "CHEWS"}}})
+	var subs []og.Subscription
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/subscriptions", nil).JSON(t, &subs)
+	if len(subs) != 1 || subs[0].Every != 1 || subs[0].EveryPeriod != og.PeriodWeek || subs[0].NextOrderDate.String() != "2026-01-11" {
+		t.Fatalf("subscription: %+v", subs)
+	}
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", product("0", "1", "2"))
+	sandboxtest.Advance(t, sb, "7d") // past Jan 11, 6:00 Chicago
+	o := sandboxtest.Orders(t, sb, demoID)[0]
+	if o.Status != og.OrderScheduled || !strings.Contains(o.Paused, "F4") || len(o.Attempts) != 0 {
+		t.Fatalf("an order of an out-of-stock product: %+v", o)
+	}
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", product("1", "1", "2"))
+	sandboxtest.Advance(t, sb, "1d")
+	if o := sandboxtest.Orders(t, sb, demoID)[0]; o.Status != og.OrderPlaced {
+		t.Fatalf("back in stock, the order is %s: %+v", o.Status, o)
+	}
+}
+
+// F1: with feed_pickup 30m a feed waits for Ordergroove's pickup on the half hour of the
+// sandbox clock; the advance that crosses it reads the file as it is then.
+func TestF1_PickupEvery30Minutes(t *testing.T) {
+	sb, c := startDropSite(t, func(m *og.Merchant) { m.FeedPickup = og.FeedEvery30m })
+	sandboxtest.Advance(t, sb, "10m") // 12:10
+	before := len(feeds(t, sb))
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", []byte(`<products><product><name><![CDATA[First]]></name><product_id>P1</product_id><sku>P1</sku><price>1.00</price><in_stock>1</in_stock></product></products>`))
+	if n := len(feeds(t, sb)); n != before {
+		t.Fatalf("the feed was read before the pickup: %d reports", n)
+	}
+	// A newer upload before the pickup replaces the file: the pickup reads it as it is then.
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", []byte(`<products><product><name><![CDATA[Second]]></name><product_id>P2</product_id><sku>P2</sku><price>2.00</price><in_stock>1</in_stock></product></products>`))
+	if sum := sandboxtest.Advance(t, sb, "19m"); sum["feeds"].(float64) != 0 {
+		t.Fatalf("read before 12:30: %v", sum)
+	}
+	sum := sandboxtest.Advance(t, sb, "1m")
+	if sum["feeds"].(float64) != 1 {
+		t.Fatalf("the 12:30 pickup read %v feeds", sum["feeds"])
+	}
+	rep := lastFeed(t, sb)
+	if len(feeds(t, sb)) != before+1 || rep.Accepted != 1 || rep.ReceivedAt.Sub(sundayNoon.Add(30*time.Minute)).Abs() > time.Second {
+		t.Fatalf("pickup report: %+v", rep)
+	}
+	var products []control.ProductView
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/products", nil).JSON(t, &products)
+	for _, p := range products {
+		if p.ProductID == "P1" {
+			t.Fatal("the replaced upload was read")
+		}
+	}
+	if sum := sandboxtest.Advance(t, sb, "2h"); sum["feeds"].(float64) != 0 {
+		t.Fatalf("a file is read once per upload: %v", sum)
+	}
+}
+
+// POST /_sandbox/reset empties the drop site, keeping incoming/ and outgoing/.
+func TestResetEmptiesTheDropSite(t *testing.T) {
+	sb, c := startDropSite(t)
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", []byte(`<products/>`))
+	do(t, "POST", sb.URL()+"/_sandbox/reset", nil)
+	for _, dir := range []string{"incoming", "outgoing"} {
+		fis, err := c.ReadDir(dir)
+		if err != nil || len(fis) != 0 {
+			t.Fatalf("%s after reset: %v %v", dir, fis, err)
+		}
+	}
+}
+
+func TestHealthNamesTheDropSite(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	var h control.Health
+	do(t, "GET", sb.URL()+"/_sandbox/health", nil).JSON(t, &h)
+	if h.Surfaces["sftp"] != sb.SFTPAddr() || !strings.HasPrefix(sb.SFTPAddr(), "127.0.0.1:") {
+		t.Fatalf("surfaces %v", h.Surfaces)
+	}
+}
+
+// O2 batch method: a placement run drops one <orders> file of its orders in outgoing/; the
+// orders wait in status 9; the merchant picks the file up, deletes it, and drops a batch
+// response in incoming/, whose answers get the API method's decisions (O6). Orders left
+// unanswered keep waiting, across a restart too, and are never put in another file.
+func TestO2_BatchMethodOverSFTP(t *testing.T) {
+	dir := t.TempDir()
+	batch := func(c *config.Config) {
+		c.ClockStart = sundayNoon
+		c.Merchants[0].Placement.Method = og.PlacementBatch
+	}
+	sb := sandboxtest.StartIn(t, dir, batch)
+	c := sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+	for _, user := range []string{"fay", "gus", "hal"} {
+		sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: user, Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	}
+	sum := sandboxtest.Advance(t, sb, "7d") // past Jan 11, 6:00 Chicago: the first run
+	if sum["orders"].(map[string]any)["pending"].(float64) != 3 {
+		t.Fatalf("advance: %v", sum)
+	}
+	name := demoID + "_batch_orders_01-11-2026_060000.xml"
+	fis, err := c.ReadDir("outgoing")
+	if err != nil || len(fis) != 1 || fis[0].Name() != name {
+		t.Fatalf("outgoing/: %v %v", fis, err)
+	}
+	file := sandboxtest.Get(t, c, "outgoing/"+name)
+	golden.Assert(t, "batch_orders.xml", golden.ScrubIDs(file, demoID))
+	orders := map[string]og.Order{}
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.PlaceDate.String() == "2026-01-11" {
+			orders[o.Customer] = o
+			if o.Status != og.OrderPending || o.StatusCode != og.StatusPendingBatchResponse || o.Attempts[0].File != "outgoing/"+name || !strings.Contains(string(file), o.XML[strings.Index(o.XML, "<order>"):]) {
+				t.Fatalf("order %d in the batch: %+v", o.OGID, o)
+			}
+		}
+	}
+	if err := c.Remove("outgoing/" + name); err != nil { // the merchant deletes the file after pickup
+		t.Fatal(err)
+	}
+
+	// The merchant answers two of the three, and names an order that does not exist.
+	fay, gus, hal := orders["fay"].OGID, orders["gus"].OGID, orders["hal"].OGID
+	answer := func(id int64, body string) string {
+		return "  <order><ogOrderId>" + strconvI(id) + "</ogOrderId>" + body + "</order>\n"
+	}
+	response := "<orders>\n" + answer(fay, "<code>SUCCESS</code><orderId>M-1001</orderId>") +
+		answer(gus, "<code>ERROR</code><errorCode>140</errorCode><errorMsg>Declined</errorMsg>") +
+		answer(999999, "<code>SUCCESS</code><orderId>M-0</orderId>") + "</orders>\n"
+	respName := demoID + ".BatchResponse01-11-2026_070000.xml"
+	sandboxtest.Put(t, c, "incoming/"+respName, []byte(response))
+	rep := lastFeed(t, sb)
+	if rep.Kind != "batch_response" || rep.Entries != 3 || rep.Accepted != 2 || rep.Refused != 1 {
+		t.Fatalf("batch response report: %+v", rep)
+	}
+	txt := sandboxtest.Get(t, c, "outgoing/"+respName+".report.txt")
+	golden.Assert(t, "batch_response_report.txt", golden.Scrub(txt, map[string]string{demoID: "<MERCHANT_ID>"}))
+
+	byCustomer := func() map[string]og.Order {
+		out := map[string]og.Order{}
+		for _, o := range sandboxtest.Orders(t, sb, demoID) {
+			if o.PlaceDate.String() == "2026-01-11" {
+				out[o.Customer] = o
+			}
+		}
+		return out
+	}
+	now := byCustomer()
+	if o := now["fay"]; o.Status != og.OrderPlaced || o.StatusCode != og.StatusSuccess || o.MerchantOrderID != "M-1001" {
+		t.Fatalf("fay: %+v", o)
+	}
+	if o := now["gus"]; o.Status != og.OrderRejected || o.ErrorCode != "140" {
+		t.Fatalf("gus: %+v", o)
+	}
+	if o := now["hal"]; o.StatusCode != og.StatusPendingBatchResponse {
+		t.Fatalf("hal: %+v", o)
+	}
+	var kinds []string
+	for _, m := range sandboxtest.Emails(t, sb, demoID) {
+		if m.Kind != og.EmailReminder {
+			kinds = append(kinds, m.To[:strings.Index(m.To, "@")]+":"+m.Kind)
+		}
+	}
+	if strings.Join(kinds, ",") != "fay:order_placed,gus:order_rejected_payment" {
+		t.Fatalf("emails: %v", kinds)
+	}
+
+	// hal's order waits across a restart and is in no later file.
+	sb.Close()
+	sb = sandboxtest.StartIn(t, dir, batch)
+	c = sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+	sandboxtest.Advance(t, sb, "1d")
+	if o := byCustomer()["hal"]; o.StatusCode != og.StatusPendingBatchResponse || len(o.Attempts) != 1 {
+		t.Fatalf("hal after a restart and a run: %+v", o)
+	}
+	for _, fi := range mustReadDir(t, c, "outgoing") {
+		if strings.HasPrefix(fi.Name(), demoID+"_batch_orders") {
+			if f := sandboxtest.Get(t, c, "outgoing/"+fi.Name()); strings.Contains(string(f), "<orderOgId>"+strconvI(hal)+"<") {
+				t.Fatalf("hal's order went out again in %s", fi.Name())
+			}
+		}
+	}
+	// A late answer still counts; a second answer to a finished order is refused.
+	sandboxtest.Put(t, c, "incoming/"+demoID+".BatchResponse01-12-2026_070000.xml", []byte("<orders>"+answer(hal, "<code>SUCCESS</code><orderId>M-1003</orderId>")+answer(fay, "<code>SUCCESS</code><orderId>M-1001</orderId>")+"</orders>"))
+	rep = lastFeed(t, sb)
+	if rep.Accepted != 1 || rep.Refused != 1 || !strings.Contains(rep.Findings[0].Message, "does not await an answer") {
+		t.Fatalf("late answers: %+v", rep)
+	}
+	if o := byCustomer()["hal"]; o.Status != og.OrderPlaced {
+		t.Fatalf("hal: %+v", o)
+	}
+}
+
+// O4: what a batch response file must look like, refused line by line.
+func TestO4_BadBatchResponses(t *testing.T) {
+	sb, c := startDropSite(t, func(m *og.Merchant) { m.Placement.Method = og.PlacementBatch })
+	for _, tc := range []struct{ name, body, want string }{
+		{"single_order_root", `<order><code>SUCCESS</code></order>`, "wraps its answers in <orders>"},
+		{"no_og_order_id", "<orders>\n<order><code>SUCCESS</code></order></orders>", "has no <ogOrderId>"},
+		{"not_an_id", "<orders>\n<order><ogOrderId>abc</ogOrderId><code>SUCCESS</code></order></orders>", "is not an order id"},
+		{"broken_xml", "<orders>\n<order><ogOrderId>1</ogOrderId>", "answers after it were not read"},
+		{"entity_expansion", `<?xml version="1.0"?><!DOCTYPE o [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]><orders>&b;</orders>`, "well-formed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := demoID + ".BatchResponse01-11-2026_0" + strconvI(int64(len(tc.name)%10)) + "0000.xml"
+			sandboxtest.Put(t, c, "incoming/"+file, []byte(tc.body))
+			rep := lastFeed(t, sb)
+			all := ""
+			for _, f := range rep.Findings {
+				all += f.Rule + " line " + strconvI(int64(f.Line)) + ": " + f.Message + "\n"
+			}
+			if rep.Accepted != 0 || !strings.Contains(all, tc.want) {
+				t.Fatalf("report %+v:\n%s", rep, all)
+			}
+		})
+	}
+}
+
+func mustReadDir(t *testing.T, c *sftp.Client, dir string) []os.FileInfo {
+	t.Helper()
+	fis, err := c.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fis
+}
+
+func strconvI(i int64) string { return fmt.Sprint(i) }
