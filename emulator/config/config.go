@@ -23,6 +23,7 @@ import (
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"golang.org/x/crypto/ssh"
 )
 
 // Defaults of CONTROL.md.
@@ -313,6 +314,11 @@ func checkMerchant(m *og.Merchant, problem func(key, format string, args ...any)
 	m.Location = loc
 	if m.SFTP.Username == "" {
 		m.SFTP.Username = m.ID
+	}
+	for i, k := range m.SFTP.AuthorizedKeys {
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+			problem(fmt.Sprintf("sftp.authorized_keys[%d]", i), "not an OpenSSH public key (a line of authorized_keys, such as \"ssh-ed25519 AAAAC3... you@laptop\"): %v", err)
+		}
 	}
 	for i, k := range m.APIKeys {
 		if strings.TrimSpace(k) == "" || strings.ContainsAny(k, " \t\r\n") {

@@ -160,6 +160,10 @@ func TestParseRefusals(t *testing.T) {
 			[]string{":2: merchants[0].merchant_id: \"_sandbox\""}},
 		{"config/duplicate_sftp_user", "merchants:\n" + good("a") + "    sftp: {username: u}\n" + good("b") + "    sftp: {username: u}\n",
 			[]string{"merchants[1].sftp.username: duplicate sftp username \"u\""}},
+		{"X4/bad_authorized_key", "merchants:\n" + good("a") + "    sftp: {authorized_keys: [\"ssh-ed25519 AAAA... me\"]}\n",
+			[]string{":4: merchants[0].sftp.authorized_keys[0]: not an OpenSSH public key"}},
+		{"F1/bad_feed_pickup", "merchants:\n" + good("a") + "    feed_pickup: hourly\n",
+			[]string{":4: merchants[0].feed_pickup: \"hourly\""}},
 		{"config/tls_cert_without_key", "tls: {cert: ./c.pem}\n", []string{":1: tls.key:"}},
 		{"config/tls_scalar", "tls: yes-please\n", []string{"tls is \"auto\""}},
 		{"config/journal_cap_too_small", "journal_max_bytes: 1KiB\n", []string{":1: journal_max_bytes: 1024 bytes is under the journal's minimum"}},
@@ -231,5 +235,26 @@ func TestX2_MaskedHidesSecrets(t *testing.T) {
 	}
 	if !strings.Contains(out, m.ID) || !strings.Contains(out, "****") {
 		t.Errorf("printed configuration:\n%s", out)
+	}
+}
+
+// The configuration example of README.md is a valid configuration: the docs stay true.
+func TestREADMEConfigurationExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "`ogsandbox serve --config ogsandbox.yaml`, with the file of CONTROL.md:\n\n```yaml\n")
+	body, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md no longer has its configuration example where this test looks")
+	}
+	c, err := Parse(filepath.Join(t.TempDir(), "ogsandbox.yaml"), []byte(body))
+	if err != nil {
+		t.Fatalf("README's configuration example is refused: %v", err)
+	}
+	m := c.Merchants[0]
+	if len(m.SFTP.AuthorizedKeys) != 1 || m.FeedPickup != "upload" || m.Placement.URL == "" {
+		t.Fatalf("README's merchant: %+v", m)
 	}
 }

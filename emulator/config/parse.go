@@ -318,8 +318,8 @@ func (c Config) Masked() string {
 		if m.Catalogue != "" {
 			fmt.Fprintf(&b, "    catalogue: %s\n", m.Catalogue)
 		}
-		fmt.Fprintf(&b, "    placement: {method: %s, url: %q, hours: %v, timeout: %s}\n    reminder_days: %d\n",
-			m.Placement.Method, RedactURL(m.Placement.URL), m.Placement.Hours, m.Placement.Timeout, m.ReminderDays)
+		fmt.Fprintf(&b, "    placement: {method: %s, url: %q, hours: %v, timeout: %s}\n    reminder_days: %d\n    feed_pickup: %s\n",
+			m.Placement.Method, RedactURL(m.Placement.URL), m.Placement.Hours, m.Placement.Timeout, m.ReminderDays, m.FeedPickup)
 	}
 	return b.String()
 }
