@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -69,37 +70,73 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 				ok[i] = false
 			}
 		}
-		if prev, dup := byID[e.ID]; dup && e.ID != "" {
+		if !ok[i] {
+			continue // an invalid entry does not replace a valid one
+		}
+		if prev, dup := byID[e.ID]; dup {
 			rep.Add(og.Diagnostic{Rule: "F8", Field: where + "category_id", Line: e.at("category_id"), Severity: og.SeverityWarning,
 				Message: fmt.Sprintf("category_id %s appears again (first at line %d): the later entry wins", e.ID, entries[prev].at("category_id"))})
 		}
 		byID[e.ID] = i
 	}
-	// Parents come from this file or the catalogue; no category may be its own ancestor.
+	// Parents come from this file or the catalogue. No category may be its own ancestor: one
+	// pass over the parent links finds every cycle (each category is walked once).
+	const (
+		unseen = iota
+		walking
+		walked
+	)
+	state := make(map[string]int, len(byID))
 	for i, e := range entries {
-		if !ok[i] || e.ParentID == "" {
+		id := e.ID
+		if !ok[i] || byID[id] != i || state[id] != unseen {
 			continue
 		}
-		if _, inFile := byID[e.ParentID]; !inFile && !known(e.ParentID) {
-			rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + e.ID + "].parent_id", Line: e.at("parent_id"), Severity: og.SeverityWarning,
-				Message: fmt.Sprintf("parent_id %s is not a category of this feed or of the catalogue", e.ParentID)})
-		}
-		seen := map[string]bool{e.ID: true}
-		chain := []string{e.ID}
-		for p := e.ParentID; p != ""; {
-			chain = append(chain, p)
-			if seen[p] {
-				rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + e.ID + "].parent_id", Line: e.at("parent_id"), Severity: og.SeverityError,
-					Message: fmt.Sprintf("category %s is its own ancestor: %s", e.ID, strings.Join(chain, " → "))})
-				ok[i] = false
-				break
-			}
-			seen[p] = true
-			j, inFile := byID[p]
+		var path []string
+		cur := id
+		for cur != "" && state[cur] == unseen {
+			j, inFile := byID[cur]
 			if !inFile {
 				break
 			}
-			p = entries[j].ParentID
+			state[cur] = walking
+			path = append(path, cur)
+			cur = entries[j].ParentID
+		}
+		if cur != "" && state[cur] == walking {
+			// path from cur's place on is a cycle; each member's finding shows it from there.
+			at := slices.Index(path, cur)
+			cycle := path[at:]
+			for k, c := range cycle {
+				var chain []string
+				for t := 0; t <= min(len(cycle), 10); t++ {
+					chain = append(chain, cycle[(k+t)%len(cycle)])
+				}
+				msg := strings.Join(chain, " → ")
+				if len(cycle) > 10 {
+					msg = strings.Join(chain[:10], " → ") + fmt.Sprintf(" → … (%d more) → %s", len(cycle)-10, c)
+				}
+				j := byID[c]
+				rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + c + "].parent_id", Line: entries[j].at("parent_id"), Severity: og.SeverityError,
+					Message: fmt.Sprintf("category %s is its own ancestor: %s", c, msg)})
+				ok[j] = false
+			}
+		}
+		for _, c := range path {
+			state[c] = walked
+		}
+	}
+	for i, e := range entries {
+		id := e.ID
+		if !ok[i] || byID[id] != i || e.ParentID == "" {
+			continue
+		}
+		if j, inFile := byID[e.ParentID]; inFile && !ok[j] {
+			rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + id + "].parent_id", Line: e.at("parent_id"), Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("parent_id %s is refused in this feed: the category is kept without its parent being known", e.ParentID)})
+		} else if !inFile && !known(e.ParentID) {
+			rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + id + "].parent_id", Line: e.at("parent_id"), Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("parent_id %s is not a category of this feed or of the catalogue", e.ParentID)})
 		}
 	}
 	var batch []og.Category
@@ -124,7 +161,9 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 		}
 	}
 	rep.Complete = rootOK
-	sort.SliceStable(rep.Findings, func(a, b int) bool { return rep.Findings[a].Line < rep.Findings[b].Line })
+	// In line order; the note that findings were left out stays last.
+	fs := rep.Findings[:min(len(rep.Findings), og.MaxFindings)]
+	sort.SliceStable(fs, func(a, b int) bool { return fs[a].Line < fs[b].Line })
 	if len(batch) > 0 {
 		return rep, accept(batch)
 	}
@@ -158,7 +197,7 @@ func readCategoryEntries(r io.Reader, rep *og.FeedReport) (entries []categoryEnt
 	cdata := false
 	depth := 0
 	for {
-		rc.raw = rc.raw[:0]
+		rc.reset()
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
 			return entries, rootOK
@@ -206,7 +245,7 @@ func readCategoryEntries(r io.Reader, rep *og.FeedReport) (entries []categoryEnt
 					return entries, false
 				}
 				text.Write(t)
-				if strings.HasPrefix(string(rc.raw), "<![CDATA[") {
+				if rc.cdata() {
 					cdata = true
 				}
 			}

@@ -3,6 +3,7 @@ package feed
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -88,4 +89,57 @@ func findings(rep og.FeedReport) string {
 		b.WriteString(f.Rule + " " + f.Message + "\n")
 	}
 	return b.String()
+}
+
+// A long parent chain and a long cycle are read in one pass, and the report stays small: each
+// finding shows at most ten ids of its cycle.
+func TestF8_LongChainsAndCycles(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("<categories>\n")
+	cat := func(id, parent string) {
+		b.WriteString("<category><category_id>" + id + "</category_id><name><![CDATA[" + id + "]]></name>")
+		if parent != "" {
+			b.WriteString("<parent_id>" + parent + "</parent_id>")
+		}
+		b.WriteString("</category>\n")
+	}
+	const chain, loop = 60_000, 20_000
+	for i := range chain {
+		parent := ""
+		if i > 0 {
+			parent = fmt.Sprintf("C%d", i-1)
+		}
+		cat(fmt.Sprintf("C%d", i), parent)
+	}
+	for i := range loop {
+		cat(fmt.Sprintf("L%d", i), fmt.Sprintf("L%d", (i+1)%loop))
+	}
+	b.WriteString("</categories>\n")
+	rep, got := readCats(t, b.String())
+	if len(got) != chain || rep.Accepted != chain || rep.Refused != loop {
+		t.Fatalf("accepted %d (%d stored), refused %d", rep.Accepted, len(got), rep.Refused)
+	}
+	if len(rep.Findings) > og.MaxFindings+1 {
+		t.Fatalf("%d findings", len(rep.Findings))
+	}
+	for _, f := range rep.Findings {
+		if len(f.Message) > 400 {
+			t.Fatalf("a finding of %d bytes: %.200s", len(f.Message), f.Message)
+		}
+	}
+	if !strings.Contains(rep.Findings[0].Message, "(19990 more)") {
+		t.Fatalf("first finding: %s", rep.Findings[0].Message)
+	}
+}
+
+// An invalid entry does not replace a valid one of the same id, and the counts say what was
+// stored.
+func TestF8_InvalidRepeatDoesNotReplace(t *testing.T) {
+	rep, got := readCats(t, `<categories>
+<category><category_id>A</category_id><name><![CDATA[Good]]></name></category>
+<category><category_id>A</category_id></category>
+</categories>`)
+	if len(got) != 1 || got[0].Name != "Good" || rep.Accepted != 1 || rep.Refused != 1 {
+		t.Fatalf("stored %+v, accepted %d, refused %d", got, rep.Accepted, rep.Refused)
+	}
 }

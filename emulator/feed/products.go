@@ -24,22 +24,39 @@ const (
 	BatchSize = 500
 )
 
-// recorder is the decoder's byte source. It keeps the raw bytes of the token being read, so
-// that the validator can tell CDATA from escaped text (F7), and bounds a token's size.
+// recorder is the decoder's byte source. It notes what the validator needs of the token being
+// read — whether it opens with CDATA, whether it holds an entity reference (F7) — and bounds a
+// token's size, without keeping the token's bytes.
 type recorder struct {
-	r   *bufio.Reader
-	raw []byte
+	r    *bufio.Reader
+	head [len(cdataOpen)]byte
+	n    int // bytes of the current token
+	amp  bool
 }
 
+const cdataOpen = "<![CDATA["
+
 var errTokenTooLarge = errors.New("an element's text is over 1 MiB")
+
+// reset starts a new token.
+func (rc *recorder) reset() { rc.n, rc.amp = 0, false }
+
+// cdata reports whether the current token is a CDATA section.
+func (rc *recorder) cdata() bool { return rc.n >= len(cdataOpen) && string(rc.head[:]) == cdataOpen }
 
 func (rc *recorder) ReadByte() (byte, error) {
 	b, err := rc.r.ReadByte()
 	if err == nil {
-		if len(rc.raw) >= maxEntryBytes {
+		if rc.n >= maxEntryBytes {
 			return 0, errTokenTooLarge
 		}
-		rc.raw = append(rc.raw, b)
+		if rc.n < len(rc.head) {
+			rc.head[rc.n] = b
+		}
+		rc.n++
+		if b == '&' {
+			rc.amp = true
+		}
 	}
 	return b, err
 }
@@ -98,7 +115,7 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 	rootSeen, rootClosed := false, false
 	nodes := 0
 	for {
-		rc.raw = rc.raw[:0]
+		rc.reset()
 		tok, err := d.Token()
 		if err == io.EOF {
 			break
@@ -197,11 +214,11 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 			}
 			n := stack[len(stack)-1]
 			n.text.Write(t)
-			if bytes.HasPrefix(rc.raw, []byte("<![CDATA[")) {
+			if rc.cdata() {
 				n.cdata = true
 			} else if len(bytes.TrimSpace(t)) > 0 {
 				n.plain = true
-				if bytes.IndexByte(rc.raw, '&') >= 0 {
+				if rc.amp {
 					n.entity = true
 				}
 			}

@@ -32,7 +32,7 @@ type Store interface {
 	RecordFeed(ctx context.Context, merchantID string, r og.FeedReport) error
 	AddPendingFeed(ctx context.Context, merchantID string, f og.Dropped) error
 	PendingFeeds(merchantID string) ([]og.Dropped, error)
-	RemovePendingFeed(ctx context.Context, merchantID, path string) error
+	RemovePendingFeed(ctx context.Context, merchantID, path string, at time.Time) error
 }
 
 // BatchAnswers applies a batch order response file (O2) to the orders awaiting it.
@@ -243,15 +243,29 @@ func summary(rep og.FeedReport) string {
 func (in *Ingester) Products(ctx context.Context, m *og.Merchant, name string, r io.Reader, format string) (og.FeedReport, error) {
 	var eff og.CatalogueEffects
 	var discontinued []string
-	accept := func(ps []og.Product) error {
-		e, err := in.Store.UpsertProducts(ctx, m.ID, ps)
+	// Each batch commits while the next is parsed; a failed commit stops the reading one batch
+	// later.
+	var pending func() (og.CatalogueEffects, error)
+	settle := func() error {
+		if pending == nil {
+			return nil
+		}
+		e, err := pending()
+		pending = nil
 		eff.Add(e)
+		return err
+	}
+	accept := func(ps []og.Product) error {
+		if err := settle(); err != nil {
+			return err
+		}
 		for i := range ps {
 			if ps[i].Discontinued {
 				discontinued = append(discontinued, ps[i].ProductID)
 			}
 		}
-		return err
+		pending = in.Store.UpsertProductsAsync(ctx, m.ID, ps)
+		return nil
 	}
 	now := in.Clock.Now()
 	var rep og.FeedReport
@@ -260,6 +274,9 @@ func (in *Ingester) Products(ctx context.Context, m *og.Merchant, name string, r
 		rep, err = feed.ReadProductsJSON(r, name, now, accept)
 	} else {
 		rep, err = feed.ReadProducts(r, name, now, accept)
+	}
+	if serr := settle(); err == nil {
+		err = serr
 	}
 	if err != nil {
 		return rep, err
@@ -336,22 +353,26 @@ func (in *Ingester) RunDue(ctx context.Context, now time.Time) (og.RunReport, er
 			if pickupAt(f.At).After(now) {
 				continue
 			}
-			note := "read at the 30-minute pickup (F1): "
-			rep, err := in.readDropped(ctx, m, f.Path, KindProducts)
-			switch {
-			case err != nil && strings.Contains(err.Error(), "no such file"):
-				note = fmt.Sprintf("the 30-minute pickup (F1) found no %s: it was deleted or renamed after the upload", f.Path)
-			case err != nil:
-				return rr, fmt.Errorf("pickup of %s for %s: %w", f.Path, m.ID, err)
-			default:
-				note += summary(rep)
+			// What a merchant put on its site never stops the clock: a file that cannot be
+			// opened is noted, and the pickup goes on.
+			var note string
+			var findings []og.Diagnostic
+			if rf, err := in.Homes.Open(m.ID, f.Path); err != nil {
+				note = fmt.Sprintf("the 30-minute pickup (F1) could not open %s (%v): it was deleted or renamed after the upload", f.Path, err)
+			} else {
+				rf.Close()
+				rep, err := in.readDropped(ctx, m, f.Path, KindProducts)
+				if err != nil {
+					return rr, fmt.Errorf("pickup of %s for %s: %w", f.Path, m.ID, err)
+				}
+				note, findings = "read at the 30-minute pickup (F1): "+summary(rep), rep.Findings
 				rr.Feeds++
 			}
-			if err := in.Store.RemovePendingFeed(ctx, m.ID, f.Path); err != nil {
+			if err := in.Store.RemovePendingFeed(ctx, m.ID, f.Path, f.At); err != nil {
 				return rr, err
 			}
 			in.Journal.Append(og.JournalEntry{Time: in.Clock.Now(), WallTime: in.Clock.Wall(), Surface: og.SurfaceSFTP,
-				MerchantID: m.ID, Direction: og.DirectionIn, Note: f.Path + ": " + note, Rules: og.Rules(rep.Findings), Diags: rep.Findings})
+				MerchantID: m.ID, Direction: og.DirectionIn, Note: f.Path + ": " + note, Rules: og.Rules(findings), Diags: findings})
 		}
 	}
 	return rr, nil

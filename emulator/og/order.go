@@ -258,6 +258,9 @@ type AttemptStart struct {
 	OGID    int64
 	Items   []OrderItem
 	Attempt Attempt
+	// Updated is the order's Updated as read to prepare the attempt: an order changed since
+	// (cancelled, its items swapped) is not started, and waits for the next run.
+	Updated time.Time
 }
 
 // AttemptResult is how an attempt went on the wire, beside the Answer that Decide reads.
@@ -276,8 +279,9 @@ type PlacementStore interface {
 	DueReminders(merchantID string, at time.Time) ([]Due, error)
 	Inflight(merchantID string) ([]int64, error)
 	OrderContext(ctx context.Context, m *Merchant, id int64) (*OrderContext, error)
-	// BeginAttempts records attempts durably before their orders are sent (exactly once).
-	BeginAttempts(ctx context.Context, merchantID string, starts []AttemptStart) error
+	// BeginAttempts records attempts durably before their orders are sent (exactly once). It
+	// returns the orders it did not start: changed since they were prepared, or no longer open.
+	BeginAttempts(ctx context.Context, merchantID string, starts []AttemptStart) (skipped []int64, err error)
 	// FinishAttempt decides on an answer (O6) and applies the decision; run is the placement
 	// run of the attempt.
 	FinishAttempt(ctx context.Context, m *Merchant, id int64, a Answer, r AttemptResult, run time.Time) (Decision, error)
@@ -303,11 +307,16 @@ type Batch struct {
 type BatchStore interface {
 	// BeginBatch records a batch's attempts durably, each order awaiting its answer (status
 	// 9), before the file is written.
-	BeginBatch(ctx context.Context, merchantID string, b Batch, starts []AttemptStart) error
+	// The batch it returns lists the orders it started (see BeginAttempts).
+	BeginBatch(ctx context.Context, merchantID string, b Batch, starts []AttemptStart) (Batch, error)
 	// BatchWritten records that a batch's file is on the drop site.
 	BatchWritten(ctx context.Context, merchantID, file string) error
 	// UnwrittenBatches returns the batches recorded and never written (a crash in between).
 	UnwrittenBatches(merchantID string) ([]Batch, error)
+	// AnswerBatch applies a batch response's answer to an order awaiting it in file, as
+	// FinishAttempt does (now is the placement time the decision is taken at); ok is false
+	// when the order does not await that file's answer. It commits behind the caller.
+	AnswerBatch(ctx context.Context, m *Merchant, id int64, file string, a Answer, r AttemptResult, now time.Time) (d Decision, ok bool, err error)
 	// Batch returns a batch by its file name.
 	Batch(merchantID, file string) (Batch, bool, error)
 	// AwaitingBatch returns the batch file an order awaits its answer from, if it does.

@@ -70,6 +70,9 @@ func (p *Product) SubscribableProblem() (rule, msg string) {
 type CatalogueService interface {
 	// UpsertProducts adds or replaces products, durably.
 	UpsertProducts(ctx context.Context, merchantID string, ps []Product) (CatalogueEffects, error)
+	// UpsertProductsAsync is UpsertProducts that returns at once (ps may be reused); wait
+	// returns once the products are durable.
+	UpsertProductsAsync(ctx context.Context, merchantID string, ps []Product) (wait func() (CatalogueEffects, error))
 	// ApplyDiscontinued applies F3 to the subscriptions of products now discontinued: each is
 	// swapped to the product's replacement (emailed, or silently) or cancelled and emailed.
 	// Feeds call it once the whole file is stored, so that a replacement may come after the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,7 +318,7 @@ func TestO2_BatchMethodOverSFTP(t *testing.T) {
 	sb := sandboxtest.StartIn(t, dir, batch)
 	c := sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
 	for _, user := range []string{"fay", "gus", "hal"} {
-		sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: user, Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+		sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: user, OrderID: "WEB-" + user, Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
 	}
 	sum := sandboxtest.Advance(t, sb, "7d") // past Jan 11, 6:00 Chicago: the first run
 	if sum["orders"].(map[string]any)["pending"].(float64) != 3 {
@@ -450,3 +451,95 @@ func mustReadDir(t *testing.T, c *sftp.Client, dir string) []os.FileInfo {
 }
 
 func strconvI(i int64) string { return fmt.Sprint(i) }
+
+// Two batch responses answering the same orders at once decide each order once (O2).
+func TestO2_ConcurrentBatchResponsesDecideOnce(t *testing.T) {
+	sb, c1 := startDropSite(t, func(m *og.Merchant) { m.Placement.Method = og.PlacementBatch })
+	c2 := sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+	const n = 30
+	for i := range n {
+		sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: fmt.Sprintf("u%02d", i), OrderID: fmt.Sprintf("WEB-%d", i), Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	}
+	sandboxtest.Advance(t, sb, "7d")
+	var ok, bad strings.Builder
+	ok.WriteString("<orders>")
+	bad.WriteString("<orders>")
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.StatusCode == og.StatusPendingBatchResponse {
+			fmt.Fprintf(&ok, "<order><ogOrderId>%d</ogOrderId><code>SUCCESS</code><orderId>M-%d</orderId></order>", o.OGID, o.OGID)
+			fmt.Fprintf(&bad, "<order><ogOrderId>%d</ogOrderId><code>ERROR</code><errorCode>140</errorCode><errorMsg>x</errorMsg></order>", o.OGID)
+		}
+	}
+	ok.WriteString("</orders>")
+	bad.WriteString("</orders>")
+	var wg sync.WaitGroup
+	for k, up := range []struct {
+		c    *sftp.Client
+		body string
+	}{{c1, ok.String()}, {c2, bad.String()}} {
+		wg.Go(func() {
+			if err := put(up.c, fmt.Sprintf("incoming/%s.BatchResponse01-11-2026_07000%d.xml", demoID, k), []byte(up.body)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	decided := 0
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.PlaceDate.String() == "2026-01-11" {
+			if o.Status != og.OrderPlaced && o.Status != og.OrderRejected || len(o.Attempts) != 1 {
+				t.Fatalf("order %d: %s with %d attempts", o.OGID, o.Status, len(o.Attempts))
+			}
+			decided++
+		}
+	}
+	emails := 0
+	for _, m := range sandboxtest.Emails(t, sb, demoID) {
+		if m.Kind == og.EmailPlaced || m.Kind == og.EmailPaymentIssue {
+			emails++
+		}
+	}
+	rs := feeds(t, sb)
+	applied := rs[len(rs)-1].Accepted + rs[len(rs)-2].Accepted
+	if decided != n || emails != n || applied != n {
+		t.Fatalf("%d orders decided, %d emails, %d answers applied; want %d each", decided, emails, applied, n)
+	}
+}
+
+// What a merchant does to its own site never stops the clock: a feed waiting for the F1
+// pickup that is gone by then (even replaced by a folder) is noted, and time goes on.
+func TestF1_PickupOfAVanishedFeed(t *testing.T) {
+	sb, c := startDropSite(t, func(m *og.Merchant) { m.FeedPickup = og.FeedEvery30m })
+	name := "incoming/" + demoID + ".Products.xml"
+	sandboxtest.Put(t, c, name, []byte(`<products/>`))
+	if err := c.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mkdir(name); err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.Advance(t, sb, "1h")
+	sandboxtest.Advance(t, sb, "1h")
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sftp", nil).JSON(t, &page)
+	found := false
+	for _, e := range page.Entries {
+		found = found || strings.Contains(e.Note, "30-minute pickup")
+	}
+	if !found {
+		t.Fatalf("the pickup left no word in the journal: %+v", page.Entries)
+	}
+}
+
+// put uploads a file; unlike sandboxtest.Put it may run on any goroutine.
+func put(c *sftp.Client, path string, data []byte) error {
+	f, err := c.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -72,6 +72,7 @@ type Sandbox struct {
 	faults    *faults.Injector
 	scheduler *scheduler.Scheduler
 	sftp      *sftpd.Server
+	sftpLn    net.Listener // bound, not yet served
 	ingest    *ingest.Ingester
 	// refMerchant answers the orders of merchants configured without a placement URL.
 	refMerchant *refmerchant.Merchant
@@ -157,6 +158,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	if err != nil {
 		return nil, listenError(cfg, "sftp_listen", cfg.SFTPListen, err)
 	}
+	s.sftpLn = sftpLn
 	s.db.SetOwner(fmt.Sprintf("ogsandbox pid %d (http %s, sftp %s)", os.Getpid(), ln.Addr(), sftpLn.Addr()))
 
 	s.runner = clock.NewRunner(s.clock, s.log)
@@ -169,8 +171,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		Wake: s.runner.Wake,
 	}
 	s.sftp.Drops = s.ingest
-	if err := s.sftp.Start(sftpLn); err != nil {
-		sftpLn.Close()
+	// The homes exist now (the scheduler writes batch files at start); logins are accepted
+	// once everything the drop site hands files to is in place.
+	if err := s.sftp.Prepare(); err != nil {
 		return nil, fmt.Errorf("sftp drop site: %w", err)
 	}
 	if err := s.loadCatalogues(ctx); err != nil {
@@ -237,6 +240,10 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	}
 	s.runner.Add(s.scheduler)
 	s.runner.Add(s.ingest)
+	if err := s.sftp.Start(sftpLn); err != nil {
+		return nil, fmt.Errorf("sftp drop site: %w", err)
+	}
+	s.sftpLn = nil
 	go func() {
 		defer close(s.serveDone)
 		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -314,7 +321,7 @@ func (s *Sandbox) Advance(ctx context.Context, to time.Time) (og.RunReport, erro
 
 // SFTPAddr returns the SFTP drop site's address, host:port.
 func (s *Sandbox) SFTPAddr() string {
-	if s.sftp == nil {
+	if s.sftp == nil || s.sftp.Addr() == nil {
 		return ""
 	}
 	return hostPort(s.sftp.Addr())
@@ -358,6 +365,9 @@ func (s *Sandbox) Close() error {
 func (s *Sandbox) closeStores() {
 	if s.runner != nil {
 		s.runner.Close()
+	}
+	if s.sftpLn != nil {
+		s.sftpLn.Close()
 	}
 	if s.sftp != nil {
 		if err := s.sftp.Close(); err != nil {

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
@@ -59,18 +61,29 @@ func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due
 	docs := make([][]byte, 0, len(ready))
 	for _, p := range ready {
 		b.Orders = append(b.Orders, p.oc.Order.OGID)
-		starts = append(starts, og.AttemptStart{OGID: p.oc.Order.OGID, Items: p.oc.Order.Items, Attempt: og.Attempt{
+		starts = append(starts, og.AttemptStart{OGID: p.oc.Order.OGID, Items: p.oc.Order.Items, Updated: p.oc.Order.Updated, Attempt: og.Attempt{
 			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementBatch, File: file, Request: string(p.xml),
 		}})
 		docs = append(docs, p.xml)
 	}
-	if err := s.Batches.BeginBatch(ctx, m.ID, b, starts); err != nil {
+	b, err = s.Batches.BeginBatch(ctx, m.ID, b, starts)
+	if err != nil || len(b.Orders) == 0 {
 		return rep, err
+	}
+	if len(b.Orders) < len(ready) {
+		// Orders changed since they were prepared wait for the next run.
+		var kept [][]byte
+		for _, p := range ready {
+			if slices.Contains(b.Orders, p.oc.Order.OGID) {
+				kept = append(kept, p.xml)
+			}
+		}
+		docs = kept
 	}
 	if err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
 		return rep, err
 	}
-	rep.Pending += len(ready)
+	rep.Pending += len(b.Orders)
 	return rep, nil
 }
 
@@ -90,8 +103,9 @@ func (s *Scheduler) writeBatch(ctx context.Context, m *og.Merchant, b og.Batch, 
 	return nil
 }
 
-// recoverBatches writes the files of batches recorded before a crash and never written: the
-// orders' XML is what their attempts recorded.
+// recoverBatches writes the files of batches recorded and never written — a crash in between,
+// or a write that failed (the merchant removed outgoing/): the orders' XML is what their
+// attempts recorded. It runs at start and before each batch placement run.
 func (s *Scheduler) recoverBatches(ctx context.Context, m *og.Merchant) error {
 	if s.Batches == nil || s.Homes == nil {
 		return nil
@@ -102,14 +116,30 @@ func (s *Scheduler) recoverBatches(ctx context.Context, m *og.Merchant) error {
 	}
 	for _, b := range bs {
 		var docs [][]byte
+		var waiting []int64
 		for _, id := range b.Orders {
+			// Only orders still awaiting this file's answer: one answered since (a merchant
+			// who read a file whose recording was lost) is not sent again.
+			if file, ok, err := s.Batches.AwaitingBatch(m.ID, id); err != nil {
+				return err
+			} else if !ok || file != b.File {
+				continue
+			}
 			oc, err := s.Store.OrderContext(ctx, m, id)
 			if err != nil {
 				return err
 			}
 			if n := len(oc.Order.Attempts); n > 0 && oc.Order.Attempts[n-1].File == b.File {
 				docs = append(docs, []byte(oc.Order.Attempts[n-1].Request))
+				waiting = append(waiting, id)
 			}
+		}
+		b.Orders = waiting
+		if len(docs) == 0 {
+			if err := s.Batches.BatchWritten(ctx, m.ID, b.File); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
 			return err
@@ -134,6 +164,9 @@ type batchAnswer struct {
 // report names every answer it could not apply by line, and the orders of the batches it
 // answers that still await an answer.
 func (s *Scheduler) ApplyBatchResponse(ctx context.Context, m *og.Merchant, name string, r io.Reader) (og.FeedReport, error) {
+	// One response at a time per merchant: each sees the answers of the one before.
+	unlock := s.lockMerchant(m.ID)
+	defer unlock()
 	rep := og.FeedReport{File: name, Kind: "batch_response", ReceivedAt: s.Clock.Now(), Findings: []og.Diagnostic{}}
 	fail := func(line int, field, format string, args ...any) {
 		rep.Add(og.Diagnostic{Rule: "O4", Field: field, Line: line, Severity: og.SeverityError, Message: fmt.Sprintf(format, args...)})
@@ -247,9 +280,12 @@ func (s *Scheduler) applyAnswer(ctx context.Context, m *og.Merchant, rep *og.Fee
 		batchAnswer
 	}{batchAnswer: a})
 	now := s.Clock.Now()
-	dec, err := s.Store.FinishAttempt(ctx, m, id, ans, og.AttemptResult{Response: string(body)}, now)
+	dec, ok, err := s.Batches.AnswerBatch(ctx, m, id, file, ans, og.AttemptResult{Response: string(body)}, now)
 	if err != nil {
 		return refuse(field, "order %d: %v", id, err)
+	}
+	if !ok {
+		return refuse(field, "order %d was answered meanwhile (another batch response): this answer is ignored", id)
 	}
 	switch dec.Outcome() {
 	case og.OutcomePlaced:
@@ -323,4 +359,20 @@ func (s *Scheduler) batchOrders(m *og.Merchant, file string) ([]int64, error) {
 		return nil, err
 	}
 	return b.Orders, nil
+}
+
+// lockMerchant serializes the batch responses of a merchant.
+func (s *Scheduler) lockMerchant(id string) func() {
+	s.mu.Lock()
+	if s.batchLocks == nil {
+		s.batchLocks = map[string]*sync.Mutex{}
+	}
+	l := s.batchLocks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.batchLocks[id] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,8 +54,9 @@ type Scheduler struct {
 	Homes   og.Homes
 	Batches og.BatchStore
 
-	mu      sync.Mutex
-	lastRun map[string]time.Time
+	mu         sync.Mutex
+	lastRun    map[string]time.Time
+	batchLocks map[string]*sync.Mutex
 }
 
 // Start loads each merchant's last placement run (a new merchant starts from now: runs before
@@ -160,6 +162,9 @@ func (s *Scheduler) run(ctx context.Context, m *og.Merchant, run time.Time) (og.
 		return rep, err
 	}
 	if m.Placement.Method == og.PlacementBatch {
+		if err := s.recoverBatches(ctx, m); err != nil {
+			return rep, err
+		}
 		if len(due) == 0 {
 			return rep, nil
 		}
@@ -281,9 +286,11 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 		if err != nil {
 			return nil, err
 		}
-		start.Items = oc.Order.Items
-		if err := s.Store.BeginAttempts(ctx, m.ID, []og.AttemptStart{start}); err != nil {
+		start.Items, start.Updated = oc.Order.Items, oc.Order.Updated
+		if skipped, err := s.Store.BeginAttempts(ctx, m.ID, []og.AttemptStart{start}); err != nil {
 			return nil, err
+		} else if len(skipped) > 0 {
+			continue
 		}
 		if _, err := s.Store.FinishAttempt(ctx, m, id, og.Answer{Transport: why}, og.AttemptResult{Error: why}, run); err != nil {
 			return nil, err
@@ -318,13 +325,19 @@ func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run
 	}
 	starts := make([]og.AttemptStart, 0, len(batch))
 	for _, p := range batch {
-		starts = append(starts, og.AttemptStart{OGID: p.oc.Order.OGID, Items: p.oc.Order.Items, Attempt: og.Attempt{
+		starts = append(starts, og.AttemptStart{OGID: p.oc.Order.OGID, Items: p.oc.Order.Items, Updated: p.oc.Order.Updated, Attempt: og.Attempt{
 			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementAPI, URL: url, Request: string(p.xml),
 		}})
 	}
 	// Exactly once: every attempt is on disk before its order is sent.
-	if err := s.Store.BeginAttempts(ctx, m.ID, starts); err != nil {
+	skipped, err := s.Store.BeginAttempts(ctx, m.ID, starts)
+	if err != nil {
 		return rep, err
+	}
+	if len(skipped) > 0 {
+		// Changed since they were prepared (a feed cancelled or swapped them): the next run
+		// handles them as they are then.
+		batch = slices.DeleteFunc(batch, func(p prepared) bool { return slices.Contains(skipped, p.oc.Order.OGID) })
 	}
 	var mu sync.Mutex
 	err = parallel(ctx, batch, func(p prepared) error {

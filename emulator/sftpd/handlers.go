@@ -19,7 +19,16 @@ type home struct {
 	s    *Server
 	m    *og.Merchant
 	root *os.Root
+
+	mu      sync.Mutex
+	uploads int // open for writing now
 }
+
+// MaxOpenUploads bounds the files one session writes at once.
+const MaxOpenUploads = 64
+
+// fixed reports whether a path is one of the home's fixed folders, which stay.
+func fixed(name string) bool { return name == "incoming" || name == "outgoing" }
 
 // hidden reports whether a name belongs to the server (an upload in progress).
 func hidden(name string) bool { return strings.HasPrefix(path.Base(name), uploadPrefix) }
@@ -58,26 +67,62 @@ func (h *home) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	return f, nil
 }
 
-// Filewrite starts an upload into a temporary file beside its target.
+// Filewrite starts an upload into a temporary file beside its target. An open without
+// truncation (a resumed upload) starts from the target's current content.
 func (h *home) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	name := rel(r.Filepath)
-	if name == "." || hidden(name) {
+	if name == "." || hidden(name) || fixed(name) {
 		return nil, errDenied
 	}
 	if st, err := h.root.Stat(name); err == nil && st.IsDir() {
 		return nil, sftp.ErrSSHFxFailure
 	}
+	h.mu.Lock()
+	if h.uploads >= MaxOpenUploads {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("%d files are open for writing in this session: close one first", MaxOpenUploads)
+	}
+	h.uploads++
+	h.mu.Unlock()
+	u, err := h.startUpload(name, !r.Pflags().Trunc)
+	if err != nil {
+		h.doneUpload()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (h *home) doneUpload() {
+	h.mu.Lock()
+	h.uploads--
+	h.mu.Unlock()
+}
+
+func (h *home) startUpload(name string, resume bool) (*upload, error) {
 	tmp := path.Join(path.Dir(name), uploadPrefix+randomName())
-	f, err := h.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := h.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return &upload{h: h, name: name, tmp: tmp, f: f, max: h.s.MaxUpload}, nil
+	u := &upload{h: h, name: name, tmp: tmp, f: f, max: h.s.MaxUpload}
+	if resume {
+		if old, err := h.root.Open(name); err == nil {
+			n, err := io.Copy(f, io.LimitReader(old, u.max+1))
+			old.Close()
+			if err != nil || n > u.max {
+				f.Close()
+				h.root.Remove(tmp)
+				return nil, sftp.ErrSSHFxFailure
+			}
+			u.size = n
+		}
+	}
+	return u, nil
 }
 
 // upload is a file being received. It becomes visible under its name only at Close, and only
 // if the transfer completed: TransferError is how pkg/sftp says the connection dropped with
-// the file open.
+// the file open; a write that failed (a full disk, an offset past the cap) discards it too.
 type upload struct {
 	h      *home
 	name   string
@@ -87,11 +132,12 @@ type upload struct {
 	mu     sync.Mutex
 	size   int64
 	cut    error
+	failed error
 	tooBig bool
 }
 
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
-	if off+int64(len(p)) > u.max {
+	if off < 0 || int64(len(p)) > u.max-off {
 		u.mu.Lock()
 		u.tooBig = true
 		u.mu.Unlock()
@@ -100,6 +146,9 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	n, err := u.f.WriteAt(p, off)
 	u.mu.Lock()
 	u.size = max(u.size, off+int64(n))
+	if err != nil && u.failed == nil {
+		u.failed = err
+	}
 	u.mu.Unlock()
 	return n, err
 }
@@ -111,12 +160,17 @@ func (u *upload) TransferError(err error) {
 	u.mu.Unlock()
 }
 
-// Close publishes a complete upload under its name and hands it on; a cut or oversized one is
-// removed unread.
+// Close publishes a complete upload under its name, durably, and hands it on; its answer
+// to the client is the acknowledgement, sent once what the file caused is done. A cut,
+// failed or oversized upload is removed unread.
 func (u *upload) Close() error {
-	err := u.f.Close()
+	defer u.h.doneUpload()
+	err := u.f.Sync()
+	if cerr := u.f.Close(); err == nil {
+		err = cerr
+	}
 	u.mu.Lock()
-	cut, tooBig, size := u.cut, u.tooBig, u.size
+	cut, failed, tooBig, size := u.cut, u.failed, u.tooBig, u.size
 	u.mu.Unlock()
 	root := u.h.root
 	switch {
@@ -128,16 +182,20 @@ func (u *upload) Close() error {
 		root.Remove(u.tmp)
 		u.h.s.record(u.h.m.ID, og.DirectionIn, fmt.Sprintf("upload of %s refused: over the limit of %d bytes", u.name, u.max), nil)
 		return fmt.Errorf("the file is over the drop site's limit of %d bytes", u.max)
-	case err != nil:
+	case failed != nil || err != nil:
 		root.Remove(u.tmp)
-		return err
+		why := errors.Join(failed, err)
+		u.h.s.record(u.h.m.ID, og.DirectionIn, fmt.Sprintf("upload of %s failed (%v): discarded, not read", u.name, why), nil)
+		return fmt.Errorf("the upload failed and was discarded: %v", why)
 	}
 	if err := root.Rename(u.tmp, u.name); err != nil {
 		root.Remove(u.tmp)
 		return mapErr(err)
 	}
-	u.h.s.dropped(u.h.m, u.name, size)
-	return nil
+	if err := syncDir(root, path.Dir(u.name)); err != nil {
+		return err
+	}
+	return u.h.s.dropped(u.h.m, u.name, size)
 }
 
 // Filecmd performs renames, removals and directory changes inside the home.
@@ -151,19 +209,22 @@ func (h *home) Filecmd(r *sftp.Request) error {
 		return nil // clients set times and modes after an upload: accepted, ignored
 	case "Rename", "PosixRename":
 		target := rel(r.Target)
-		if name == "." || target == "." || hidden(target) {
+		if name == "." || target == "." || hidden(target) || fixed(name) || fixed(target) {
 			return errDenied
 		}
 		if err := h.root.Rename(name, target); err != nil {
 			return mapErr(err)
 		}
+		if err := syncDir(h.root, path.Dir(target)); err != nil {
+			return err
+		}
 		// Clients that upload under a temporary name and rename (WinSCP, lftp) deliver here.
 		if st, err := h.root.Stat(target); err == nil && !st.IsDir() {
-			h.s.dropped(h.m, target, st.Size())
+			return h.s.dropped(h.m, target, st.Size())
 		}
 		return nil
 	case "Remove":
-		if name == "." {
+		if name == "." || fixed(name) {
 			return errDenied
 		}
 		if err := h.root.Remove(name); err != nil {
@@ -174,7 +235,7 @@ func (h *home) Filecmd(r *sftp.Request) error {
 	case "Mkdir":
 		return mapErr(h.root.Mkdir(name, 0o755))
 	case "Rmdir":
-		if name == "." || name == "incoming" || name == "outgoing" {
+		if name == "." || fixed(name) {
 			return errDenied
 		}
 		return mapErr(h.root.Remove(name))

@@ -65,15 +65,25 @@ type Server struct {
 	lockMu    sync.Mutex
 	fails     map[string][]time.Time
 	locked    map[string]time.Time
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // the serve loop
+	sessions  sync.WaitGroup // SFTP sessions, and the file reads they started
+	prepared  bool
 	closeOnce sync.Once
 	closeErr  error
 }
 
+// Bounds of the login bookkeeping: usernames tried are remembered for FailureWindow, and at
+// most maxTracked of them (an attacker trying random names must not grow memory).
+const maxTracked = 10_000
+
 var _ og.Homes = (*Server)(nil)
 
-// Start creates the homes, loads (or creates) the host key and serves on ln.
-func (s *Server) Start(ln net.Listener) error {
+// Prepare creates the homes and loads (or creates) the host key: the homes can be written
+// (Homes) before the server accepts logins.
+func (s *Server) Prepare() error {
+	if s.prepared {
+		return nil
+	}
 	if s.MaxUpload <= 0 {
 		s.MaxUpload = DefaultMaxUpload
 	}
@@ -105,6 +115,7 @@ func (s *Server) Start(ln net.Listener) error {
 	if err != nil {
 		return err
 	}
+	s.prepared = true
 	s.srv = &ssh.Server{
 		Version:          "ogsandbox",
 		HostSigners:      []ssh.Signer{signer},
@@ -116,6 +127,14 @@ func (s *Server) Start(ln net.Listener) error {
 		},
 		IdleTimeout: 30 * time.Minute,
 	}
+	return nil
+}
+
+// Start prepares the server if needed and serves on ln.
+func (s *Server) Start(ln net.Listener) error {
+	if err := s.Prepare(); err != nil {
+		return err
+	}
 	s.ln = ln
 	s.wg.Go(func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
@@ -125,20 +144,29 @@ func (s *Server) Start(ln net.Listener) error {
 	return nil
 }
 
-// Addr returns the listener's address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr returns the listener's address, nil before Start.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
 
 // Close stops the server: sessions are cut (an upload in progress is dropped) and Close waits
-// for them to end. It is safe to call more than once.
+// for them to end, and for the reading of a file that arrived whole. It is safe to call more
+// than once.
 func (s *Server) Close() error {
 	if s.srv == nil {
 		return nil
 	}
 	s.closeOnce.Do(func() {
-		s.closeErr = s.srv.Close()
-		// Serve may not have registered the listener yet (Close right after Start).
-		s.ln.Close()
+		if s.ln != nil {
+			s.closeErr = s.srv.Close()
+			// Serve may not have registered the listener yet (Close right after Start).
+			s.ln.Close()
+		}
 		s.wg.Wait()
+		s.sessions.Wait()
 		for _, r := range s.roots {
 			r.Close()
 		}
@@ -184,74 +212,107 @@ func (s *Server) KnownHostsLine() string {
 
 const ctxMerchant = "og.merchant"
 
-// password authenticates a merchant (X4: locked after repeated failures).
+// password authenticates a merchant (X4: refused while the account is locked; a wrong password
+// counts towards the lock).
 func (s *Server) password(ctx ssh.Context, pass string) bool {
 	m, ok := s.Merchants.BySFTPUser(ctx.User())
 	good := ok && m.SFTP.Password != "" && subtle.ConstantTimeCompare([]byte(pass), []byte(m.SFTP.Password)) == 1
-	return s.login(ctx, m, good, "password")
-}
-
-func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
-	m, ok := s.Merchants.BySFTPUser(ctx.User())
-	good := false
-	if ok {
-		for _, k := range s.keys[m.ID] {
-			if ssh.KeysEqual(k, key) {
-				good = true
-			}
-		}
-	}
-	// A client offers its keys before asking for the password: a key that does not fit is
-	// not a failed login.
-	if !good {
+	if until, locked := s.lockedUntil(ctx.User()); locked {
+		s.refuseLocked(ctx, m, until)
 		return false
 	}
-	return s.login(ctx, m, good, "public key")
+	if !good {
+		if until, locked := s.failed(ctx.User()); locked {
+			s.refuseLocked(ctx, m, until)
+			return false
+		}
+		merchant := ""
+		if m != nil {
+			merchant = m.ID
+		}
+		s.record(merchant, og.DirectionIn, fmt.Sprintf("failed password login as %q from %s", ctx.User(), ctx.RemoteAddr()), nil)
+		return false
+	}
+	ctx.SetValue(ctxMerchant, m)
+	return true
 }
 
-// login applies the lockout (X4) to an authentication attempt and records it.
-func (s *Server) login(ctx ssh.Context, m *og.Merchant, good bool, how string) bool {
-	user := ctx.User()
+// publicKey says whether a key is one of the merchant's. SSH asks this before the client proves
+// it holds the key (a query) as well as after: it neither counts as a failure nor as a login,
+// so that a key's public half cannot reset the lockout (X4). The login is recorded when the
+// session starts.
+func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
+	m, ok := s.Merchants.BySFTPUser(ctx.User())
+	if !ok {
+		return false
+	}
+	for _, k := range s.keys[m.ID] {
+		if ssh.KeysEqual(k, key) {
+			if _, locked := s.lockedUntil(ctx.User()); locked {
+				return false
+			}
+			ctx.SetValue(ctxMerchant, m)
+			return true
+		}
+	}
+	return false
+}
+
+// lockedUntil reports whether an account is locked (X4).
+func (s *Server) lockedUntil(user string) (time.Time, bool) {
 	now := s.Clock.Wall()
 	s.lockMu.Lock()
-	until, isLocked := s.locked[user]
-	if isLocked && now.After(until) {
+	defer s.lockMu.Unlock()
+	until, ok := s.locked[user]
+	if ok && now.After(until) {
 		delete(s.locked, user)
 		delete(s.fails, user)
-		isLocked = false
+		return time.Time{}, false
 	}
-	if !good && !isLocked {
-		recent := s.fails[user][:0]
-		for _, t := range s.fails[user] {
-			if now.Sub(t) < FailureWindow {
-				recent = append(recent, t)
+	return until, ok
+}
+
+// failed counts a failed login and reports whether it locked the account (X4).
+func (s *Server) failed(user string) (time.Time, bool) {
+	now := s.Clock.Wall()
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if len(s.fails) >= maxTracked {
+		for u, ts := range s.fails {
+			if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= FailureWindow {
+				delete(s.fails, u)
 			}
 		}
-		s.fails[user] = append(recent, now)
-		if len(s.fails[user]) >= MaxFailures {
-			s.locked[user] = now.Add(LockFor)
-			until, isLocked = s.locked[user], true
+		for u, until := range s.locked {
+			if now.After(until) {
+				delete(s.locked, u)
+			}
+		}
+		if len(s.fails) >= maxTracked {
+			return time.Time{}, false // past the bound, new names are not tracked
 		}
 	}
-	if good && !isLocked {
-		delete(s.fails, user)
+	recent := s.fails[user][:0]
+	for _, t := range s.fails[user] {
+		if now.Sub(t) < FailureWindow {
+			recent = append(recent, t)
+		}
 	}
-	s.lockMu.Unlock()
+	s.fails[user] = append(recent, now)
+	if len(s.fails[user]) >= MaxFailures {
+		s.locked[user] = now.Add(LockFor)
+		return s.locked[user], true
+	}
+	return time.Time{}, false
+}
+
+func (s *Server) refuseLocked(ctx ssh.Context, m *og.Merchant, until time.Time) {
 	merchant := ""
 	if m != nil {
 		merchant = m.ID
 	}
-	switch {
-	case isLocked:
-		s.record(merchant, og.DirectionIn, fmt.Sprintf("login of %s refused: the account is locked after %d failed logins, until %s (X4)", user, MaxFailures, until.Format(time.RFC3339)), []og.Diagnostic{og.Finding("X4", "username", "locked after repeated failed logins")})
-		return false
-	case !good:
-		s.record(merchant, og.DirectionIn, fmt.Sprintf("failed %s login as %q from %s", how, user, ctx.RemoteAddr()), nil)
-		return false
-	}
-	ctx.SetValue(ctxMerchant, m)
-	s.record(m.ID, og.DirectionIn, fmt.Sprintf("%s logged in (%s) from %s", user, how, ctx.RemoteAddr()), nil)
-	return true
+	s.record(merchant, og.DirectionIn, fmt.Sprintf("login of %s refused: the account is locked after %d failed logins, until %s (X4)", ctx.User(), MaxFailures, until.Format(time.RFC3339)),
+		[]og.Diagnostic{og.Finding("X4", "username", "locked after repeated failed logins")})
 }
 
 // shell refuses anything but SFTP.
@@ -260,13 +321,20 @@ func (s *Server) shell(sess ssh.Session) {
 	sess.Exit(1)
 }
 
-// sftp serves one SFTP session, confined to the merchant's home.
+// sftp serves one SFTP session, confined to the merchant's home. The session starting is the
+// login: the client has proven its password or key.
 func (s *Server) sftp(sess ssh.Session) {
+	s.sessions.Add(1)
+	defer s.sessions.Done()
 	m, _ := sess.Context().Value(ctxMerchant).(*og.Merchant)
-	if m == nil {
+	if m == nil || m.SFTP.Username != sess.User() {
 		sess.Exit(1)
 		return
 	}
+	s.lockMu.Lock()
+	delete(s.fails, sess.User())
+	s.lockMu.Unlock()
+	s.record(m.ID, og.DirectionIn, fmt.Sprintf("%s logged in from %s", sess.User(), sess.RemoteAddr()), nil)
 	h := &home{s: s, m: m, root: s.roots[m.ID]}
 	rs := sftp.NewRequestServer(sess, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, sftp.WithStartDirectory("/"))
 	if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
@@ -298,15 +366,44 @@ func (s *Server) WriteFile(merchantID, name string, data []byte) error {
 	if !ok {
 		return fmt.Errorf("no sftp home for merchant %s", merchantID)
 	}
-	tmp := path.Join(path.Dir(rel(name)), uploadPrefix+randomName())
-	if err := root.WriteFile(tmp, data, 0o644); err != nil {
+	dir := path.Dir(rel(name))
+	if dir != "." {
+		// The merchant may have removed the folder; Ordergroove's site always has it.
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	tmp := path.Join(dir, uploadPrefix+randomName())
+	f, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
 		return err
 	}
-	if err := root.Rename(tmp, rel(name)); err != nil {
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, rel(name))
+	}
+	if err != nil {
 		root.Remove(tmp)
 		return err
 	}
-	return nil
+	return syncDir(root, dir)
+}
+
+// syncDir makes a rename in dir durable: a file acknowledged (an upload) or recorded as
+// written (a batch file) survives a power loss.
+func syncDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Open opens a file of a merchant's home for reading.
@@ -345,11 +442,14 @@ func randomName() string {
 	return fmt.Sprintf("%x", b)
 }
 
-// dropped hands a complete upload to the DropHandler and records what it did.
-func (s *Server) dropped(m *og.Merchant, name string, size int64) {
+// dropped hands a complete upload to the DropHandler and records what it did. An error means
+// the file could not be read: the client's close fails with it, so that the merchant knows.
+func (s *Server) dropped(m *og.Merchant, name string, size int64) error {
 	note := fmt.Sprintf("uploaded %s (%d bytes)", name, size)
+	var err error
 	if s.Drops != nil {
-		did, err := s.Drops.Dropped(context.Background(), og.Dropped{MerchantID: m.ID, Path: name, Size: size})
+		var did string
+		did, err = s.Drops.Dropped(context.Background(), og.Dropped{MerchantID: m.ID, Path: name, Size: size, At: s.Clock.Now()})
 		switch {
 		case err != nil:
 			s.Log.Error("sftp: reading a dropped file failed", "merchant", m.ID, "file", name, "err", err)
@@ -359,4 +459,8 @@ func (s *Server) dropped(m *og.Merchant, name string, size int64) {
 		}
 	}
 	s.record(m.ID, og.DirectionIn, note, nil)
+	if err != nil {
+		return fmt.Errorf("the file was stored but could not be read: %v", err)
+	}
+	return nil
 }

@@ -6,8 +6,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,6 +49,9 @@ func (d *drops) Dropped(_ context.Context, f og.Dropped) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.got = append(d.got, f)
+	if strings.Contains(f.Path, "unreadable") {
+		return "", errors.New("the store is full")
+	}
 	return "noted", nil
 }
 
@@ -168,6 +173,129 @@ func TestX4_FailedLoginsLockTheAccount(t *testing.T) {
 	f.login(t, "bravo", ssh.Password("bravo-pass"))
 	f.clock.add(sftpd.LockFor + time.Second)
 	f.login(t, "alpha", ssh.Password("alpha-pass"))
+}
+
+// X4 cannot be reset with a key's public half: SSH lets a client ask whether a key would be
+// accepted before proving it holds the key, and that query is neither a login nor a failure.
+func TestX4_KeyQueriesDoNotResetTheLockout(t *testing.T) {
+	f := start(t, 0)
+	fake := publicOnly{f.keyA.PublicKey()}
+	for i := 0; i < 4*sftpd.MaxFailures; i++ {
+		sandboxtest.DialSFTP(f.addr, "alpha", ssh.Password("guess"))
+		if i%2 == 1 {
+			if _, _, err := sandboxtest.DialSFTP(f.addr, "alpha", ssh.PublicKeys(fake)); err == nil {
+				t.Fatal("a key without its private half logged in")
+			}
+		}
+	}
+	if _, _, err := sandboxtest.DialSFTP(f.addr, "alpha", ssh.Password("alpha-pass")); err == nil {
+		t.Fatal("the account is not locked after 20 failed passwords")
+	}
+	if _, _, err := sandboxtest.DialSFTP(f.addr, "alpha", ssh.PublicKeys(f.keyA)); err == nil {
+		t.Fatal("a locked account accepted its key")
+	}
+	if strings.Contains(f.journal.notes(), "alpha logged in") {
+		t.Fatalf("a login was recorded:\n%s", f.journal.notes())
+	}
+}
+
+// publicOnly offers a public key it cannot sign with.
+type publicOnly struct{ pub ssh.PublicKey }
+
+func (p publicOnly) PublicKey() ssh.PublicKey { return p.pub }
+func (p publicOnly) Sign(io.Reader, []byte) (*ssh.Signature, error) {
+	return &ssh.Signature{Format: p.pub.Type(), Blob: make([]byte, 64)}, nil
+}
+
+// A file that arrived whole but could not be read fails the client's close: the merchant
+// is not told it was taken.
+func TestCloseFailsWhenTheFileCannotBeRead(t *testing.T) {
+	f := start(t, 0)
+	c := f.login(t, "alpha", ssh.Password("alpha-pass"))
+	w, err := c.Create("incoming/unreadable.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("<x/>"))
+	if err := w.Close(); err == nil {
+		t.Fatal("the close succeeded")
+	}
+	if !strings.Contains(f.journal.notes(), "reading it failed: the store is full") {
+		t.Fatalf("journal:\n%s", f.journal.notes())
+	}
+}
+
+// A write the server refused (an offset past the cap) discards the upload, whatever the client
+// does next.
+func TestFailedWriteDiscardsTheUpload(t *testing.T) {
+	f := start(t, 0)
+	c := f.login(t, "alpha", ssh.Password("alpha-pass"))
+	w, err := c.Create("incoming/odd.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("<products>"))
+	if _, err := w.WriteAt([]byte("x"), math.MaxInt64-4); err == nil {
+		t.Error("a write at offset 2^63-5 was accepted")
+	}
+	if err := w.Close(); err == nil {
+		t.Error("the close succeeded")
+	}
+	if _, err := c.Stat("incoming/odd.xml"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the upload was published: %v", err)
+	}
+	if len(f.drops.list()) != 0 {
+		t.Fatal("the upload was handed on")
+	}
+}
+
+// incoming/ and outgoing/ stay: they cannot be removed, renamed, or replaced.
+func TestFixedFoldersStay(t *testing.T) {
+	f := start(t, 0)
+	c := f.login(t, "alpha", ssh.Password("alpha-pass"))
+	for name, err := range map[string]error{
+		"remove incoming":       c.Remove("incoming"),
+		"rmdir outgoing":        c.RemoveDirectory("outgoing"),
+		"rename incoming":       c.Rename("incoming", "in2"),
+		"rename onto outgoing":  func() error { sandboxtest.Put(t, c, "x.xml", []byte("x")); return c.PosixRename("x.xml", "outgoing") }(),
+		"write a file outgoing": func() error { _, err := c.Create("outgoing"); return err }(),
+	} {
+		if err == nil {
+			t.Errorf("%s: allowed", name)
+		}
+	}
+	if got := list(t, c, "/"); got != "incoming,outgoing,x.xml" {
+		t.Fatalf("the home holds %s", got)
+	}
+}
+
+// One session holds at most MaxOpenUploads files open for writing.
+func TestOpenUploadsAreBounded(t *testing.T) {
+	f := start(t, 0)
+	c := f.login(t, "alpha", ssh.Password("alpha-pass"))
+	var open []*sftp.File
+	defer func() {
+		for _, w := range open {
+			w.Close()
+		}
+	}()
+	for i := 0; i < sftpd.MaxOpenUploads; i++ {
+		w, err := c.Create(fmt.Sprintf("incoming/f%d.xml", i))
+		if err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+		open = append(open, w)
+	}
+	if _, err := c.Create("incoming/one-too-many.xml"); err == nil {
+		t.Fatal("one more upload was opened")
+	}
+	open[0].Close()
+	open = open[1:]
+	w, err := c.Create("incoming/after-a-close.xml")
+	if err != nil {
+		t.Fatalf("after a close: %v", err)
+	}
+	open = append(open, w)
 }
 
 // A merchant's home is its root: "..", absolute paths and symlinks do not leave it, and no

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
@@ -15,31 +14,33 @@ var _ og.BatchStore = (*DB)(nil)
 // file is written (O2): each order is pending its batch response (status 9) and listed as
 // awaiting it. Unlike an API attempt, an order awaiting a batch response survives a restart
 // as it is: the merchant may answer days later.
-func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, starts []og.AttemptStart) error {
+func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, starts []og.AttemptStart) (og.Batch, error) {
 	now := db.now()
-	_, err := optimistic(db, merchantID, func(v *view) (struct{}, error) {
+	return optimistic(db, merchantID, func(v *view) (og.Batch, error) {
+		rec := b
+		rec.Orders, rec.Created = nil, now
 		for _, bg := range starts {
-			var o og.Order
-			if ok, err := v.getJSON(bOrders, orderKey(bg.OGID), &o); err != nil || !ok {
-				return struct{}{}, fmt.Errorf("begin batch: order %d: %v", bg.OGID, err)
+			o, ok, err := startAttempt(v, bg, now)
+			if err != nil {
+				return og.Batch{}, err
 			}
-			o.Items = bg.Items
-			o.Attempts = append(o.Attempts, bg.Attempt)
-			if n := len(o.Attempts); n > maxAttemptsKept {
-				o.Attempts = o.Attempts[n-maxAttemptsKept:]
+			if !ok {
+				continue
 			}
 			v.del(bDue, timeKey(o.DueAt, o.OGID))
 			o.DueAt = time.Time{} // no run handles it: its answer comes in a batch response
-			o.Status, o.StatusCode, o.Paused, o.Updated = og.OrderPending, og.StatusPendingBatchResponse, "", now
-			if err := v.putJSON(bOrders, orderKey(o.OGID), &o); err != nil {
-				return struct{}{}, err
+			o.StatusCode = og.StatusPendingBatchResponse
+			if err := v.putJSON(bOrders, orderKey(o.OGID), o); err != nil {
+				return og.Batch{}, err
 			}
 			v.put(bAwaiting, orderKey(o.OGID), []byte(b.File))
+			rec.Orders = append(rec.Orders, o.OGID)
 		}
-		b.Created = now
-		return struct{}{}, v.putJSON(bBatches, b.File, &b)
+		if len(rec.Orders) == 0 {
+			return rec, nil
+		}
+		return rec, v.putJSON(bBatches, b.File, &rec)
 	})
-	return err
 }
 
 // BatchWritten records that a batch's file is on the drop site.
@@ -112,9 +113,14 @@ func (db *DB) PendingFeeds(merchantID string) ([]og.Dropped, error) {
 	return out, err
 }
 
-// RemovePendingFeed forgets a pending feed file once it was read.
-func (db *DB) RemovePendingFeed(ctx context.Context, merchantID, path string) error {
+// RemovePendingFeed forgets a pending feed file once it was read — unless it was uploaded
+// again since (at is the upload the pickup read): that upload waits for the next pickup.
+func (db *DB) RemovePendingFeed(ctx context.Context, merchantID, path string, at time.Time) error {
 	_, err := optimistic(db, merchantID, func(v *view) (struct{}, error) {
+		var f og.Dropped
+		if ok, err := v.getJSON(bPendingFeeds, path, &f); err != nil || !ok || !f.At.Equal(at) {
+			return struct{}{}, err
+		}
 		v.del(bPendingFeeds, path)
 		return struct{}{}, nil
 	})

@@ -16,22 +16,42 @@ var _ og.CatalogueService = (*DB)(nil)
 
 // UpsertProducts adds or replaces products in one durable transaction.
 func (db *DB) UpsertProducts(ctx context.Context, merchantID string, ps []og.Product) (og.CatalogueEffects, error) {
-	var eff og.CatalogueEffects
-	err := db.commit.do(func(tx *bolt.Tx) error {
-		eff = og.CatalogueEffects{}
+	return db.UpsertProductsAsync(ctx, merchantID, ps)()
+}
+
+// UpsertProductsAsync encodes products at once and queues their transaction; wait returns once
+// it is durable. A feed reader parses the next batch while this one commits.
+func (db *DB) UpsertProductsAsync(ctx context.Context, merchantID string, ps []og.Product) (wait func() (og.CatalogueEffects, error)) {
+	keys := make([][]byte, len(ps))
+	vals := make([][]byte, len(ps))
+	for i := range ps {
+		raw, err := json.Marshal(&ps[i])
+		if err != nil {
+			return func() (og.CatalogueEffects, error) { return og.CatalogueEffects{}, err }
+		}
+		keys[i], vals[i] = []byte(ps[i].ProductID), raw
+	}
+	done := make(chan error, 1)
+	if !db.commit.send(job{fn: func(tx *bolt.Tx) error {
 		b, err := mbucket(tx, merchantID, bProducts)
 		if err != nil {
 			return err
 		}
-		for i := range ps {
-			if err := putJSON(b, ps[i].ProductID, &ps[i]); err != nil {
+		for i := range keys {
+			if err := b.Put(keys[i], vals[i]); err != nil {
 				return err
 			}
-			eff.Upserted++
 		}
 		return nil
-	})
-	return eff, err
+	}, done: done}) {
+		return func() (og.CatalogueEffects, error) { return og.CatalogueEffects{}, errClosed }
+	}
+	return func() (og.CatalogueEffects, error) {
+		if err := <-done; err != nil {
+			return og.CatalogueEffects{}, err
+		}
+		return og.CatalogueEffects{Upserted: len(keys)}, nil
+	}
 }
 
 // productSubKey indexes a subscription under its product (F3 finds a product's subscriptions).
@@ -172,6 +192,24 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 		}
 	}
 	return nil
+}
+
+// indexProductSubs builds the product_subs index of every merchant from its subscriptions (a
+// file written before the index existed).
+func indexProductSubs(tx *bolt.Tx) error {
+	return tx.Bucket(bucketMerchants).ForEachBucket(func(id []byte) error {
+		subs, err := mbucket(tx, string(id), bSubscriptions)
+		if err != nil {
+			return nil // a merchant no longer configured keeps its old layout
+		}
+		idx, err := mbucket(tx, string(id), bProductSubs)
+		if err != nil {
+			return nil
+		}
+		return eachJSON(subs, func(_ []byte, s *og.Subscription) error {
+			return idx.Put([]byte(productSubKey(s.ProductID, s.PublicID)), []byte{})
+		})
+	})
 }
 
 // upcomingOrder returns the order a live subscription's next date is filed in, if it has not

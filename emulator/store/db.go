@@ -29,8 +29,10 @@ const FileName = "ogsandbox.db"
 // says who holds it: short enough that it fails within a second, start-up included.
 const DefaultLockTimeout = 400 * time.Millisecond
 
-// schemaVersion is bumped when the layout changes incompatibly.
-const schemaVersion = 1
+// schemaVersion is bumped when the layout changes; Open migrates older files.
+//
+//	2: product_subs indexes subscriptions by product (F3)
+const schemaVersion = 2
 
 // Top-level buckets.
 var (
@@ -134,6 +136,11 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 		if err := ensureMerchants(tx, opts.Merchants); err != nil {
 			return err
+		}
+		if v := meta.Get(keySchema); v != nil && getUint(v) < 2 {
+			if err := indexProductSubs(tx); err != nil {
+				return fmt.Errorf("migrate %s to schema 2: %w", path, err)
+			}
 		}
 		return meta.Put(keySchema, putUint(schemaVersion))
 	}); err != nil {

@@ -222,31 +222,48 @@ func (db *DB) OrderContext(ctx context.Context, m *og.Merchant, id int64) (*og.O
 // BeginAttempts records attempts before their orders are sent, durably, in one commit: a crash
 // between here and the answer leaves each order with an unanswered attempt, treated as no
 // answer (O6a) on restart, and resent with the same orderOgId.
-func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.AttemptStart) error {
+func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.AttemptStart) ([]int64, error) {
 	if len(begins) == 0 {
-		return nil
+		return nil, nil
 	}
 	now := db.now()
-	_, err := optimistic(db, merchantID, func(v *view) (struct{}, error) {
+	return optimistic(db, merchantID, func(v *view) ([]int64, error) {
+		var skipped []int64
 		for _, bg := range begins {
-			var o og.Order
-			if ok, err := v.getJSON(bOrders, orderKey(bg.OGID), &o); err != nil || !ok {
-				return struct{}{}, fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
+			o, ok, err := startAttempt(v, bg, now)
+			if err != nil {
+				return nil, err
 			}
-			o.Items = bg.Items
-			o.Attempts = append(o.Attempts, bg.Attempt)
-			if n := len(o.Attempts); n > maxAttemptsKept {
-				o.Attempts = o.Attempts[n-maxAttemptsKept:]
+			if !ok {
+				skipped = append(skipped, bg.OGID)
+				continue
 			}
-			o.Status, o.Paused, o.Updated = og.OrderPending, "", now
-			if err := v.putJSON(bOrders, orderKey(o.OGID), &o); err != nil {
-				return struct{}{}, err
+			if err := v.putJSON(bOrders, orderKey(o.OGID), o); err != nil {
+				return nil, err
 			}
 			v.put(bInflight, orderKey(o.OGID), []byte{})
 		}
-		return struct{}{}, nil
+		return skipped, nil
 	})
-	return err
+}
+
+// startAttempt adds an attempt to an order, unless the order changed since the attempt was
+// prepared or is no longer open.
+func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, bool, error) {
+	var o og.Order
+	if ok, err := v.getJSON(bOrders, orderKey(bg.OGID), &o); err != nil || !ok {
+		return nil, false, fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
+	}
+	if !o.Open() || !o.Updated.Equal(bg.Updated) {
+		return nil, false, nil
+	}
+	o.Items = bg.Items
+	o.Attempts = append(o.Attempts, bg.Attempt)
+	if n := len(o.Attempts); n > maxAttemptsKept {
+		o.Attempts = o.Attempts[n-maxAttemptsKept:]
+	}
+	o.Status, o.Paused, o.Updated = og.OrderPending, "", now
+	return &o, true, nil
 }
 
 // FinishAttempt applies the answer to an order's last attempt (O6), in one transaction with
@@ -259,30 +276,60 @@ func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.
 func (db *DB) FinishAttempt(ctx context.Context, m *og.Merchant, id int64, ans og.Answer, r og.AttemptResult, run time.Time) (og.Decision, error) {
 	now := db.now()
 	return optimisticBehind(db, m.ID, func(v *view) (og.Decision, error) {
-		var o og.Order
-		if ok, err := v.getJSON(bOrders, orderKey(id), &o); err != nil || !ok {
-			return og.Decision{}, fmt.Errorf("finish attempt: order %d: %v", id, err)
-		}
-		var freqs []og.Frequency
-		for _, it := range o.Items {
-			if it.Frequency != nil {
-				freqs = append(freqs, *it.Frequency)
-			}
-		}
-		// O6a's window is judged on placement runs, not on when the answer was processed.
-		d := og.Decide(&o, ans, og.RetryWindow{Freqs: freqs, Loc: m.Location}, run)
-		if n := len(o.Attempts); n > 0 {
-			a := &o.Attempts[n-1]
-			a.HTTPStatus, a.Response, a.Error, a.DurationMS = r.HTTPStatus, r.Response, r.Error, r.DurationMS
-			a.Decision, a.Rule = d.Text, d.Rule
-		}
-		v.del(bInflight, orderKey(id))
-		v.del(bAwaiting, orderKey(id))
-		if err := applyDecision(v, m, &o, d, run, now); err != nil {
-			return d, err
-		}
-		return d, nil
+		d, _, err := finishAttempt(v, m, id, ans, r, run, now, "")
+		return d, err
 	})
+}
+
+// AnswerBatch applies a batch response's answer to an order awaiting it in batch file `file`
+// (O2), like FinishAttempt; ok is false, and nothing is written, when the order no longer
+// awaits an answer from that file. The check is part of the transaction: two responses
+// answering one order at once decide it once.
+func (db *DB) AnswerBatch(ctx context.Context, m *og.Merchant, id int64, file string, ans og.Answer, r og.AttemptResult, now time.Time) (og.Decision, bool, error) {
+	type result struct {
+		d  og.Decision
+		ok bool
+	}
+	at := db.now()
+	res, err := optimisticBehind(db, m.ID, func(v *view) (result, error) {
+		d, ok, err := finishAttempt(v, m, id, ans, r, now, at, file)
+		return result{d, ok}, err
+	})
+	return res.d, res.ok, err
+}
+
+// finishAttempt decides on an answer and applies the decision. With batchFile set, it applies
+// only to an order awaiting that file's answer.
+func finishAttempt(v *view, m *og.Merchant, id int64, ans og.Answer, r og.AttemptResult, run, now time.Time, batchFile string) (og.Decision, bool, error) {
+	if batchFile != "" {
+		raw, err := v.get(bAwaiting, orderKey(id))
+		if err != nil || string(raw) != batchFile {
+			return og.Decision{}, false, err
+		}
+	}
+	var o og.Order
+	if ok, err := v.getJSON(bOrders, orderKey(id), &o); err != nil || !ok {
+		return og.Decision{}, false, fmt.Errorf("finish attempt: order %d: %v", id, err)
+	}
+	var freqs []og.Frequency
+	for _, it := range o.Items {
+		if it.Frequency != nil {
+			freqs = append(freqs, *it.Frequency)
+		}
+	}
+	// O6a's window is judged on placement runs, not on when the answer was processed.
+	d := og.Decide(&o, ans, og.RetryWindow{Freqs: freqs, Loc: m.Location}, run)
+	if n := len(o.Attempts); n > 0 {
+		a := &o.Attempts[n-1]
+		a.HTTPStatus, a.Response, a.Error, a.DurationMS = r.HTTPStatus, r.Response, r.Error, r.DurationMS
+		a.Decision, a.Rule = d.Text, d.Rule
+	}
+	v.del(bInflight, orderKey(id))
+	v.del(bAwaiting, orderKey(id))
+	if err := applyDecision(v, m, &o, d, run, now); err != nil {
+		return d, false, err
+	}
+	return d, true, nil
 }
 
 // applyDecision updates the order after a decision and writes what follows from it.

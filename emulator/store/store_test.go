@@ -304,3 +304,67 @@ func TestCustomerOGIDsAreUniqueUnderConcurrency(t *testing.T) {
 		seen[c.OGID] = true
 	}
 }
+
+// A file written before the product_subs index (schema 1) gets it when opened: F3 then finds
+// the subscriptions made before the upgrade.
+func TestMigrationIndexesSubscriptionsByProduct(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := Open(path, Options{Merchants: []string{"m1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bSubscriptions)
+		if err := putJSON(b, "sub-1", &og.Subscription{PublicID: "sub-1", ProductID: "P1", Status: og.SubscriptionActive}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, putUint(1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path, Options{Merchants: []string{"m1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bProductSubs)
+		if b.Get([]byte(productSubKey("P1", "sub-1"))) == nil {
+			return errors.New("the subscription is not indexed under its product")
+		}
+		if v := getUint(tx.Bucket(bucketMeta).Get(keySchema)); v != schemaVersion {
+			return fmt.Errorf("schema %d", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// F1: a pickup forgets the upload it read, not one that arrived while it was reading.
+func TestPendingFeedUploadedAgainDuringThePickupWaits(t *testing.T) {
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	ctx := context.Background()
+	first := time.Date(2026, 1, 4, 12, 10, 0, 0, time.UTC)
+	again := first.Add(19 * time.Minute)
+	if err := db.AddPendingFeed(ctx, "m1", og.Dropped{MerchantID: "m1", Path: "incoming/m1.Products.xml", At: first}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddPendingFeed(ctx, "m1", og.Dropped{MerchantID: "m1", Path: "incoming/m1.Products.xml", At: again}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RemovePendingFeed(ctx, "m1", "incoming/m1.Products.xml", first); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := db.PendingFeeds("m1"); err != nil || len(ps) != 1 || !ps[0].At.Equal(again) {
+		t.Fatalf("pending after the pickup of the first upload: %+v %v", ps, err)
+	}
+	if err := db.RemovePendingFeed(ctx, "m1", "incoming/m1.Products.xml", again); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := db.PendingFeeds("m1"); len(ps) != 0 {
+		t.Fatalf("pending: %+v", ps)
+	}
+}

@@ -15,7 +15,11 @@ import (
 // when the test ends. The host key is checked against the sandbox's own.
 func SFTP(tb testing.TB, sb *sandbox.Sandbox, user, password string) *sftp.Client {
 	tb.Helper()
-	c, conn, err := DialSFTP(sb.SFTPAddr(), user, ssh.Password(password))
+	_, _, hostKey, _, _, err := ssh.ParseKnownHosts([]byte(sb.SFTPHostKey()))
+	if err != nil {
+		tb.Fatalf("the sandbox's host key: %v", err)
+	}
+	c, conn, err := dial(sb.SFTPAddr(), user, ssh.FixedHostKey(hostKey), ssh.Password(password))
 	if err != nil {
 		tb.Fatalf("sftp login as %s: %v", user, err)
 	}
@@ -26,9 +30,12 @@ func SFTP(tb testing.TB, sb *sandbox.Sandbox, user, password string) *sftp.Clien
 // DialSFTP opens an SFTP session on addr with the given authentication, accepting any host
 // key; closing the SSH connection ends it.
 func DialSFTP(addr, user string, auth ...ssh.AuthMethod) (*sftp.Client, *ssh.Client, error) {
+	return dial(addr, user, ssh.InsecureIgnoreHostKey(), auth...)
+}
+
+func dial(addr, user string, hostKey ssh.HostKeyCallback, auth ...ssh.AuthMethod) (*sftp.Client, *ssh.Client, error) {
 	conn, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
-		User: user, Auth: auth, Timeout: 5 * time.Second,
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(), // a test's sandbox has a fresh key each time
+		User: user, Auth: auth, Timeout: 5 * time.Second, HostKeyCallback: hostKey,
 	})
 	if err != nil {
 		return nil, nil, err
