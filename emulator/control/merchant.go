@@ -286,7 +286,27 @@ func (srv *Server) checks(c echo.Context) error {
 		return err
 	}
 	now := srv.Clock.Now()
-	return c.JSON(http.StatusOK, ChecksReport{MerchantID: m.ID, Now: now.Format(time.RFC3339Nano), Attempts: len(as), Checks: og.CheckP8(as, now)})
+	checks := og.CheckP8(as, now)
+	// F1: the product feed arrives before placement.
+	ctx := c.Request().Context()
+	orders, err := srv.Orders.FindOrders(ctx, m.ID, og.OrderFilter{})
+	if err != nil {
+		return err
+	}
+	var lastRun time.Time
+	for _, o := range orders {
+		for _, a := range o.Attempts {
+			if a.At.After(lastRun) {
+				lastRun = a.At
+			}
+		}
+	}
+	feeds, err := srv.Feeds.Feeds(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	checks = append(checks, og.CheckFeedCadence(feeds, lastRun))
+	return c.JSON(http.StatusOK, ChecksReport{MerchantID: m.ID, Now: now.Format(time.RFC3339Nano), Attempts: len(as), Checks: checks})
 }
 
 // FaultsBody is the body of the faults endpoints.

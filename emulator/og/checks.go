@@ -184,3 +184,38 @@ func checkResends(id string, as []PurchaseAttempt, now time.Time) (Check, bool) 
 	}
 	return c, true
 }
+
+// FeedLead is how long before a placement run a product feed should have arrived: Ordergroove
+// reads the feed every 30 minutes, and the merchant's feed job should run before placement
+// (F1, REFERENCE §5) — daily at least, so that prices and stock are current.
+const FeedLead = 24 * time.Hour
+
+// CheckFeedCadence judges whether the merchant's product feed arrives before its placement
+// runs (F1): the last run that placed orders, at lastRun, should have a product feed in the
+// FeedLead before it. feeds are the merchant's feed reports.
+func CheckFeedCadence(feeds []FeedReport, lastRun time.Time) Check {
+	c := Check{Rule: "F1", Name: "feed_before_placement"}
+	if lastRun.IsZero() {
+		c.Status, c.Message = CheckNotObserved, "no placement run has sent orders yet"
+		return c
+	}
+	var latest time.Time
+	for _, f := range feeds {
+		if f.Kind == "products" && !f.ReceivedAt.After(lastRun) && f.ReceivedAt.After(latest) {
+			latest = f.ReceivedAt
+		}
+	}
+	switch {
+	case latest.IsZero():
+		c.Status = CheckFail
+		c.Message = fmt.Sprintf("no product feed arrived before the placement run of %s: Ordergroove places orders with the catalogue as the last feed left it (F1)", lastRun.Format(time.RFC3339))
+	case lastRun.Sub(latest) > FeedLead:
+		c.Status = CheckFail
+		c.Message = fmt.Sprintf("the last product feed before the placement run of %s arrived %s earlier, at %s: run the feed at least daily, before placement (F1)",
+			lastRun.Format(time.RFC3339), lastRun.Sub(latest).Round(time.Minute), latest.Format(time.RFC3339))
+	default:
+		c.Status = CheckPass
+		c.Message = fmt.Sprintf("a product feed arrived at %s, %s before the placement run of %s (F1)", latest.Format(time.RFC3339), lastRun.Sub(latest).Round(time.Minute), lastRun.Format(time.RFC3339))
+	}
+	return c
+}

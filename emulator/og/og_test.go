@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestErrorCarriesRuleAndField(t *testing.T) {
@@ -73,5 +74,31 @@ func TestM2_MerchantsIndex(t *testing.T) {
 		if ok != (tc.want != "") || ok && m.ID != tc.want {
 			t.Errorf("lookup %q = %v, %v; want %q", tc.key, m, ok, tc.want)
 		}
+	}
+}
+
+// F1: the product feed should arrive before placement, daily at least.
+func TestCheckFeedCadence(t *testing.T) {
+	run := time.Date(2026, 1, 11, 12, 0, 0, 0, time.UTC)
+	feed := func(at time.Time) FeedReport { return FeedReport{Kind: "products", ReceivedAt: at} }
+	for _, tc := range []struct {
+		name   string
+		feeds  []FeedReport
+		run    time.Time
+		status string
+	}{
+		{"no_placement", []FeedReport{feed(run)}, time.Time{}, CheckNotObserved},
+		{"no_feed", nil, run, CheckFail},
+		{"only_after_the_run", []FeedReport{feed(run.Add(time.Hour))}, run, CheckFail},
+		{"two_days_before", []FeedReport{feed(run.Add(-48 * time.Hour))}, run, CheckFail},
+		{"the_night_before", []FeedReport{feed(run.Add(-48 * time.Hour)), feed(run.Add(-6 * time.Hour))}, run, CheckPass},
+		{"categories_do_not_count", []FeedReport{{Kind: "categories", ReceivedAt: run.Add(-time.Hour)}}, run, CheckFail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := CheckFeedCadence(tc.feeds, tc.run)
+			if c.Status != tc.status || c.Rule != "F1" || c.Message == "" {
+				t.Fatalf("%+v", c)
+			}
+		})
 	}
 }

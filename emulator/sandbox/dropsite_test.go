@@ -246,6 +246,12 @@ func TestF4_F6_StockAndDefaultFrequencyOverSFTP(t *testing.T) {
 	if o := sandboxtest.Orders(t, sb, demoID)[0]; o.Status != og.OrderPlaced {
 		t.Fatalf("back in stock, the order is %s: %+v", o.Status, o)
 	}
+	// The feed arrived before the placement run (F1).
+	var checks control.ChecksReport
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/checks", nil).JSON(t, &checks)
+	if c := checks.Checks[len(checks.Checks)-1]; c.Name != "feed_before_placement" || c.Status != og.CheckPass {
+		t.Fatalf("feed cadence check: %+v", c)
+	}
 }
 
 // F1: with feed_pickup 30m a feed waits for Ordergroove's pickup on the half hour of the

@@ -140,6 +140,9 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 			}
 			v.put(bProductSubs, productSubKey(repl.ProductID, s.PublicID), []byte{})
 			eff.Swapped++
+			// SPEC F3: a silent replacement "swaps silently (the email, if any, only after
+			// the swap)": read as no email about the swap; what follows (the order reminder,
+			// the order) goes out with the replacement as usual.
 			if !silent {
 				if err := addSubscriptionEmail(v, &s, og.EmailSwapped, pid, repl.ProductID, now); err != nil {
 					return err
