@@ -20,7 +20,7 @@ func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, sta
 		rec := b
 		rec.Orders, rec.Created = nil, now
 		for _, bg := range starts {
-			o, ok, err := startAttempt(v, bg, now)
+			o, stored, ok, err := startAttempt(v, bg, now)
 			if err != nil {
 				return og.Batch{}, err
 			}
@@ -30,7 +30,7 @@ func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, sta
 			v.del(bDue, timeKey(o.DueAt, o.OGID))
 			o.DueAt = time.Time{} // no run handles it: its answer comes in a batch response
 			o.StatusCode = og.StatusPendingBatchResponse
-			if err := v.putJSON(bOrders, orderKey(o.OGID), o); err != nil {
+			if err := saveOrder(v, o, stored); err != nil {
 				return og.Batch{}, err
 			}
 			v.put(bAwaiting, orderKey(o.OGID), []byte(b.File))

@@ -126,7 +126,7 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 			v.del(bProductSubs, key)
 			continue
 		}
-		order, err := upcomingOrder(v, &s)
+		order, stored, err := upcomingOrder(v, &s)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 					}
 				}
 				order.Updated = now
-				if err := v.putJSON(bOrders, orderKey(order.OGID), order); err != nil {
+				if err := saveOrder(v, order, stored); err != nil {
 					return err
 				}
 				eff.OrdersChanged++
@@ -185,7 +185,7 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 				} else {
 					eff.OrdersChanged++
 				}
-				if err := v.putJSON(bOrders, orderKey(order.OGID), order); err != nil {
+				if err := saveOrder(v, order, stored); err != nil {
 					return err
 				}
 			}
@@ -217,19 +217,19 @@ func indexProductSubs(tx *bolt.Tx) error {
 
 // upcomingOrder returns the order a live subscription's next date is filed in, if it has not
 // been sent yet.
-func upcomingOrder(v *view, s *og.Subscription) (*og.Order, error) {
+func upcomingOrder(v *view, s *og.Subscription) (*og.Order, int, error) {
 	raw, err := v.get(bGroups, groupKey(s))
 	if err != nil || raw == nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var o og.Order
-	if ok, err := v.getJSON(bOrders, string(raw), &o); err != nil || !ok {
-		return nil, err
+	o, stored, ok, err := loadOrder(v, int64(getUint(raw)))
+	if err != nil || !ok {
+		return nil, 0, err
 	}
 	if o.Status != og.OrderScheduled || len(o.Attempts) > 0 || !slices.Contains(o.Subscriptions, s.PublicID) {
-		return nil, nil
+		return nil, 0, nil
 	}
-	return &o, nil
+	return o, stored, nil
 }
 
 // addSubscriptionEmail records the email a customer gets about a subscription (F3).

@@ -27,7 +27,7 @@ var (
 
 // merchantBuckets are the buckets every merchant has; they are created at open.
 var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts, bFeeds,
-	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched, bProductSubs, bCategories, bPendingFeeds, bAwaiting, bBatches}
+	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched, bProductSubs, bCategories, bPendingFeeds, bAwaiting, bBatches, bOrderItems}
 
 // Bounds of the per-merchant logs: the oldest entries go past them.
 const (

@@ -19,15 +19,16 @@ var (
 
 // Order buckets of a merchant.
 var (
-	bOrders    = []byte("orders")    // og id (8 bytes) → og.Order
-	bDue       = []byte("due")       // due time (8) + og id (8) → nothing: the open orders by their next run
-	bReminders = []byte("reminders") // reminder time (8) + og id (8) → nothing
-	bGroups    = []byte("groups")    // customer, payment, address, date → og id of the upcoming order they share
-	bInflight  = []byte("inflight")  // og id → nothing: an attempt recorded and not yet answered
-	bEmails    = []byte("emails")    // seq → og.Email
-	bSched     = []byte("sched")     // scheduler state: last_run
-	bAwaiting  = []byte("awaiting")  // og id → batch file name: in a batch order file, awaiting its answer (O2)
-	bBatches   = []byte("batches")   // batch file name → og.Batch
+	bOrders     = []byte("orders")      // og id (8 bytes) → orderHead: the order without its items
+	bOrderItems = []byte("order_items") // og id (8) + item index (4) → og.OrderItem
+	bDue        = []byte("due")         // due time (8) + og id (8) → nothing: the open orders by their next run
+	bReminders  = []byte("reminders")   // reminder time (8) + og id (8) → nothing
+	bGroups     = []byte("groups")      // customer, payment, address, date → og id of the upcoming order they share
+	bInflight   = []byte("inflight")    // og id → nothing: an attempt recorded and not yet answered
+	bEmails     = []byte("emails")      // seq → og.Email
+	bSched      = []byte("sched")       // scheduler state: last_run
+	bAwaiting   = []byte("awaiting")    // og id → batch file name: in a batch order file, awaiting its answer (O2)
+	bBatches    = []byte("batches")     // batch file name → og.Batch
 )
 
 const (
@@ -47,6 +48,79 @@ func timeKey(t time.Time, id int64) string {
 	return string(b)
 }
 
+func itemKey(id int64, i int) string {
+	b := make([]byte, 12)
+	binary.BigEndian.PutUint64(b, uint64(id))
+	binary.BigEndian.PutUint32(b[8:], uint32(i))
+	return string(b)
+}
+
+// orderHead is an order as bOrders keeps it. Its items are kept apart, one key each in
+// bOrderItems, so that a subscription joining a large upcoming order (a customer who checks
+// out again and again) writes one item, not all of them. A head written before the split holds
+// its items and no count; it is rewritten in the new form the next time it is saved.
+type orderHead struct {
+	og.Order
+	ItemCount int `json:"item_count"`
+}
+
+// loadOrder reads an order with its items; stored is how many item keys it has.
+func loadOrder(v *view, id int64) (o *og.Order, stored int, ok bool, err error) {
+	o, stored, ok, err = loadOrderHead(v, id)
+	if err != nil || !ok || stored == 0 {
+		return o, stored, ok, err
+	}
+	o.Items = make([]og.OrderItem, stored)
+	for i := range stored {
+		if found, err := v.getJSON(bOrderItems, itemKey(id, i), &o.Items[i]); err != nil {
+			return nil, 0, false, err
+		} else if !found {
+			return nil, 0, false, fmt.Errorf("store: order %d has no item %d of %d", id, i, stored)
+		}
+	}
+	return o, stored, true, nil
+}
+
+// loadOrderHead reads an order without its items (Items is nil, unless the head predates the
+// split: then it holds them and stored is 0).
+func loadOrderHead(v *view, id int64) (*og.Order, int, bool, error) {
+	var h orderHead
+	ok, err := v.getJSON(bOrders, orderKey(id), &h)
+	if err != nil || !ok {
+		return nil, 0, ok, err
+	}
+	return &h.Order, h.ItemCount, true, nil
+}
+
+// saveOrder writes an order and every item; stored is how many item keys it had.
+func saveOrder(v *view, o *og.Order, stored int) error {
+	for i := range o.Items {
+		if err := v.putJSON(bOrderItems, itemKey(o.OGID, i), &o.Items[i]); err != nil {
+			return err
+		}
+	}
+	for i := len(o.Items); i < stored; i++ {
+		v.del(bOrderItems, itemKey(o.OGID, i))
+	}
+	return saveOrderHead(v, o, len(o.Items))
+}
+
+// saveOrderKeepItems writes an order whose items have not changed since it was loaded with
+// loadOrder: only its head, unless it predates the split.
+func saveOrderKeepItems(v *view, o *og.Order, stored int) error {
+	if stored != len(o.Items) {
+		return saveOrder(v, o, stored)
+	}
+	return saveOrderHead(v, o, stored)
+}
+
+// saveOrderHead writes an order's head: its items are the count stored.
+func saveOrderHead(v *view, o *og.Order, count int) error {
+	h := orderHead{Order: *o, ItemCount: count}
+	h.Items = nil
+	return v.putJSON(bOrders, orderKey(o.OGID), &h)
+}
+
 func groupKey(s *og.Subscription) string {
 	return s.Customer + "\x00" + s.Payment + "\x00" + s.ShippingAddress + "\x00" + s.NextOrderDate.String()
 }
@@ -59,19 +133,24 @@ func placeUpcoming(v *view, m *og.Merchant, s *og.Subscription, p *og.Product, n
 	if raw, err := v.get(bGroups, groupKey(s)); err != nil {
 		return err
 	} else if raw != nil {
-		var o og.Order
-		if ok, err := v.getJSON(bOrders, string(raw), &o); err != nil {
+		o, stored, ok, err := loadOrderHead(v, int64(getUint(raw)))
+		if err != nil {
 			return err
 		} else if ok && o.Status == og.OrderScheduled && len(o.Attempts) == 0 {
-			for _, id := range o.Subscriptions {
-				if id == s.PublicID {
-					return nil
-				}
+			if slices.Contains(o.Subscriptions, s.PublicID) {
+				return nil
 			}
-			o.Items = append(o.Items, og.NewOrderItem(s, p, now))
+			it := og.NewOrderItem(s, p, now)
 			o.Subscriptions = append(o.Subscriptions, s.PublicID)
 			o.Updated = now
-			return v.putJSON(bOrders, orderKey(o.OGID), &o)
+			if stored == 0 && len(o.Items) > 0 { // a head from before the split
+				o.Items = append(o.Items, it)
+				return saveOrder(v, o, 0)
+			}
+			if err := v.putJSON(bOrderItems, itemKey(o.OGID, stored), &it); err != nil {
+				return err
+			}
+			return saveOrderHead(v, o, stored+1)
 		}
 	}
 	id, err := v.nextID(keyOrderSeq)
@@ -86,7 +165,7 @@ func placeUpcoming(v *view, m *og.Merchant, s *og.Subscription, p *og.Product, n
 		Created: now, Updated: now,
 	}
 	o.DueAt = og.FirstRunOn(o.PlaceDate, m.Placement.Hours, m.Location)
-	if err := v.putJSON(bOrders, orderKey(id), &o); err != nil {
+	if err := saveOrder(v, &o, 0); err != nil {
 		return err
 	}
 	v.put(bDue, timeKey(o.DueAt, id), []byte{})
@@ -174,12 +253,13 @@ func (db *DB) OrderContext(ctx context.Context, m *og.Merchant, id int64) (*og.O
 	c := &og.OrderContext{Merchant: m, Subscriptions: map[string]*og.Subscription{}, Products: map[string]*og.Product{}}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		v := newView(tx, db, m.ID)
-		c.Order = &og.Order{}
-		if ok, err := v.getJSON(bOrders, orderKey(id), c.Order); err != nil {
+		o, _, ok, err := loadOrder(v, id)
+		if err != nil {
 			return err
 		} else if !ok {
 			return og.Errorf(og.ENOTFOUND, "O3", "order", "no order %d", id)
 		}
+		c.Order = o
 		c.Customer = &og.Customer{}
 		if _, err := v.getJSON(bCustomers, c.Order.Customer, c.Customer); err != nil {
 			return err
@@ -230,7 +310,7 @@ func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.
 	return optimistic(db, merchantID, func(v *view) ([]int64, error) {
 		var skipped []int64
 		for _, bg := range begins {
-			o, ok, err := startAttempt(v, bg, now)
+			o, stored, ok, err := startAttempt(v, bg, now)
 			if err != nil {
 				return nil, err
 			}
@@ -238,7 +318,7 @@ func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.
 				skipped = append(skipped, bg.OGID)
 				continue
 			}
-			if err := v.putJSON(bOrders, orderKey(o.OGID), o); err != nil {
+			if err := saveOrder(v, o, stored); err != nil {
 				return nil, err
 			}
 			v.put(bInflight, orderKey(o.OGID), []byte{})
@@ -249,13 +329,13 @@ func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.
 
 // startAttempt adds an attempt to an order, unless the order changed since the attempt was
 // prepared or is no longer open.
-func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, bool, error) {
-	var o og.Order
-	if ok, err := v.getJSON(bOrders, orderKey(bg.OGID), &o); err != nil || !ok {
-		return nil, false, fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
+func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, int, bool, error) {
+	o, stored, ok, err := loadOrder(v, bg.OGID)
+	if err != nil || !ok {
+		return nil, 0, false, fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
 	}
 	if !o.Open() || !o.Updated.Equal(bg.Updated) {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	o.Items = bg.Items
 	o.Attempts = append(o.Attempts, bg.Attempt)
@@ -263,7 +343,7 @@ func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, bool, 
 		o.Attempts = o.Attempts[n-maxAttemptsKept:]
 	}
 	o.Status, o.Paused, o.Updated = og.OrderPending, "", now
-	return &o, true, nil
+	return o, stored, true, nil
 }
 
 // FinishAttempt applies the answer to an order's last attempt (O6), in one transaction with
@@ -307,8 +387,8 @@ func finishAttempt(v *view, m *og.Merchant, id int64, ans og.Answer, r og.Attemp
 			return og.Decision{}, false, err
 		}
 	}
-	var o og.Order
-	if ok, err := v.getJSON(bOrders, orderKey(id), &o); err != nil || !ok {
+	o, stored, ok, err := loadOrder(v, id)
+	if err != nil || !ok {
 		return og.Decision{}, false, fmt.Errorf("finish attempt: order %d: %v", id, err)
 	}
 	var freqs []og.Frequency
@@ -318,7 +398,7 @@ func finishAttempt(v *view, m *og.Merchant, id int64, ans og.Answer, r og.Attemp
 		}
 	}
 	// O6a's window is judged on placement runs, not on when the answer was processed.
-	d := og.Decide(&o, ans, og.RetryWindow{Freqs: freqs, Loc: m.Location}, run)
+	d := og.Decide(o, ans, og.RetryWindow{Freqs: freqs, Loc: m.Location}, run)
 	if n := len(o.Attempts); n > 0 {
 		a := &o.Attempts[n-1]
 		a.HTTPStatus, a.Response, a.Error, a.DurationMS = r.HTTPStatus, r.Response, r.Error, r.DurationMS
@@ -326,14 +406,14 @@ func finishAttempt(v *view, m *og.Merchant, id int64, ans og.Answer, r og.Attemp
 	}
 	v.del(bInflight, orderKey(id))
 	v.del(bAwaiting, orderKey(id))
-	if err := applyDecision(v, m, &o, d, run, now); err != nil {
+	if err := applyDecision(v, m, o, stored, d, run, now); err != nil {
 		return d, false, err
 	}
 	return d, true, nil
 }
 
 // applyDecision updates the order after a decision and writes what follows from it.
-func applyDecision(v *view, m *og.Merchant, o *og.Order, d og.Decision, run, now time.Time) error {
+func applyDecision(v *view, m *og.Merchant, o *og.Order, stored int, d og.Decision, run, now time.Time) error {
 	o.Status, o.StatusCode = d.Status, d.StatusCode
 	o.ErrorCode, o.ErrorMessage = d.ErrorCode, d.ErrorMessage
 	if d.OrderID != "" {
@@ -361,7 +441,8 @@ func applyDecision(v *view, m *og.Merchant, o *og.Order, d og.Decision, run, now
 			return err
 		}
 	}
-	if err := v.putJSON(bOrders, orderKey(o.OGID), o); err != nil {
+	// A decision changes the order, not its items.
+	if err := saveOrderKeepItems(v, o, stored); err != nil {
 		return err
 	}
 	if !d.Done && !d.Advance {
@@ -429,15 +510,18 @@ func addEmail(v *view, o *og.Order, kind, code string, now time.Time) error {
 func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason string, run time.Time) error {
 	now := db.now()
 	_, err := optimistic(db, m.ID, func(v *view) (struct{}, error) {
-		var o og.Order
-		if ok, err := v.getJSON(bOrders, orderKey(id), &o); err != nil || !ok {
+		o, stored, ok, err := loadOrderHead(v, id)
+		if err != nil || !ok {
 			return struct{}{}, fmt.Errorf("pause order %d: %v", id, err)
 		}
 		v.del(bDue, timeKey(o.DueAt, o.OGID))
 		o.DueAt = og.NextRun(run, m.Placement.Hours, m.Location)
 		v.put(bDue, timeKey(o.DueAt, o.OGID), []byte{})
 		o.Paused, o.Updated = reason, now
-		return struct{}{}, v.putJSON(bOrders, orderKey(o.OGID), &o)
+		if stored == 0 && len(o.Items) > 0 {
+			return struct{}{}, saveOrder(v, o, 0)
+		}
+		return struct{}{}, saveOrderHead(v, o, stored)
 	})
 	return err
 }
@@ -448,8 +532,7 @@ func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason s
 func (db *DB) RemindOrder(ctx context.Context, m *og.Merchant, id int64, prices map[string]og.Money, at time.Time) error {
 	now := db.now()
 	_, err := optimisticBehind(db, m.ID, func(v *view) (struct{}, error) {
-		var o og.Order
-		ok, err := v.getJSON(bOrders, orderKey(id), &o)
+		o, stored, ok, err := loadOrder(v, id)
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -463,10 +546,10 @@ func (db *DB) RemindOrder(ctx context.Context, m *og.Merchant, id int64, prices 
 			}
 		}
 		o.ReminderSent, o.Updated = &now, now
-		if err := addEmail(v, &o, og.EmailReminder, "", now); err != nil {
+		if err := addEmail(v, o, og.EmailReminder, "", now); err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, v.putJSON(bOrders, orderKey(o.OGID), &o)
+		return struct{}{}, saveOrder(v, o, stored)
 	})
 	return err
 }
@@ -479,10 +562,23 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 		if err != nil {
 			return err
 		}
+		items, err := mbucket(tx, merchantID, bOrderItems)
+		if err != nil {
+			return err
+		}
 		return b.ForEach(func(k, raw []byte) error {
-			var o og.Order
-			if err := json.Unmarshal(raw, &o); err != nil {
+			var h orderHead
+			if err := json.Unmarshal(raw, &h); err != nil {
 				return err
+			}
+			o := h.Order
+			if h.ItemCount > 0 {
+				o.Items = make([]og.OrderItem, h.ItemCount)
+				for i := range o.Items {
+					if err := json.Unmarshal(items.Get([]byte(itemKey(o.OGID, i))), &o.Items[i]); err != nil {
+						return fmt.Errorf("store: order %d item %d: %w", o.OGID, i, err)
+					}
+				}
 			}
 			if n := len(o.Attempts); n > 0 {
 				o.XML = o.Attempts[n-1].Request // the last order XML sent, kept once

@@ -368,3 +368,51 @@ func TestPendingFeedUploadedAgainDuringThePickupWaits(t *testing.T) {
 		t.Fatalf("pending: %+v", ps)
 	}
 }
+
+// An order written before items were kept apart (its items in the order's own record) reads
+// as it was, and is rewritten in the new form when it next changes.
+func TestOrdersFromBeforeTheItemSplit(t *testing.T) {
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	m := &og.Merchant{ID: "m1", Location: time.UTC, Placement: og.Placement{Hours: []int{6}}}
+	old := og.Order{OGID: 7, Customer: "c1", Status: og.OrderScheduled, Items: []og.OrderItem{{PublicID: "i1", ProductID: "P1", Quantity: 2}, {PublicID: "i2", ProductID: "P2", Quantity: 1}}}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bOrders)
+		return putJSON(b, orderKey(7), &old)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	items := func() string {
+		os, err := db.FindOrders(context.Background(), "m1", og.OrderFilter{})
+		if err != nil || len(os) != 1 {
+			t.Fatalf("orders %+v %v", os, err)
+		}
+		var ids []string
+		for _, it := range os[0].Items {
+			ids = append(ids, it.PublicID+"/"+it.ProductID)
+		}
+		return strings.Join(ids, ",")
+	}
+	if got := items(); got != "i1/P1,i2/P2" {
+		t.Fatalf("legacy items: %s", got)
+	}
+	if err := db.PauseOrder(context.Background(), m, 7, "F4", time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if got := items(); got != "i1/P1,i2/P2" {
+		t.Fatalf("after a save: %s", got)
+	}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bOrders)
+		var h orderHead
+		if _, err := getJSON(b, orderKey(7), &h); err != nil {
+			return err
+		}
+		if h.ItemCount != 2 || len(h.Items) != 0 {
+			return fmt.Errorf("the head was not rewritten: count %d, %d items inside", h.ItemCount, len(h.Items))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
