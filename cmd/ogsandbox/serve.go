@@ -15,6 +15,7 @@ import (
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/refmerchant"
 	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
 )
 
@@ -126,7 +127,11 @@ func (m *Main) banner(w io.Writer, sb *sandbox.Sandbox) {
 		}
 		host, port, _ := strings.Cut(sb.SFTPAddr(), ":")
 		fmt.Fprintf(w, "  sftp login      %s / %s   (sftp -P %s %s@%s; feeds go in incoming/%s.Products.xml)\n", mc.SFTP.Username, pass, port, mc.SFTP.Username, host, mc.ID)
-		fmt.Fprintf(w, "  placement       %s %s at hours %v %s\n", mc.Placement.Method, placementURL(mc), mc.Placement.Hours, mc.Timezone)
+		if mc.Placement.Method == og.PlacementBatch {
+			fmt.Fprintf(w, "  placement       batch: order files in outgoing/ at hours %v %s\n", mc.Placement.Hours, mc.Timezone)
+		} else {
+			fmt.Fprintf(w, "  placement       api %s at hours %v %s\n", placementURL(mc, base), mc.Placement.Hours, mc.Timezone)
+		}
 		if cfg.Demo {
 			ts := sb.Clock().Wall().Unix()
 			fmt.Fprintf(w, "  try             ogsandbox sign --key '%s' --user customer-1\n", mc.HashKey)
@@ -137,9 +142,9 @@ func (m *Main) banner(w io.Writer, sb *sandbox.Sandbox) {
 	fmt.Fprintln(w, "Ctrl-C stops the sandbox; state survives a restart (unless --ephemeral).")
 }
 
-func placementURL(mc *og.Merchant) string {
+func placementURL(mc *og.Merchant, base string) string {
 	if mc.Placement.URL == "" {
-		return "(no endpoint configured)"
+		return base + refmerchant.Path + " (the built-in reference merchant: no endpoint configured)"
 	}
 	return config.RedactURL(mc.Placement.URL)
 }
