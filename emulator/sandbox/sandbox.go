@@ -146,6 +146,19 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	if err != nil {
 		return nil, err
 	}
+	// The drop site's homes and host key are prepared beside the rest of start-up (a new
+	// host key costs a couple of milliseconds); logins wait for it below.
+	s.sftp = &sftpd.Server{
+		Merchants: s.merchants, Dir: filepath.Join(s.cfg.DataDir, "sftp"), HostKeyFile: filepath.Join(s.cfg.DataDir, "sftp_host_ed25519_key"),
+		Log: s.log,
+	}
+	prepared := make(chan error, 1)
+	go func() { prepared <- s.sftp.Prepare() }()
+	defer func() {
+		if prepared != nil {
+			<-prepared // never leave Prepare running behind a failed start
+		}
+	}()
 	if err := s.loadClock(opts.Wall); err != nil {
 		return nil, err
 	}
@@ -162,20 +175,12 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	s.db.SetOwner(fmt.Sprintf("ogsandbox pid %d (http %s, sftp %s)", os.Getpid(), ln.Addr(), sftpLn.Addr()))
 
 	s.runner = clock.NewRunner(s.clock, s.log)
-	s.sftp = &sftpd.Server{
-		Merchants: s.merchants, Dir: filepath.Join(s.cfg.DataDir, "sftp"), HostKeyFile: filepath.Join(s.cfg.DataDir, "sftp_host_ed25519_key"),
-		Journal: s.db.Journal(), Clock: s.clock, Log: s.log,
-	}
+	s.sftp.Journal, s.sftp.Clock = s.db.Journal(), s.clock
 	s.ingest = &ingest.Ingester{
 		Merchants: s.merchants, Store: s.db, Homes: s.sftp, Clock: s.clock, Journal: s.db.Journal(), Log: s.log,
 		Wake: s.runner.Wake,
 	}
 	s.sftp.Drops = s.ingest
-	// The homes exist now (the scheduler writes batch files at start); logins are accepted
-	// once everything the drop site hands files to is in place.
-	if err := s.sftp.Prepare(); err != nil {
-		return nil, fmt.Errorf("sftp drop site: %w", err)
-	}
 	if err := s.loadCatalogues(ctx); err != nil {
 		return nil, err
 	}
@@ -235,6 +240,13 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		URL: s.placementURL, Homes: s.sftp, Batches: s.db,
 	}
 	s.ingest.Batches = s.scheduler
+	// The homes exist from here on (the scheduler writes batch files at start); logins are
+	// accepted once everything the drop site hands files to is in place.
+	perr := <-prepared
+	prepared = nil
+	if perr != nil {
+		return nil, fmt.Errorf("sftp drop site: %w", perr)
+	}
 	if err := s.scheduler.Start(ctx); err != nil {
 		return nil, err
 	}

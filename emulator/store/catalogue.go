@@ -71,6 +71,24 @@ func (db *DB) ApplyDiscontinued(ctx context.Context, merchantID string, productI
 	if len(productIDs) == 0 {
 		return eff, nil
 	}
+	// Most discontinued products have no subscriptions left: no write transaction for them.
+	found := false
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bProductSubs)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		for _, pid := range productIDs {
+			if k, _ := c.Seek([]byte(pid + "\x00")); k != nil && bytes.HasPrefix(k, []byte(pid+"\x00")) {
+				found = true
+				return nil
+			}
+		}
+		return nil
+	}); err != nil || !found {
+		return eff, err
+	}
 	now := db.now()
 	err := db.commit.do(func(tx *bolt.Tx) error {
 		eff = og.CatalogueEffects{}
