@@ -22,15 +22,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ogsandbox/ogsandbox/bench/internal/benchkit"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -45,6 +45,7 @@ const (
 )
 
 func main() {
+	benchkit.Name = "ingest bench"
 	if path := os.Getenv(bareEnv); path != "" {
 		bareParse(path)
 		return
@@ -55,25 +56,25 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the temporary directory (the feed, the sandbox's log)")
 	flag.Parse()
 	if *runs < 1 {
-		fail(fmt.Errorf("-runs must be at least 1"))
+		benchkit.Fail(fmt.Errorf("-runs must be at least 1"))
 	}
 
 	dir, err := os.MkdirTemp("", "ogsandbox-bench-*")
-	check(err)
+	benchkit.Check(err)
 	if *keep {
 		fmt.Fprintln(os.Stderr, "ingest bench: keeping", dir)
 	} else {
 		defer os.RemoveAll(dir)
 	}
 	sandboxBin := filepath.Join(dir, "ogsandbox")
-	build(sandboxBin, "./cmd/ogsandbox")
+	benchkit.Build(sandboxBin, "./cmd/ogsandbox")
 
 	feedPath := filepath.Join(dir, merchantID+".Products.xml")
 	size := writeFeed(feedPath, *products)
 
 	if *cpuprofile != "" {
 		*cpuprofile, err = filepath.Abs(*cpuprofile)
-		check(err)
+		benchkit.Check(err)
 	}
 	// Alternately, so that noise hits both alike: the baseline in a process of its own, then
 	// a fresh sandbox.
@@ -141,13 +142,13 @@ func maxOf[T any](xs []T, f func(T) int) int {
 // writeFeed writes n distinct valid products and returns the file's size.
 func writeFeed(path string, n int) int64 {
 	f, err := os.Create(path)
-	check(err)
+	benchkit.Check(err)
 	w := bufio.NewWriterSize(f, 1<<20)
-	check(feedXML(w, n))
-	check(w.Flush())
-	check(f.Close())
+	benchkit.Check(feedXML(w, n))
+	benchkit.Check(w.Flush())
+	benchkit.Check(f.Close())
 	st, err := os.Stat(path)
-	check(err)
+	benchkit.Check(err)
 	return st.Size()
 }
 
@@ -202,13 +203,13 @@ type bareResult struct {
 func bareParse(path string) {
 	t0 := time.Now()
 	f, err := os.Open(path)
-	check(err)
+	benchkit.Check(err)
 	n, err := bareDecode(f)
-	check(err)
+	benchkit.Check(err)
 	f.Close()
 	parse := time.Since(t0)
-	_, hwm := memKB(os.Getpid())
-	check(json.NewEncoder(os.Stdout).Encode(bareResult{n, parse, hwm}))
+	_, hwm := benchkit.MemKB(os.Getpid())
+	benchkit.Check(json.NewEncoder(os.Stdout).Encode(bareResult{n, parse, hwm}))
 }
 
 // bareDecode is the baseline: a streaming encoding/xml parse, each <product> decoded into a
@@ -245,16 +246,16 @@ type bare struct {
 // runBare re-executes this binary as the baseline.
 func runBare(feedPath string, want int) bare {
 	self, err := os.Executable()
-	check(err)
+	benchkit.Check(err)
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), bareEnv+"="+feedPath)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
-	check(err)
+	benchkit.Check(err)
 	var r bareResult
-	check(json.Unmarshal(out, &r))
+	benchkit.Check(json.Unmarshal(out, &r))
 	if r.Products != want {
-		check(fmt.Errorf("bare parse read %d products, want %d", r.Products, want))
+		benchkit.Check(fmt.Errorf("bare parse read %d products, want %d", r.Products, want))
 	}
 	return bare{r.Parse, r.HWMKB}
 }
@@ -281,10 +282,10 @@ type feedReport struct {
 }
 
 func runSandbox(bin, dir, feedPath string, want int, cpuprofile string) sandboxResult {
-	addr, sftpAddr := freeAddr(), freeAddr()
+	addr, sftpAddr := benchkit.FreeAddr(), benchkit.FreeAddr()
 	logPath := filepath.Join(dir, "sandbox.log")
 	logf, err := os.Create(logPath)
-	check(err)
+	benchkit.Check(err)
 	defer logf.Close()
 	cmd := exec.Command(bin, "serve", "--ephemeral", "--listen", addr, "--sftp-listen", sftpAddr)
 	cmd.Env = os.Environ()
@@ -292,7 +293,7 @@ func runSandbox(bin, dir, feedPath string, want int, cpuprofile string) sandboxR
 		cmd.Env = append(cmd.Env, "OGSANDBOX_CPUPROFILE="+cpuprofile)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -307,9 +308,9 @@ func runSandbox(bin, dir, feedPath string, want int, cpuprofile string) sandboxR
 		if b, rerr := os.ReadFile(logPath); rerr == nil {
 			fmt.Fprintf(os.Stderr, "--- sandbox log ---\n%s--- end of sandbox log ---\n", tail(string(b), 4000))
 		}
-		fail(err)
+		benchkit.Fail(err)
 	}
-	if err := waitReady("http://" + addr + "/_sandbox/health"); err != nil {
+	if err := benchkit.WaitReady("http://"+addr+"/_sandbox/health", 5*time.Millisecond, 15*time.Second); err != nil {
 		failWith(err)
 	}
 	base := "http://" + addr
@@ -331,7 +332,7 @@ func runSandbox(bin, dir, feedPath string, want int, cpuprofile string) sandboxR
 	defer client.Close()
 
 	var r sandboxResult
-	r.idleKB, _ = memKB(cmd.Process.Pid)
+	r.idleKB, _ = benchkit.MemKB(cmd.Process.Pid)
 	// The transfer alone first (a name the drop site stores and does not read), then the feed.
 	if r.bulk, err = upload(client, feedPath, "incoming/bulk.bin"); err != nil {
 		failWith(fmt.Errorf("upload of bulk.bin: %w", err))
@@ -339,7 +340,7 @@ func runSandbox(bin, dir, feedPath string, want int, cpuprofile string) sandboxR
 	if r.feed, err = upload(client, feedPath, "incoming/"+merchantID+".Products.xml"); err != nil {
 		failWith(fmt.Errorf("upload of the feed: %w", err))
 	}
-	st := procStatus(cmd.Process.Pid)
+	st := benchkit.ProcStatus(cmd.Process.Pid)
 	r.hwmKB, r.anonKB, r.fileKB = st["VmHWM"], st["RssAnon"], st["RssFile"]
 
 	var reports []feedReport
@@ -399,70 +400,9 @@ func getJSON(url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func build(out, pkg string) {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	check(cmd.Run())
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitReady polls url until it answers 2xx.
-func waitReady(url string) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := client.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return nil
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready after 15s", url)
-}
-
-// memKB reads a process's resident and peak resident memory from /proc.
-func memKB(pid int) (rss, hwm int) {
-	m := procStatus(pid)
-	return m["VmRSS"], m["VmHWM"]
-}
-
-// procStatus reads the kB figures of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile...).
-func procStatus(pid int) map[string]int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	check(err)
-	m := map[string]int{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[2] == "kB" {
-			n, _ := strconv.Atoi(f[1])
-			m[strings.TrimSuffix(f[0], ":")] = n
-		}
-	}
-	return m
-}
-
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]
 	}
 	return s
-}
-
-func check(err error) {
-	if err != nil {
-		fail(err)
-	}
-}
-
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "ingest bench:", err)
-	os.Exit(1)
 }

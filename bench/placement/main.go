@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ogsandbox/ogsandbox/bench/internal/benchkit"
+
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
@@ -35,16 +37,17 @@ import (
 var start = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 
 func main() {
+	benchkit.Name = "placement bench"
 	orders := flag.Int("orders", 10_000, "orders due at one run")
 	yearSubs := flag.Int("year-subs", 1_000, "monthly subscriptions advanced over a year")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the placement runs to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
-		check(err)
+		benchkit.Check(err)
 		defer f.Close()
 		defer pprof.StopCPUProfile()
-		check(pprof.StartCPUProfile(f))
+		benchkit.Check(pprof.StartCPUProfile(f))
 	}
 
 	endpoint := merchantEndpoint()
@@ -56,11 +59,11 @@ func main() {
 	run := start.Add(6*24*time.Hour + 12*time.Hour) // Jan 11, 6:00 Chicago
 	t0 := time.Now()
 	_, err := sb.Advance(context.Background(), run.Add(-time.Minute))
-	check(err)
+	benchkit.Check(err)
 	reminders := time.Since(t0)
 	t0 = time.Now()
 	res, err := sb.Advance(context.Background(), run)
-	check(err)
+	benchkit.Check(err)
 	took := time.Since(t0)
 	sb.Close()
 	rate := float64(res.Placed) / took.Seconds()
@@ -69,7 +72,7 @@ func main() {
 	subscribe(sb2, m2, *yearSubs, og.Frequency{Every: 1, EveryPeriod: og.PeriodMonth})
 	t1 := time.Now()
 	year, err := sb2.Advance(context.Background(), start.AddDate(1, 0, 0))
-	check(err)
+	benchkit.Check(err)
 	yearTook := time.Since(t1)
 	sb2.Close()
 
@@ -87,7 +90,7 @@ var answered atomic.Int64
 // merchantEndpoint serves a minimal merchant answering SUCCESS.
 func merchantEndpoint() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchkit.Check(err)
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		n := answered.Add(1)
@@ -110,7 +113,7 @@ func rawRate(endpoint string, n int) float64 {
 				req, _ := http.NewRequest("POST", endpoint, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/xml")
 				resp, err := client.Do(req)
-				check(err)
+				benchkit.Check(err)
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
@@ -122,14 +125,14 @@ func rawRate(endpoint string, n int) float64 {
 
 func startSandbox(endpoint string) (*sandbox.Sandbox, *og.Merchant) {
 	dir, err := os.MkdirTemp("", "ogsandbox-bench-*")
-	check(err)
+	benchkit.Check(err)
 	cfg := sandbox.TestConfig(dir)
 	cfg.Ephemeral = true
 	cfg.ClockStart = start
 	cfg.JournalMaxBytes = 256 << 20
 	cfg.Merchants[0].Placement.URL = endpoint
 	sb, err := sandbox.Start(context.Background(), cfg, sandbox.Options{})
-	check(err)
+	benchkit.Check(err)
 	return sb, sb.Merchants()[0]
 }
 
@@ -159,23 +162,16 @@ func subscribe(sb *sandbox.Sandbox, m *og.Merchant, n int, f og.Frequency) {
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", ogcrypto.HeaderJSON(m.HashKey, m.PublicID, user, time.Now().Unix()))
 				resp, err := client.Do(req)
-				check(err)
+				benchkit.Check(err)
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != 201 {
-					check(fmt.Errorf("purchase POST %d: %d", i, resp.StatusCode))
+					benchkit.Check(fmt.Errorf("purchase POST %d: %d", i, resp.StatusCode))
 				}
 			}
 		})
 	}
 	wg.Wait()
-}
-
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "placement bench:", err)
-		os.Exit(1)
-	}
 }
 
 // sampleXML is a typical one-item order XML, for the raw rate.

@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,46 +21,49 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ogsandbox/ogsandbox/bench/internal/benchkit"
+
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 )
 
 func main() {
+	benchkit.Name = "purchase bench"
 	duration := flag.Duration("d", 10*time.Second, "load duration per server")
 	conns := flag.Int("c", 64, "connections")
 	only := flag.String("only", "", "load only this running sandbox (base URL), e.g. to profile it")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
-		fail(fmt.Errorf("wrk is not installed (Debian: apt-get install wrk)"))
+		benchkit.Fail(fmt.Errorf("wrk is not installed (Debian: apt-get install wrk)"))
 	}
 	dir, err := os.MkdirTemp("", "ogsandbox-bench-*")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(dir)
 	sandboxBin, bareBin := filepath.Join(dir, "ogsandbox"), filepath.Join(dir, "bare")
 	if *only == "" {
-		build(sandboxBin, "./cmd/ogsandbox")
-		build(bareBin, "./bench/bare")
+		benchkit.Build(sandboxBin, "./cmd/ogsandbox")
+		benchkit.Build(bareBin, "./bench/bare")
 	}
 	script := filepath.Join(dir, "purchase.lua")
-	check(os.WriteFile(script, []byte(luaScript()), 0o644))
+	benchkit.Check(os.WriteFile(script, []byte(luaScript()), 0o644))
 	if *only != "" {
 		r := runWrk(script, *only+"/subscription/create", *conns, *duration, "ogsandbox (durable)")
 		fmt.Printf("%s: %.0f req/s, p50 %s, p99 %s, non-2xx %d\n", *only, r.rps, r.p50, r.p99, r.non2xx)
 		return
 	}
 
-	bareAddr := freeAddr()
+	bareAddr := benchkit.FreeAddr()
 	bare := exec.Command(bareBin, "-listen", bareAddr)
-	check(bare.Start())
-	waitReady("http://" + bareAddr + "/")
+	benchkit.Check(bare.Start())
+	benchkit.Check(benchkit.WaitReady("http://"+bareAddr+"/", 5*time.Millisecond, 10*time.Second))
 	b := runWrk(script, "http://"+bareAddr+"/subscription/create", *conns, *duration, "bare net/http 201")
 	stop(bare)
 
-	addr := freeAddr()
+	addr := benchkit.FreeAddr()
 	sb := exec.Command(sandboxBin, "serve", "--ephemeral")
-	sb.Env = append(os.Environ(), "OGSANDBOX_LISTEN="+addr, "OGSANDBOX_SFTP_LISTEN="+freeAddr())
-	check(sb.Start())
-	waitReady("http://" + addr + "/_sandbox/health")
+	sb.Env = append(os.Environ(), "OGSANDBOX_LISTEN="+addr, "OGSANDBOX_SFTP_LISTEN="+benchkit.FreeAddr())
+	benchkit.Check(sb.Start())
+	benchkit.Check(benchkit.WaitReady("http://"+addr+"/_sandbox/health", 5*time.Millisecond, 10*time.Second))
 	s := runWrk(script, "http://"+addr+"/subscription/create", *conns, *duration, "ogsandbox (durable)")
 	subs := countSubscriptions("http://" + addr)
 	stop(sb)
@@ -92,7 +94,7 @@ var (
 func runWrk(script, target string, conns int, d time.Duration, name string) result {
 	out, err := exec.Command("wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--latency", "-s", script, target).CombinedOutput()
 	if err != nil {
-		fail(fmt.Errorf("wrk: %v\n%s", err, out))
+		benchkit.Fail(fmt.Errorf("wrk: %v\n%s", err, out))
 	}
 	r := result{name: name}
 	if m := reRPS.FindSubmatch(out); m != nil {
@@ -164,7 +166,7 @@ end
 
 func countSubscriptions(base string) int {
 	resp, err := http.Get(base + "/_sandbox/merchants/" + config.DemoMerchant().ID + "/subscriptions")
-	check(err)
+	benchkit.Check(err)
 	defer resp.Body.Close()
 	n := 0
 	sc := bufio.NewScanner(resp.Body)
@@ -176,43 +178,7 @@ func countSubscriptions(base string) int {
 	return n
 }
 
-func build(out, pkg string) {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	check(cmd.Run())
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitReady(u string) {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if resp, err := http.Get(u); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return
-			}
-		}
-	}
-	fail(fmt.Errorf("%s not ready", u))
-}
-
 func stop(cmd *exec.Cmd) {
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
-}
-
-func check(err error) {
-	if err != nil {
-		fail(err)
-	}
-}
-
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "purchase bench:", err)
-	os.Exit(1)
 }

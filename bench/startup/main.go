@@ -8,27 +8,26 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/ogsandbox/ogsandbox/bench/internal/benchkit"
 )
 
 func main() {
+	benchkit.Name = "startup bench"
 	runs := flag.Int("runs", 15, "start-ups per server")
 	idle := flag.Duration("idle", 2*time.Second, "how long a server idles before its memory is read")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "ogsandbox-bench-*")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(dir)
 	sandbox, bare := filepath.Join(dir, "ogsandbox"), filepath.Join(dir, "bare")
-	build(sandbox, "./cmd/ogsandbox")
-	build(bare, "./bench/bare")
+	benchkit.Build(sandbox, "./cmd/ogsandbox")
+	benchkit.Build(bare, "./bench/bare")
 
 	type result struct {
 		name         string
@@ -39,15 +38,15 @@ func main() {
 		var times []time.Duration
 		var rss, hwm int
 		for i := 0; i < *runs; i++ {
-			addr := freeAddr()
+			addr := benchkit.FreeAddr()
 			cmd := start(addr)
 			t0 := time.Now()
-			check(cmd.Start())
-			waitReady("http://" + addr + path)
+			benchkit.Check(cmd.Start())
+			benchkit.Check(benchkit.WaitReady("http://"+addr+path, 200*time.Microsecond, 10*time.Second))
 			times = append(times, time.Since(t0))
 			if i == *runs-1 {
 				time.Sleep(*idle)
-				rss, hwm = memKB(cmd.Process.Pid)
+				rss, hwm = benchkit.MemKB(cmd.Process.Pid)
 			}
 			cmd.Process.Signal(os.Interrupt)
 			cmd.Wait()
@@ -58,7 +57,7 @@ func main() {
 	b := measure("bare net/http", func(addr string) *exec.Cmd { return exec.Command(bare, "-listen", addr) }, "/")
 	s := measure("ogsandbox serve", func(addr string) *exec.Cmd {
 		cmd := exec.Command(sandbox, "serve", "--ephemeral")
-		cmd.Env = append(os.Environ(), "OGSANDBOX_LISTEN="+addr, "OGSANDBOX_SFTP_LISTEN="+freeAddr())
+		cmd.Env = append(os.Environ(), "OGSANDBOX_LISTEN="+addr, "OGSANDBOX_SFTP_LISTEN="+benchkit.FreeAddr())
 		return cmd
 	}, "/_sandbox/health")
 
@@ -69,60 +68,4 @@ func main() {
 	}
 	fmt.Printf("ratio (ogsandbox / bare), median start-up: %.2fx  (aim: under 3x)\n", float64(s.median)/float64(b.median))
 	fmt.Printf("ogsandbox idle RSS: %.1f MB  (aim: under 30 MB)\n", float64(s.rssKB)/1024)
-}
-
-func build(out, pkg string) {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	check(cmd.Run())
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitReady polls url as fast as a client reasonably would until it answers 2xx.
-func waitReady(url string) {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := client.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return
-			}
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-	check(fmt.Errorf("%s not ready after 10s", url))
-}
-
-// memKB reads a process's resident and peak resident memory from /proc.
-func memKB(pid int) (rss, hwm int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	check(err)
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		n, _ := strconv.Atoi(f[1])
-		switch f[0] {
-		case "VmRSS:":
-			rss = n
-		case "VmHWM:":
-			hwm = n
-		}
-	}
-	return rss, hwm
-}
-
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "startup bench:", err)
-		os.Exit(1)
-	}
 }

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -32,6 +31,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ogsandbox/ogsandbox/bench/internal/benchkit"
 )
 
 const (
@@ -41,6 +42,7 @@ const (
 )
 
 func main() {
+	benchkit.Name = "upload bench"
 	mib := flag.Int("mib", 50, "size of the uploaded file, in MiB")
 	runs := flag.Int("runs", 3, "uploads to each server, alternating (medians are reported)")
 	cipher := flag.String("cipher", "", "force this SSH cipher on the client (-o Ciphers=...); default: OpenSSH's own choice")
@@ -48,21 +50,21 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the temporary directory (keys, configurations, logs)")
 	flag.Parse()
 	if *runs < 1 {
-		fail(fmt.Errorf("-runs must be at least 1"))
+		benchkit.Fail(fmt.Errorf("-runs must be at least 1"))
 	}
 	if _, err := os.Stat(sshd); err != nil {
-		fail(fmt.Errorf("%s is missing: install OpenSSH's server first (Debian: apt-get update && apt-get install -y openssh-server)", sshd))
+		benchkit.Fail(fmt.Errorf("%s is missing: install OpenSSH's server first (Debian: apt-get update && apt-get install -y openssh-server)", sshd))
 	}
 	for _, tool := range []string{"sftp", "ssh-keygen"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			fail(fmt.Errorf("%s is missing (Debian: apt-get install -y openssh-client)", tool))
+			benchkit.Fail(fmt.Errorf("%s is missing (Debian: apt-get install -y openssh-client)", tool))
 		}
 	}
 	me, err := user.Current()
-	check(err)
+	benchkit.Check(err)
 
 	dir, err := os.MkdirTemp("", "ogsandbox-bench-*")
-	check(err)
+	benchkit.Check(err)
 	if *keep {
 		fmt.Fprintln(os.Stderr, "upload bench: keeping", dir)
 	} else {
@@ -75,7 +77,7 @@ func main() {
 		}
 	}()
 	// fail must not leave servers running.
-	failNow = func(err error) {
+	benchkit.Fail = func(err error) {
 		for _, f := range slices.Backward(cleanups) {
 			f()
 		}
@@ -87,24 +89,24 @@ func main() {
 	}
 
 	sandboxBin := filepath.Join(dir, "ogsandbox")
-	build(sandboxBin, "./cmd/ogsandbox")
+	benchkit.Build(sandboxBin, "./cmd/ogsandbox")
 	key := filepath.Join(dir, "client_ed25519")
 	keygen(key)
 	pub, err := os.ReadFile(key + ".pub")
-	check(err)
+	benchkit.Check(err)
 
 	local := filepath.Join(dir, "big.bin")
 	data := make([]byte, *mib<<20)
 	rand.Read(data)
-	check(os.WriteFile(local, data, 0o644))
+	benchkit.Check(os.WriteFile(local, data, 0o644))
 	data = nil
 	size := float64(*mib << 20)
 
 	// The sandbox, with the demo merchant accepting the key.
-	sbPort, sbSFTPPort := freePort(), freePort()
+	sbPort, sbSFTPPort := benchkit.FreePort(), benchkit.FreePort()
 	sbData := filepath.Join(dir, "sandbox-data")
 	cfgPath := filepath.Join(dir, "ogsandbox.yaml")
-	check(os.WriteFile(cfgPath, fmt.Appendf(nil, `listen: 127.0.0.1:%d
+	benchkit.Check(os.WriteFile(cfgPath, fmt.Appendf(nil, `listen: 127.0.0.1:%d
 sftp_listen: 127.0.0.1:%d
 data_dir: %s
 merchants:
@@ -119,26 +121,26 @@ merchants:
 	sb.Env = os.Environ()
 	if *cpuprofile != "" {
 		abs, err := filepath.Abs(*cpuprofile)
-		check(err)
+		benchkit.Check(err)
 		sb.Env = append(sb.Env, "OGSANDBOX_CPUPROFILE="+abs)
 	}
 	start(sb, sbLog)
 	cleanups = append(cleanups, func() { stop(sb) })
-	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/_sandbox/health", sbPort)); err != nil {
-		failNow(withLog(err, sbLog))
+	if err := benchkit.WaitReady(fmt.Sprintf("http://127.0.0.1:%d/_sandbox/health", sbPort), 5*time.Millisecond, 15*time.Second); err != nil {
+		benchkit.Fail(withLog(err, sbLog))
 	}
 
 	// OpenSSH's server, in the foreground, with a throwaway configuration.
-	check(os.MkdirAll("/run/sshd", 0o755)) // its privilege separation directory
+	benchkit.Check(os.MkdirAll("/run/sshd", 0o755)) // its privilege separation directory
 	hostKey := filepath.Join(dir, "ssh_host_ed25519_key")
 	keygen(hostKey)
 	authKeys := filepath.Join(dir, "authorized_keys")
-	check(os.WriteFile(authKeys, pub, 0o600))
+	benchkit.Check(os.WriteFile(authKeys, pub, 0o600))
 	sshdTarget := filepath.Join(dir, "sshd-uploads")
-	check(os.Mkdir(sshdTarget, 0o755))
-	sshdPort := freePort()
+	benchkit.Check(os.Mkdir(sshdTarget, 0o755))
+	sshdPort := benchkit.FreePort()
 	sshdCfg := filepath.Join(dir, "sshd_config")
-	check(os.WriteFile(sshdCfg, fmt.Appendf(nil, `ListenAddress 127.0.0.1
+	benchkit.Check(os.WriteFile(sshdCfg, fmt.Appendf(nil, `ListenAddress 127.0.0.1
 HostKey %s
 AuthorizedKeysFile %s
 StrictModes no
@@ -156,7 +158,7 @@ PidFile %s
 	start(sd, sshdLog)
 	cleanups = append(cleanups, func() { stop(sd) })
 	if err := waitBanner(sshdPort); err != nil {
-		failNow(withLog(err, sshdLog))
+		benchkit.Fail(withLog(err, sshdLog))
 	}
 
 	type server struct {
@@ -180,7 +182,7 @@ PidFile %s
 	for _, s := range servers {
 		_, out, err := sftpBatch(dir, key, s.user, s.port, *cipher, "pwd\n", true, nil)
 		if err != nil {
-			failNow(withLog(fmt.Errorf("%s: sftp pwd: %v\n%s", s.name, err, out), s.log))
+			benchkit.Fail(withLog(fmt.Errorf("%s: sftp pwd: %v\n%s", s.name, err, out), s.log))
 		}
 		cipherUsed[s.name] = negotiated(out)
 	}
@@ -188,7 +190,7 @@ PidFile %s
 		for _, s := range servers {
 			d, out, err := sftpBatch(dir, key, s.user, s.port, *cipher, "pwd\n", false, nil)
 			if err != nil {
-				failNow(withLog(fmt.Errorf("%s: sftp pwd: %v\n%s", s.name, err, out), s.log))
+				benchkit.Fail(withLog(fmt.Errorf("%s: sftp pwd: %v\n%s", s.name, err, out), s.log))
 			}
 			s.setup = append(s.setup, d)
 			cpu0 := cpuTime(s.pid)
@@ -198,10 +200,10 @@ PidFile %s
 			s.srvCPU = append(s.srvCPU, cpuTime(s.pid)-cpu0)
 			s.cliCPU = append(s.cliCPU, cli)
 			if err != nil {
-				failNow(withLog(fmt.Errorf("%s: sftp put: %v\n%s", s.name, err, out), s.log))
+				benchkit.Fail(withLog(fmt.Errorf("%s: sftp put: %v\n%s", s.name, err, out), s.log))
 			}
 			if err := s.check(); err != nil {
-				failNow(fmt.Errorf("%s: %v", s.name, err))
+				benchkit.Fail(fmt.Errorf("%s: %v", s.name, err))
 			}
 			s.put = append(s.put, d)
 		}
@@ -229,7 +231,7 @@ PidFile %s
 // cpu, if not nil, receives the CPU time of the client (sftp and the ssh it runs).
 func sftpBatch(dir, key, user string, port int, cipher, batch string, verbose bool, cpu *time.Duration) (time.Duration, []byte, error) {
 	bf, err := os.CreateTemp(dir, "batch-*")
-	check(err)
+	benchkit.Check(err)
 	bf.WriteString(batch)
 	bf.Close()
 	defer os.Remove(bf.Name())
@@ -259,13 +261,13 @@ func sftpBatch(dir, key, user string, port int, cipher, batch string, verbose bo
 // cpuTime reads a process's CPU time, with that of the children it has reaped, from /proc.
 func cpuTime(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	check(err)
+	benchkit.Check(err)
 	// The fields after the command name, which is in parentheses: utime is the 14th field.
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
 	ticks := 0
 	for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
 		n, err := strconv.Atoi(f[i])
-		check(err)
+		benchkit.Check(err)
 		ticks += n
 	}
 	return time.Duration(ticks) * time.Second / clockTicks
@@ -310,15 +312,15 @@ func sizeUnder(root, name string, size int64) error {
 func keygen(path string) {
 	cmd := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ogsandbox-bench", "-f", path)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		fail(fmt.Errorf("ssh-keygen: %v\n%s", err, out))
+		benchkit.Fail(fmt.Errorf("ssh-keygen: %v\n%s", err, out))
 	}
 }
 
 func start(cmd *exec.Cmd, logPath string) {
 	f, err := os.Create(logPath)
-	check(err)
+	benchkit.Check(err)
 	cmd.Stdout, cmd.Stderr = f, f
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 }
 
 func stop(cmd *exec.Cmd) {
@@ -342,35 +344,6 @@ func withLog(err error, logPath string) error {
 		s = "..." + s[len(s)-4000:]
 	}
 	return fmt.Errorf("%v\n--- %s ---\n%s--- end ---", err, filepath.Base(logPath), s)
-}
-
-func build(out, pkg string) {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	check(cmd.Run())
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitReady polls url until it answers 2xx.
-func waitReady(url string) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := client.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return nil
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready after 15s", url)
 }
 
 // waitBanner waits until an SSH server on port sends its version line.
@@ -412,16 +385,3 @@ func orDefault(c string) string {
 	}
 	return c + " (forced)"
 }
-
-var failNow = func(err error) {
-	fmt.Fprintln(os.Stderr, "upload bench:", err)
-	os.Exit(1)
-}
-
-func check(err error) {
-	if err != nil {
-		failNow(err)
-	}
-}
-
-func fail(err error) { failNow(err) }
