@@ -31,7 +31,7 @@ func TestHealthIsReadyOnceStartReturns(t *testing.T) {
 	if r.Status != 200 || h.Status != "ready" || h.Version != sandbox.Version || h.Merchants != 1 || h.Surfaces["http"] != sb.URL() {
 		t.Fatalf("health: %d %s", r.Status, r.Body)
 	}
-	if now, err := time.Parse(time.RFC3339Nano, h.Now); err != nil || now.Sub(time.Now()).Abs() > time.Minute {
+	if now, err := time.Parse(time.RFC3339Nano, h.Now); err != nil || time.Until(now).Abs() > time.Minute {
 		t.Fatalf("health now %q", h.Now)
 	}
 }
@@ -108,7 +108,7 @@ func TestClockOffsetSurvivesRestart(t *testing.T) {
 	do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "90d"})
 	sb.Close()
 	sb = sandboxtest.StartIn(t, dir)
-	if off := sb.Clock().Now().Sub(time.Now()); off < 89*24*time.Hour {
+	if off := time.Until(sb.Clock().Now()); off < 89*24*time.Hour {
 		t.Fatalf("offset after restart %v, want about 90d", off)
 	}
 }
@@ -236,7 +236,7 @@ func TestAdvanceRefusesTooFar(t *testing.T) {
 	if r.Status != 400 || !strings.Contains(string(r.Body), "at most 100 years") {
 		t.Fatalf("advance to 9999: %d %s", r.Status, r.Body)
 	}
-	if off := sb.Clock().Now().Sub(time.Now()); off > time.Minute {
+	if off := time.Until(sb.Clock().Now()); off > time.Minute {
 		t.Fatalf("a refused advance moved the clock by %v", off)
 	}
 }
@@ -357,7 +357,7 @@ func TestConcurrentAdvancesAndReads(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if off := sb.Clock().Now().Sub(time.Now()); off < 20*24*time.Hour-time.Minute {
+	if off := time.Until(sb.Clock().Now()); off < 20*24*time.Hour-time.Minute {
 		t.Fatalf("20 advances of 1d moved the clock %v", off)
 	}
 }

@@ -58,20 +58,7 @@ func (db *DB) BatchWritten(ctx context.Context, merchantID, file string) error {
 
 // UnwrittenBatches returns the batches recorded and never written.
 func (db *DB) UnwrittenBatches(merchantID string) ([]og.Batch, error) {
-	var out []og.Batch
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bBatches)
-		if err != nil {
-			return err
-		}
-		return eachJSON(b, func(_ []byte, bt *og.Batch) error {
-			if !bt.Written {
-				out = append(out, *bt)
-			}
-			return nil
-		})
-	})
-	return out, err
+	return list(db, merchantID, bBatches, func(b *og.Batch) bool { return !b.Written })
 }
 
 // AwaitingBatch returns the batch file an order awaits its answer from.
@@ -102,15 +89,7 @@ func (db *DB) AddPendingFeed(ctx context.Context, merchantID string, f og.Droppe
 
 // PendingFeeds returns the feed files awaiting the F1 pickup.
 func (db *DB) PendingFeeds(merchantID string) ([]og.Dropped, error) {
-	var out []og.Dropped
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bPendingFeeds)
-		if err != nil {
-			return err
-		}
-		return eachJSON(b, func(_ []byte, f *og.Dropped) error { out = append(out, *f); return nil })
-	})
-	return out, err
+	return list[og.Dropped](db, merchantID, bPendingFeeds, nil)
 }
 
 // RemovePendingFeed forgets a pending feed file once it was read — unless it was uploaded

@@ -282,15 +282,7 @@ func (v *view) keysWithPrefix(bucket []byte, prefix string) ([]string, error) {
 
 // FindProducts returns a merchant's catalogue, ordered by product id.
 func (db *DB) FindProducts(ctx context.Context, merchantID string) ([]og.Product, error) {
-	out := []og.Product{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bProducts)
-		if err != nil {
-			return err
-		}
-		return eachJSON(b, func(_ []byte, p *og.Product) error { out = append(out, *p); return nil })
-	})
-	return out, err
+	return list[og.Product](db, merchantID, bProducts, nil)
 }
 
 // UpsertCategories adds or replaces categories (F8) in one durable transaction.
@@ -311,15 +303,7 @@ func (db *DB) UpsertCategories(ctx context.Context, merchantID string, cs []og.C
 
 // FindCategories returns a merchant's categories, ordered by id.
 func (db *DB) FindCategories(ctx context.Context, merchantID string) ([]og.Category, error) {
-	out := []og.Category{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bCategories)
-		if err != nil {
-			return err
-		}
-		return eachJSON(b, func(_ []byte, c *og.Category) error { out = append(out, *c); return nil })
-	})
-	return out, err
+	return list[og.Category](db, merchantID, bCategories, nil)
 }
 
 // CategoryKnown reports whether a category id is in a merchant's catalogue.
@@ -340,30 +324,11 @@ func (db *DB) CategoryKnown(ctx context.Context, merchantID, id string) (bool, e
 // the caller, like a journal entry: the products it reports on are already committed, and
 // Feeds waits for it.
 func (db *DB) RecordFeed(ctx context.Context, merchantID string, r og.FeedReport) error {
-	raw, err := json.Marshal(&r)
-	if err != nil {
-		return err
-	}
-	db.commit.post(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bFeeds)
-		if err != nil {
-			return err
-		}
-		return appendCapped(b, json.RawMessage(raw), maxFeedReports)
-	})
-	return nil
+	return db.appendLog(merchantID, bFeeds, &r, maxFeedReports)
 }
 
 // Feeds returns a merchant's feed reports, oldest first.
 func (db *DB) Feeds(ctx context.Context, merchantID string) ([]og.FeedReport, error) {
 	db.commit.flush()
-	out := []og.FeedReport{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bFeeds)
-		if err != nil {
-			return err
-		}
-		return eachJSON(b, func(_ []byte, r *og.FeedReport) error { out = append(out, *r); return nil })
-	})
-	return out, err
+	return list[og.FeedReport](db, merchantID, bFeeds, nil)
 }

@@ -302,42 +302,16 @@ func (db *DB) FindSubscriptions(ctx context.Context, merchantID string, f og.Sub
 
 // FindCustomers returns a merchant's customers with their addresses and payments.
 func (db *DB) FindCustomers(ctx context.Context, merchantID string) ([]og.Customer, error) {
-	out := []og.Customer{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bCustomers)
-		if err != nil {
-			return err
-		}
-		return eachJSON(b, func(_ []byte, c *og.Customer) error { out = append(out, *c); return nil })
-	})
-	return out, err
+	return list[og.Customer](db, merchantID, bCustomers, nil)
 }
 
 // RecordAttempt records a purchase POST for the P8 checks, without waiting for the commit.
 func (db *DB) RecordAttempt(merchantID string, a og.PurchaseAttempt) {
-	raw, err := json.Marshal(&a)
-	if err != nil {
-		return
-	}
-	db.commit.post(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bAttempts)
-		if err != nil {
-			return err
-		}
-		return appendCapped(b, json.RawMessage(raw), maxAttempts)
-	})
+	_ = db.appendLog(merchantID, bAttempts, &a, maxAttempts)
 }
 
 // Attempts returns a merchant's purchase POST attempts in order.
 func (db *DB) Attempts(ctx context.Context, merchantID string) ([]og.PurchaseAttempt, error) {
 	db.commit.flush()
-	out := []og.PurchaseAttempt{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bAttempts)
-		if err != nil {
-			return err
-		}
-		return eachJSON(b, func(_ []byte, a *og.PurchaseAttempt) error { out = append(out, *a); return nil })
-	})
-	return out, err
+	return list[og.PurchaseAttempt](db, merchantID, bAttempts, nil)
 }

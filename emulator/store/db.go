@@ -20,6 +20,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // FileName is the database file inside data_dir.
@@ -113,7 +114,7 @@ func Open(path string, opts Options) (*DB, error) {
 		Timeout:      opts.LockTimeout,
 		FreelistType: bolt.FreelistMapType,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		owner, _ := os.ReadFile(path + ".owner")
 		return nil, &LockedError{Path: path, Owner: strings.TrimSpace(string(owner)), Wait: opts.LockTimeout}
 	}

@@ -35,15 +35,6 @@ const (
 	maxFeedReports = 500
 )
 
-// appendCapped appends v under the next sequence of b and drops the entry max places back.
-func appendCapped(b *bolt.Bucket, v any, max uint64) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return appendCappedRaw(b, raw, max)
-}
-
 func appendCappedRaw(b *bolt.Bucket, raw []byte, max uint64) error {
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -88,6 +79,42 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 		return err
 	}
 	return b.Put([]byte(key), raw)
+}
+
+// list returns the values of a merchant's bucket in key order, those keep accepts (all when
+// keep is nil); never nil, so that an empty list is [] in JSON.
+func list[T any](db *DB, merchantID string, bucket []byte, keep func(*T) bool) ([]T, error) {
+	out := []T{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bucket)
+		if err != nil {
+			return err
+		}
+		return eachJSON(b, func(_ []byte, v *T) error {
+			if keep == nil || keep(v) {
+				out = append(out, *v)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// appendLog appends v to a merchant's capped log (feed reports, purchase attempts), committed
+// behind the caller like a journal entry; readers flush first.
+func (db *DB) appendLog(merchantID string, bucket []byte, v any, max uint64) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	db.commit.post(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bucket)
+		if err != nil {
+			return err
+		}
+		return appendCappedRaw(b, raw, max)
+	})
+	return nil
 }
 
 // eachJSON decodes every value of b into a fresh T and calls fn with it, in key order.

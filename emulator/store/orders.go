@@ -596,13 +596,5 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 // FindEmails returns the emails of a merchant's customers, oldest first.
 func (db *DB) FindEmails(ctx context.Context, merchantID string) ([]og.Email, error) {
 	db.commit.flush()
-	out := []og.Email{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, merchantID, bEmails)
-		if err != nil {
-			return err
-		}
-		return eachJSON(b, func(_ []byte, e *og.Email) error { out = append(out, *e); return nil })
-	})
-	return out, err
+	return list[og.Email](db, merchantID, bEmails, nil)
 }
