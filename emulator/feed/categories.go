@@ -64,7 +64,7 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 				Message: "category names should always be wrapped in CDATA (<name><![CDATA[...]]></name>)"})
 		}
 		for _, v := range []struct{ field, s string }{{"category_id", e.ID}, {"name", e.Name}, {"parent_id", e.ParentID}} {
-			if at := nonASCII(v.s); at >= 0 {
+			if at := og.NonASCII(v.s); at >= 0 {
 				rep.Add(og.Diagnostic{Rule: "C1", Field: where + v.field, Line: e.at(v.field), Severity: og.SeverityError,
 					Message: fmt.Sprintf("%s has a non-ASCII character at byte %d: feeds are ASCII only (C1)", v.field, at)})
 				ok[i] = false
@@ -277,13 +277,4 @@ func label(id string, i int) string {
 		return id
 	}
 	return fmt.Sprintf("#%d", i+1)
-}
-
-func nonASCII(s string) int {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c > 0x7e || c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			return i
-		}
-	}
-	return -1
 }

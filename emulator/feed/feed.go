@@ -261,11 +261,9 @@ func validate(raw *rawProduct, rep *Report, now time.Time, source string) (og.Pr
 
 // checkText applies C1 and F7 to a text value.
 func checkText(v value, field string, fail, warn func(value, string, string, string)) {
-	for i := 0; i < len(v.text); i++ {
-		if c := v.text[i]; c > 0x7e || c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			fail(v, "C1", field, fmt.Sprintf("%s has a non-ASCII character at byte %d: feeds are ASCII only (C1)", field, i))
-			return
-		}
+	if i := og.NonASCII(v.text); i >= 0 {
+		fail(v, "C1", field, fmt.Sprintf("%s has a non-ASCII character at byte %d: feeds are ASCII only (C1)", field, i))
+		return
 	}
 	if v.entity && !v.cdata {
 		warn(v, "F7", field, field+" holds a special character as an XML entity outside CDATA; special characters (&, symbols) must be inside CDATA")

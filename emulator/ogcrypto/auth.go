@@ -80,7 +80,7 @@ func ParseAuthHeader(raw string) (AuthHeader, *og.Error) {
 				diags = append(diags, og.Finding("A4", "authorization."+key, key+" is null"))
 			}
 		default:
-			diags = append(diags, og.Finding("A4", "authorization."+key, fmt.Sprintf("%s must be a string, got %s", key, jsonKind(v))))
+			diags = append(diags, og.Finding("A4", "authorization."+key, fmt.Sprintf("%s must be a string, got %s", key, og.JSONKind(v))))
 		}
 		return ""
 	}
@@ -104,7 +104,7 @@ func ParseAuthHeader(raw string) (AuthHeader, *og.Error) {
 	case nil:
 		diags = append(diags, og.Finding("A4", "authorization.ts", "the authorization header has no ts (seconds since the epoch)"))
 	default:
-		diags = append(diags, og.Finding("A4", "authorization.ts", "ts must be a number or a string of digits, got "+jsonKind(v)))
+		diags = append(diags, og.Finding("A4", "authorization.ts", "ts must be a number or a string of digits, got "+og.JSONKind(v)))
 	}
 	if len(diags) > 0 {
 		e := og.Invalid(diags)
@@ -134,22 +134,6 @@ func parseTS(s string) (int64, error) {
 		return 0, fmt.Errorf("ts %q is not a whole number of seconds since the epoch (A2: a 10-digit number)", s)
 	}
 	return ts, nil
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // OGAuth is the og_auth cookie of A5: "<merchant user id>|<seconds since epoch>|<signature>".

@@ -82,7 +82,7 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 		s = x.String()
 		r.warn("P2", p, fmt.Sprintf("%s was sent as the number %s; P2 wants a string", p, s))
 	default:
-		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a string, got %s", p, kind(x)))
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a string, got %s", p, og.JSONKind(x)))
 		return ""
 	}
 	if strings.TrimSpace(s) == "" {
@@ -103,11 +103,8 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 
 // ascii refuses non-ASCII text (C1).
 func (r *reader) ascii(p, s string) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c > 0x7e || c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			r.fail("C1", p, msgASCII, fmt.Sprintf("%s has a non-ASCII or control character at byte %d (%q): Ordergroove accepts ASCII only (C1)", p, i, s))
-			return
-		}
+	if i := og.NonASCII(s); i >= 0 {
+		r.fail("C1", p, msgASCII, fmt.Sprintf("%s has a non-ASCII or control character at byte %d (%q): Ordergroove accepts ASCII only (C1)", p, i, s))
 	}
 }
 
@@ -130,7 +127,7 @@ func (r *reader) integer(obj map[string]any, path, key string, n need) (int, boo
 			return 0, false
 		}
 	default:
-		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a whole number, got %s", p, kind(x)))
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a whole number, got %s", p, og.JSONKind(x)))
 		return 0, false
 	}
 	v, err := strconv.Atoi(s)
@@ -156,7 +153,7 @@ func (r *reader) money(obj map[string]any, path, key string, n need) (og.Money, 
 	case string:
 		s = x
 	default:
-		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a decimal amount, got %s", p, kind(x)))
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a decimal amount, got %s", p, og.JSONKind(x)))
 		return 0, false
 	}
 	m, exact, err := og.ParseAmount(s)
@@ -187,25 +184,9 @@ func (r *reader) object(obj map[string]any, path, key string, n need) map[string
 			r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got a string", p))
 		}
 	default:
-		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got %s", p, kind(x)))
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got %s", p, og.JSONKind(x)))
 	}
 	return nil
-}
-
-func kind(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case string:
-		return "a string"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // readPurchase reads a decoded purchase POST (P2-P4, C1, E1-E4). bodyMerchant is the body's
@@ -218,7 +199,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 	case nil:
 		r.fail("P2", "merchant_id", msgRequired, "merchant_id is required (P2)")
 	default:
-		r.fail("P2", "merchant_id", msgMerchantString, fmt.Sprintf("merchant_id must be a string, got %s", kind(x)))
+		r.fail("P2", "merchant_id", msgMerchantString, fmt.Sprintf("merchant_id must be a string, got %s", og.JSONKind(x)))
 	}
 
 	p.CartTracking = true
@@ -234,7 +215,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 			r.fail("P2", "og_cart_tracking", msgInvalid, fmt.Sprintf("og_cart_tracking %q is not true or false", x))
 		}
 	default:
-		r.fail("P2", "og_cart_tracking", msgInvalid, "og_cart_tracking must be true or false, got "+kind(x))
+		r.fail("P2", "og_cart_tracking", msgInvalid, "og_cart_tracking must be true or false, got "+og.JSONKind(x))
 	}
 	switch x := body["session_id"].(type) {
 	case nil:
@@ -251,11 +232,11 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 			r.warn("P2", "session_id", "session_id and og_cart_tracking: false were both sent; cartless creation ignores the cart session (P2: one or the other)")
 		}
 	default:
-		r.fail("P2", "session_id", msgSessionString, "session_id must be a string, got "+kind(x))
+		r.fail("P2", "session_id", msgSessionString, "session_id must be a string, got "+og.JSONKind(x))
 	}
 	switch x := body["merchant_order_id"].(type) {
 	case bool, map[string]any, []any:
-		r.fail("P2", "merchant_order_id", msgInvalid, "merchant_order_id must be a string, got "+kind(x))
+		r.fail("P2", "merchant_order_id", msgInvalid, "merchant_order_id must be a string, got "+og.JSONKind(x))
 	case nil:
 		r.fail("P2", "merchant_order_id", msgOrderIDNull, "merchant_order_id is required: the merchant's order number of this checkout (P2)")
 	case string:
@@ -268,7 +249,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 		p.MerchantOrderID = x.String()
 		r.warn("P2", "merchant_order_id", "merchant_order_id was sent as a number; P2 wants a string")
 	default:
-		r.fail("P2", "merchant_order_id", msgInvalid, "merchant_order_id must be a string, got "+kind(x))
+		r.fail("P2", "merchant_order_id", msgInvalid, "merchant_order_id must be a string, got "+og.JSONKind(x))
 	}
 
 	if u := r.object(body, "", "user", required); u != nil {
@@ -288,7 +269,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 			path := "products[" + strconv.Itoa(i) + "]"
 			obj, ok := item.(map[string]any)
 			if !ok {
-				r.fail("P2", path, msgInvalid, path+" must be an object, got "+kind(item))
+				r.fail("P2", path, msgInvalid, path+" must be an object, got "+og.JSONKind(item))
 				continue
 			}
 			p.Products = append(p.Products, r.product(obj, path, i))
@@ -296,14 +277,14 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 	case nil:
 		r.fail("P2", "products", msgRequired, "products is required (P2)")
 	default:
-		r.fail("P2", "products", msgInvalid, "products must be an array, got "+kind(list))
+		r.fail("P2", "products", msgInvalid, "products must be an array, got "+og.JSONKind(list))
 	}
 	if list, ok := body["tracking"].([]any); ok {
 		for i, item := range list {
 			path := "tracking[" + strconv.Itoa(i) + "]"
 			obj, ok := item.(map[string]any)
 			if !ok {
-				r.fail("P2", path, msgInvalid, path+" must be an object, got "+kind(item))
+				r.fail("P2", path, msgInvalid, path+" must be an object, got "+og.JSONKind(item))
 				continue
 			}
 			o := r.optin(obj, path)
