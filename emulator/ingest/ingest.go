@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -183,7 +184,7 @@ func (in *Ingester) readDropped(ctx context.Context, m *og.Merchant, name, kind 
 	}
 	f, err := in.Homes.Open(m.ID, name)
 	if err != nil {
-		return og.FeedReport{}, err
+		return og.FeedReport{}, &unopened{err}
 	}
 	defer f.Close()
 	var rep og.FeedReport
@@ -206,6 +207,30 @@ func (in *Ingester) readDropped(ctx context.Context, m *og.Merchant, name, kind 
 	}
 	in.writeReport(m, name, rep)
 	return rep, nil
+}
+
+// unopened is a dropped file that could not be opened: the merchant deleted or renamed it.
+type unopened struct{ err error }
+
+func (u *unopened) Error() string { return u.err.Error() }
+func (u *unopened) Unwrap() error { return u.err }
+
+// pickupMerchants calls fn with each merchant whose feeds wait for the F1 pickup, and its
+// pending feeds.
+func (in *Ingester) pickupMerchants(fn func(m *og.Merchant, pending []og.Dropped) error) error {
+	for _, m := range in.Merchants.All() {
+		if m.FeedPickup != og.FeedEvery30m {
+			continue
+		}
+		pending, err := in.Store.PendingFeeds(m.ID)
+		if err != nil {
+			return err
+		}
+		if err := fn(m, pending); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeReport writes outgoing/<file>.report.txt and .report.json.
@@ -321,34 +346,21 @@ func pickupAt(t time.Time) time.Time {
 // NextDue returns the earliest pickup of a pending product feed (F1).
 func (in *Ingester) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var best time.Time
-	for _, m := range in.Merchants.All() {
-		if m.FeedPickup != og.FeedEvery30m {
-			continue
-		}
-		pending, err := in.Store.PendingFeeds(m.ID)
-		if err != nil {
-			return best, false, err
-		}
+	err := in.pickupMerchants(func(_ *og.Merchant, pending []og.Dropped) error {
 		for _, f := range pending {
 			if at := pickupAt(f.At); best.IsZero() || at.Before(best) {
 				best = at
 			}
 		}
-	}
-	return best, !best.IsZero(), nil
+		return nil
+	})
+	return best, !best.IsZero(), err
 }
 
 // RunDue reads every pending product feed whose pickup is due by now (F1).
 func (in *Ingester) RunDue(ctx context.Context, now time.Time) (og.RunReport, error) {
 	var rr og.RunReport
-	for _, m := range in.Merchants.All() {
-		if m.FeedPickup != og.FeedEvery30m {
-			continue
-		}
-		pending, err := in.Store.PendingFeeds(m.ID)
-		if err != nil {
-			return rr, err
-		}
+	err := in.pickupMerchants(func(m *og.Merchant, pending []og.Dropped) error {
 		for _, f := range pending {
 			if pickupAt(f.At).After(now) {
 				continue
@@ -357,23 +369,24 @@ func (in *Ingester) RunDue(ctx context.Context, now time.Time) (og.RunReport, er
 			// opened is noted, and the pickup goes on.
 			var note string
 			var findings []og.Diagnostic
-			if rf, err := in.Homes.Open(m.ID, f.Path); err != nil {
-				note = fmt.Sprintf("the 30-minute pickup (F1) could not open %s (%v): it was deleted or renamed after the upload", f.Path, err)
-			} else {
-				rf.Close()
-				rep, err := in.readDropped(ctx, m, f.Path, KindProducts)
-				if err != nil {
-					return rr, fmt.Errorf("pickup of %s for %s: %w", f.Path, m.ID, err)
-				}
+			rep, err := in.readDropped(ctx, m, f.Path, KindProducts)
+			var gone *unopened
+			switch {
+			case errors.As(err, &gone):
+				note = fmt.Sprintf("the 30-minute pickup (F1) could not open %s (%v): it was deleted or renamed after the upload", f.Path, gone.err)
+			case err != nil:
+				return fmt.Errorf("pickup of %s for %s: %w", f.Path, m.ID, err)
+			default:
 				note, findings = "read at the 30-minute pickup (F1): "+summary(rep), rep.Findings
 				rr.Feeds++
 			}
 			if err := in.Store.RemovePendingFeed(ctx, m.ID, f.Path, f.At); err != nil {
-				return rr, err
+				return err
 			}
 			in.Journal.Append(og.JournalEntry{Time: in.Clock.Now(), WallTime: in.Clock.Wall(), Surface: og.SurfaceSFTP,
 				MerchantID: m.ID, Direction: og.DirectionIn, Note: f.Path + ": " + note, Rules: og.Rules(findings), Diags: findings})
 		}
-	}
-	return rr, nil
+		return nil
+	})
+	return rr, err
 }

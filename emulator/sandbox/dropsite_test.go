@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -548,4 +549,37 @@ func put(c *sftp.Client, path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// O2: a batch whose file could not be written (outgoing/ was not a folder at the run) is
+// written at the next run, with the same orders; the orders are in no second file.
+func TestO2_UnwrittenBatchIsWrittenLater(t *testing.T) {
+	sb, c := startDropSite(t, func(m *og.Merchant) { m.Placement.Method = og.PlacementBatch })
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "ivy", OrderID: "WEB-ivy", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	outgoing := filepath.Join(sb.Config().DataDir, "sftp", demoID, "outgoing")
+	if err := os.Remove(outgoing); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(outgoing, []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "7d"}); r.Status != 500 {
+		t.Fatalf("an advance whose batch file cannot be written: %d %s", r.Status, r.Body)
+	}
+	o := sandboxtest.Orders(t, sb, demoID)[0]
+	if o.StatusCode != og.StatusPendingBatchResponse {
+		t.Fatalf("the order before its file is written: %+v", o)
+	}
+	if err := os.Remove(outgoing); err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.Advance(t, sb, "1h")
+	name := demoID + "_batch_orders_01-11-2026_060000.xml"
+	file := sandboxtest.Get(t, c, "outgoing/"+name)
+	if n := strings.Count(string(file), "<order>"); n != 1 || !strings.Contains(string(file), fmt.Sprintf("<orderOgId>%d</orderOgId>", o.OGID)) {
+		t.Fatalf("the batch file holds %d orders:\n%s", n, file)
+	}
+	if fis := mustReadDir(t, c, "outgoing"); len(fis) != 1 {
+		t.Fatalf("outgoing/ holds %d files", len(fis))
+	}
 }
