@@ -93,6 +93,8 @@ func (it *OrderItem) FinalPrice() Money { return it.Price.Mul(it.Quantity) - it.
 // Attempt is one placement of an order: recorded before the order XML is sent, completed
 // with the answer and the decision taken on it.
 type Attempt struct {
+	// No numbers the order's attempts from 1; the ledger keeps the latest ones.
+	No          int        `json:"number"`
 	At          time.Time  `json:"time"` // sandbox time
 	Wall        time.Time  `json:"wall_time"`
 	Method      string     `json:"method"` // api or batch
@@ -278,7 +280,12 @@ type PlacementStore interface {
 	DueOrders(merchantID string, at time.Time) ([]Due, error)
 	DueReminders(merchantID string, at time.Time) ([]Due, error)
 	Inflight(merchantID string) ([]int64, error)
+	// OrderContext loads what an order's XML is built from; its attempts come without their
+	// bodies (LastAttempt has them).
 	OrderContext(ctx context.Context, m *Merchant, id int64) (*OrderContext, error)
+	// LastAttempt returns an order's latest attempt with the XML it sent and the answer it
+	// got; ok is false when the order has none.
+	LastAttempt(ctx context.Context, merchantID string, id int64) (a Attempt, ok bool, err error)
 	// BeginAttempts records attempts durably before their orders are sent (exactly once). It
 	// returns the orders it did not start: changed since they were prepared, or no longer open.
 	BeginAttempts(ctx context.Context, merchantID string, starts []AttemptStart) (skipped []int64, err error)

@@ -125,12 +125,12 @@ func (s *Scheduler) recoverBatches(ctx context.Context, m *og.Merchant) error {
 			} else if !ok || file != b.File {
 				continue
 			}
-			oc, err := s.Store.OrderContext(ctx, m, id)
+			a, ok, err := s.Store.LastAttempt(ctx, m.ID, id)
 			if err != nil {
 				return err
 			}
-			if n := len(oc.Order.Attempts); n > 0 && oc.Order.Attempts[n-1].File == b.File {
-				docs = append(docs, []byte(oc.Order.Attempts[n-1].Request))
+			if ok && a.File == b.File {
+				docs = append(docs, []byte(a.Request))
 				waiting = append(waiting, id)
 			}
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -25,7 +24,7 @@ func (db *DB) UpsertProductsAsync(ctx context.Context, merchantID string, ps []o
 	keys := make([][]byte, len(ps))
 	vals := make([][]byte, len(ps))
 	for i := range ps {
-		raw, err := json.Marshal(&ps[i])
+		raw, err := marshal(&ps[i])
 		if err != nil {
 			return func() (og.CatalogueEffects, error) { return og.CatalogueEffects{}, err }
 		}
@@ -256,7 +255,7 @@ func addSubscriptionEmail(v *view, s *og.Subscription, kind, product, replacemen
 	if _, err := v.getJSON(bCustomers, s.Customer, &c); err != nil {
 		return err
 	}
-	raw, err := json.Marshal(og.Email{Kind: kind, To: c.Email, SubscriptionID: s.PublicID, At: now,
+	raw, err := marshal(og.Email{Kind: kind, To: c.Email, SubscriptionID: s.PublicID, At: now,
 		Subject: og.SubscriptionEmailSubject(kind, s, product, replacement)})
 	if err != nil {
 		return err

@@ -104,6 +104,7 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 	}
 
 	subs := []map[string]string{}
+	up := newUpcoming(v, m, now)
 	for _, ps := range plan.Subscribe {
 		s := og.Subscription{
 			PublicID: og.NewPublicID(now), Customer: cust.MerchantUserID,
@@ -117,12 +118,15 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 		if err := v.putJSON(bSubscriptions, s.PublicID, &s); err != nil {
 			return nil, err
 		}
-		if err := placeUpcoming(v, m, &s, ps.Catalogue, now); err != nil {
+		if err := up.add(&s, ps.Catalogue); err != nil {
 			return nil, err
 		}
 		v.put(bCustomerSubs, string(customerSubKey(s.Customer, s.PublicID)), []byte{})
 		v.put(bProductSubs, productSubKey(s.ProductID, s.PublicID), []byte{})
 		subs = append(subs, map[string]string{ps.Product.ProductID: s.PublicID})
+	}
+	if err := up.save(); err != nil {
+		return nil, err
 	}
 
 	errs := map[string]any{}

@@ -43,7 +43,7 @@ func newJournal(db *DB, maxBytes int64) *journal {
 }
 
 func encodeEntry(e *og.JournalEntry) ([]byte, error) {
-	js, err := json.Marshal(e)
+	js, err := marshal(e)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ var (
 
 // merchantBuckets are the buckets every merchant has; they are created at open.
 var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts, bFeeds,
-	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched, bProductSubs, bCategories, bPendingFeeds, bAwaiting, bBatches, bOrderItems}
+	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched, bProductSubs, bCategories, bPendingFeeds, bAwaiting, bBatches, bOrderItems, bAttemptBodies}
 
 // Bounds of the per-merchant logs: the oldest entries go past them.
 const (
@@ -74,7 +74,7 @@ func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
 }
 
 func putJSON(b *bolt.Bucket, key string, v any) error {
-	raw, err := json.Marshal(v)
+	raw, err := marshal(v)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func list[T any](db *DB, merchantID string, bucket []byte, keep func(*T) bool) (
 // appendLog appends v to a merchant's capped log (feed reports, purchase attempts), committed
 // behind the caller like a journal entry; readers flush first.
 func (db *DB) appendLog(merchantID string, bucket []byte, v any, max uint64) error {
-	raw, err := json.Marshal(v)
+	raw, err := marshal(v)
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func (v *view) put(bucket []byte, key string, val []byte) {
 }
 
 func (v *view) putJSON(bucket []byte, key string, val any) error {
-	raw, err := json.Marshal(val)
+	raw, err := marshal(val)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ var (
 	bSched      = []byte("sched")       // scheduler state: last_run
 	bAwaiting   = []byte("awaiting")    // og id → batch file name: in a batch order file, awaiting its answer (O2)
 	bBatches    = []byte("batches")     // batch file name → og.Batch
+	// og id (8) + attempt number (4) + 'q' or 'a' → the order XML an attempt sent, the answer
+	// it received: kept apart from the head, which every step of a placement reads.
+	bAttemptBodies = []byte("attempt_bodies")
 )
 
 const (
@@ -47,6 +50,20 @@ func timeKey(t time.Time, id int64) string {
 	binary.BigEndian.PutUint64(b[8:], uint64(id))
 	return string(b)
 }
+
+func bodyKey(id int64, no int, kind byte) string {
+	b := make([]byte, 13)
+	binary.BigEndian.PutUint64(b, uint64(id))
+	binary.BigEndian.PutUint32(b[8:], uint32(no))
+	b[12] = kind
+	return string(b)
+}
+
+// Kinds of attempt body.
+const (
+	bodyRequest = 'q'
+	bodyAnswer  = 'a'
+)
 
 func itemKey(id int64, i int) string {
 	b := make([]byte, 12)
@@ -82,14 +99,38 @@ func loadOrder(v *view, id int64) (o *og.Order, stored int, ok bool, err error) 
 }
 
 // loadOrderHead reads an order without its items (Items is nil, unless the head predates the
-// split: then it holds them and stored is 0).
+// split: then it holds them and stored is 0) and without its attempts' bodies (see
+// loadBodies), unless the head predates their split.
 func loadOrderHead(v *view, id int64) (*og.Order, int, bool, error) {
 	var h orderHead
 	ok, err := v.getJSON(bOrders, orderKey(id), &h)
 	if err != nil || !ok {
 		return nil, 0, ok, err
 	}
+	numberAttempts(&h.Order)
 	return &h.Order, h.ItemCount, true, nil
+}
+
+// numberAttempts numbers the attempts of a head written before they had numbers.
+func numberAttempts(o *og.Order) {
+	for i := range o.Attempts {
+		if o.Attempts[i].No == 0 {
+			o.Attempts[i].No = i + 1
+		}
+	}
+}
+
+// loadBodies fills in the order XML and the answer of each of o's attempts.
+func loadBodies(get func(key string) []byte, o *og.Order) {
+	for i := range o.Attempts {
+		a := &o.Attempts[i]
+		if a.Request == "" {
+			a.Request = string(get(bodyKey(o.OGID, a.No, bodyRequest)))
+		}
+		if a.Response == "" {
+			a.Response = string(get(bodyKey(o.OGID, a.No, bodyAnswer)))
+		}
+	}
 }
 
 // saveOrder writes an order and every item; stored is how many item keys it had.
@@ -114,10 +155,24 @@ func saveOrderKeepItems(v *view, o *og.Order, stored int) error {
 	return saveOrderHead(v, o, stored)
 }
 
-// saveOrderHead writes an order's head: its items are the count stored.
+// saveOrderHead writes an order's head: its items are the count stored. The attempts' bodies
+// it holds (a new attempt's XML, a new answer, or those of a head from before the split) are
+// written apart; a body not loaded is left as it is.
 func saveOrderHead(v *view, o *og.Order, count int) error {
 	h := orderHead{Order: *o, ItemCount: count}
 	h.Items = nil
+	h.Attempts = slices.Clone(o.Attempts)
+	for i := range h.Attempts {
+		a := &h.Attempts[i]
+		if a.Request != "" {
+			v.put(bAttemptBodies, bodyKey(o.OGID, a.No, bodyRequest), []byte(a.Request))
+			a.Request = ""
+		}
+		if a.Response != "" {
+			v.put(bAttemptBodies, bodyKey(o.OGID, a.No, bodyAnswer), []byte(a.Response))
+			a.Response = ""
+		}
+	}
 	return v.putJSON(bOrders, orderKey(o.OGID), &h)
 }
 
@@ -125,55 +180,116 @@ func groupKey(s *og.Subscription) string {
 	return s.Customer + "\x00" + s.Payment + "\x00" + s.ShippingAddress + "\x00" + s.NextOrderDate.String()
 }
 
-// placeUpcoming puts subscription s in its upcoming order: the scheduled order of the same
+// upcoming puts subscriptions in their upcoming orders: the scheduled order of the same
 // customer, payment, shipping address and date if there is one (REFERENCE §6: subscriptions
 // that share them go in one order), else a new one. Orders exist ahead of their date, so that
-// the reminder can go out (O7).
-func placeUpcoming(v *view, m *og.Merchant, s *og.Subscription, p *og.Product, now time.Time) error {
-	if raw, err := v.get(bGroups, groupKey(s)); err != nil {
-		return err
-	} else if raw != nil {
-		o, stored, ok, err := loadOrderHead(v, int64(getUint(raw)))
-		if err != nil {
+// the reminder can go out (O7). It reads and writes each order once, however many of the
+// subscriptions it is given join it (a checkout of several products, the subscriptions of a
+// finished order): add collects, save writes.
+type upcoming struct {
+	v       *view
+	m       *og.Merchant
+	now     time.Time
+	pending []*pendingOrder
+	byGroup map[string]*pendingOrder
+}
+
+// pendingOrder is an upcoming order being added to.
+type pendingOrder struct {
+	o      *og.Order
+	group  string
+	stored int // item keys the order has; -1 for a new order
+	added  []og.OrderItem
+}
+
+func newUpcoming(v *view, m *og.Merchant, now time.Time) *upcoming {
+	return &upcoming{v: v, m: m, now: now, byGroup: map[string]*pendingOrder{}}
+}
+
+// add puts subscription s (of product p, nil when it is not in the catalogue) in its upcoming
+// order.
+func (u *upcoming) add(s *og.Subscription, p *og.Product) error {
+	key := groupKey(s)
+	po := u.byGroup[key]
+	if po == nil {
+		var err error
+		if po, err = u.open(s, key); err != nil {
 			return err
+		}
+		u.byGroup[key] = po
+		u.pending = append(u.pending, po)
+	}
+	if slices.Contains(po.o.Subscriptions, s.PublicID) {
+		return nil
+	}
+	po.o.Subscriptions = append(po.o.Subscriptions, s.PublicID)
+	po.o.Updated = u.now
+	po.added = append(po.added, og.NewOrderItem(s, p, u.now))
+	return nil
+}
+
+// open returns the upcoming order of group key, or a new one.
+func (u *upcoming) open(s *og.Subscription, key string) (*pendingOrder, error) {
+	if raw, err := u.v.get(bGroups, key); err != nil {
+		return nil, err
+	} else if raw != nil {
+		o, stored, ok, err := loadOrderHead(u.v, int64(getUint(raw)))
+		if err != nil {
+			return nil, err
 		} else if ok && o.Status == og.OrderScheduled && len(o.Attempts) == 0 {
-			if slices.Contains(o.Subscriptions, s.PublicID) {
-				return nil
-			}
-			it := og.NewOrderItem(s, p, now)
-			o.Subscriptions = append(o.Subscriptions, s.PublicID)
-			o.Updated = now
-			if stored == 0 && len(o.Items) > 0 { // a head from before the split
-				o.Items = append(o.Items, it)
-				return saveOrder(v, o, 0)
-			}
-			if err := v.putJSON(bOrderItems, itemKey(o.OGID, stored), &it); err != nil {
-				return err
-			}
-			return saveOrderHead(v, o, stored+1)
+			return &pendingOrder{o: o, group: key, stored: stored}, nil
 		}
 	}
-	id, err := v.nextID(keyOrderSeq)
+	id, err := u.v.nextID(keyOrderSeq)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	o := og.Order{
-		OGID: id, PublicID: og.NewPublicID(now), Customer: s.Customer, Payment: s.Payment,
-		ShippingAddress: s.ShippingAddress, Subscriptions: []string{s.PublicID},
-		Items: []og.OrderItem{og.NewOrderItem(s, p, now)}, PlaceDate: s.NextOrderDate,
+	o := &og.Order{
+		OGID: id, PublicID: og.NewPublicID(u.now), Customer: s.Customer, Payment: s.Payment,
+		ShippingAddress: s.ShippingAddress, Subscriptions: []string{}, PlaceDate: s.NextOrderDate,
 		Status: og.OrderScheduled, StatusCode: og.StatusUnsent, Attempts: []og.Attempt{},
-		Created: now, Updated: now,
+		Created: u.now, Updated: u.now,
 	}
-	o.DueAt = og.FirstRunOn(o.PlaceDate, m.Placement.Hours, m.Location)
-	if err := saveOrder(v, &o, 0); err != nil {
-		return err
+	o.DueAt = og.FirstRunOn(o.PlaceDate, u.m.Placement.Hours, u.m.Location)
+	return &pendingOrder{o: o, group: key, stored: -1}, nil
+}
+
+// save writes the orders add changed: a new order with its indexes; only the new items and the
+// head of an order that had some.
+func (u *upcoming) save() error {
+	v := u.v
+	for _, po := range u.pending {
+		o := po.o
+		switch {
+		case po.stored < 0:
+			o.Items = po.added
+			if err := saveOrder(v, o, 0); err != nil {
+				return err
+			}
+			v.put(bDue, timeKey(o.DueAt, o.OGID), []byte{})
+			v.put(bGroups, po.group, []byte(orderKey(o.OGID)))
+			if u.m.ReminderDays > 0 {
+				at := og.FirstRunOn(o.PlaceDate.AddDays(-u.m.ReminderDays), u.m.Placement.Hours, u.m.Location)
+				v.put(bReminders, timeKey(at, o.OGID), []byte{})
+			}
+		case len(po.added) == 0:
+		case po.stored == 0 && len(o.Items) > 0: // a head from before the split
+			o.Items = append(o.Items, po.added...)
+			if err := saveOrder(v, o, 0); err != nil {
+				return err
+			}
+		default:
+			for i := range po.added {
+				if err := v.putJSON(bOrderItems, itemKey(o.OGID, po.stored+i), &po.added[i]); err != nil {
+					return err
+				}
+			}
+			if err := saveOrderHead(v, o, po.stored+len(po.added)); err != nil {
+				return err
+			}
+		}
 	}
-	v.put(bDue, timeKey(o.DueAt, id), []byte{})
-	v.put(bGroups, groupKey(s), []byte(orderKey(id)))
-	if m.ReminderDays > 0 {
-		at := og.FirstRunOn(o.PlaceDate.AddDays(-m.ReminderDays), m.Placement.Hours, m.Location)
-		v.put(bReminders, timeKey(at, id), []byte{})
-	}
+	u.pending, u.byGroup = nil, map[string]*pendingOrder{}
 	return nil
 }
 
@@ -299,6 +415,28 @@ func (db *DB) OrderContext(ctx context.Context, m *og.Merchant, id int64) (*og.O
 	return c, err
 }
 
+// LastAttempt returns an order's latest attempt with its bodies.
+func (db *DB) LastAttempt(ctx context.Context, merchantID string, id int64) (og.Attempt, bool, error) {
+	var a og.Attempt
+	var ok bool
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := newView(tx, db, merchantID)
+		o, _, found, err := loadOrderHead(v, id)
+		if err != nil || !found || len(o.Attempts) == 0 {
+			return err
+		}
+		bodies, err := mbucket(tx, merchantID, bAttemptBodies)
+		if err != nil {
+			return err
+		}
+		o.Attempts = o.Attempts[len(o.Attempts)-1:]
+		loadBodies(func(key string) []byte { return bodies.Get([]byte(key)) }, o)
+		a, ok = o.Attempts[0], true
+		return nil
+	})
+	return a, ok, err
+}
+
 // BeginAttempts records attempts before their orders are sent, durably, in one commit: a crash
 // between here and the answer leaves each order with an unanswered attempt, treated as no
 // answer (O6a) on restart, and resent with the same orderOgId.
@@ -338,8 +476,17 @@ func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, int, b
 		return nil, 0, false, nil
 	}
 	o.Items = bg.Items
-	o.Attempts = append(o.Attempts, bg.Attempt)
+	a := bg.Attempt
+	a.No = 1
+	if n := len(o.Attempts); n > 0 {
+		a.No = o.Attempts[n-1].No + 1
+	}
+	o.Attempts = append(o.Attempts, a)
 	if n := len(o.Attempts); n > maxAttemptsKept {
+		for _, old := range o.Attempts[:n-maxAttemptsKept] {
+			v.del(bAttemptBodies, bodyKey(o.OGID, old.No, bodyRequest))
+			v.del(bAttemptBodies, bodyKey(o.OGID, old.No, bodyAnswer))
+		}
 		o.Attempts = o.Attempts[n-maxAttemptsKept:]
 	}
 	o.Status, o.Paused, o.Updated = og.OrderPending, "", now
@@ -455,6 +602,7 @@ func applyDecision(v *view, m *og.Merchant, o *og.Order, stored int, d og.Decisi
 // its upcoming order: placed or rejected, the subscription goes on (Ordergroove never cancels a
 // subscription for rejected orders).
 func nextOrders(v *view, m *og.Merchant, o *og.Order, now time.Time) error {
+	up := newUpcoming(v, m, now)
 	for _, sid := range o.Subscriptions {
 		var s og.Subscription
 		if ok, err := v.getJSON(bSubscriptions, sid, &s); err != nil {
@@ -481,11 +629,11 @@ func nextOrders(v *view, m *og.Merchant, o *og.Order, now time.Time) error {
 		if !found {
 			pp = nil
 		}
-		if err := placeUpcoming(v, m, &s, pp, now); err != nil {
+		if err := up.add(&s, pp); err != nil {
 			return err
 		}
 	}
-	return nil
+	return up.save()
 }
 
 // addEmail records the email a customer would get about an order.
@@ -498,7 +646,7 @@ func addEmail(v *view, o *og.Order, kind, code string, now time.Time) error {
 	if len(o.Subscriptions) > 0 {
 		sub = o.Subscriptions[0]
 	}
-	raw, err := json.Marshal(og.Email{Kind: kind, To: c.Email, OrderID: o.OGID, SubscriptionID: sub, ErrorCode: code, At: now, Subject: og.EmailSubject(kind, o, code)})
+	raw, err := marshal(og.Email{Kind: kind, To: c.Email, OrderID: o.OGID, SubscriptionID: sub, ErrorCode: code, At: now, Subject: og.EmailSubject(kind, o, code)})
 	if err != nil {
 		return err
 	}
@@ -566,6 +714,11 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 		if err != nil {
 			return err
 		}
+		bodies, err := mbucket(tx, merchantID, bAttemptBodies)
+		if err != nil {
+			return err
+		}
+		get := func(key string) []byte { return bodies.Get([]byte(key)) }
 		return b.ForEach(func(k, raw []byte) error {
 			var h orderHead
 			if err := json.Unmarshal(raw, &h); err != nil {
@@ -580,11 +733,13 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 					}
 				}
 			}
-			if n := len(o.Attempts); n > 0 {
-				o.XML = o.Attempts[n-1].Request // the last order XML sent, kept once
-			}
 			if f.Customer != "" && o.Customer != f.Customer || f.Status != "" && o.Status != f.Status || f.Subscription != "" && !slices.Contains(o.Subscriptions, f.Subscription) {
 				return nil
+			}
+			numberAttempts(&o)
+			loadBodies(get, &o)
+			if n := len(o.Attempts); n > 0 {
+				o.XML = o.Attempts[n-1].Request // the last order XML sent, kept once
 			}
 			out = append(out, o)
 			return nil

@@ -416,3 +416,79 @@ func TestOrdersFromBeforeTheItemSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An order's attempts keep their XML and answers apart from the order (the head every step of
+// a placement reads). A ledger written before that split reads as it was, numbered, and its
+// bodies move out when the order next changes; the ledger keeps the latest attempts and the
+// bodies of those only.
+func TestAttemptBodiesKeptApartAndTrimmedWithTheLedger(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	old := orderHead{Order: og.Order{OGID: 7, Customer: "c1", Status: og.OrderPending, Attempts: []og.Attempt{
+		{Method: "api", Request: "<order>1</order>", Response: "<order><code>999</code></order>", Decision: "retry"},
+		{Method: "api", Request: "<order>2</order>", Response: "<order><code>999</code></order>", Decision: "retry"},
+	}}}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bOrders)
+		return putJSON(b, orderKey(7), &old)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ledger := func() (og.Order, string) {
+		t.Helper()
+		os, err := db.FindOrders(ctx, "m1", og.OrderFilter{})
+		if err != nil || len(os) != 1 {
+			t.Fatalf("orders %+v %v", os, err)
+		}
+		var s []string
+		for _, a := range os[0].Attempts {
+			s = append(s, fmt.Sprintf("%d:%s:%s", a.No, a.Request, a.Response))
+		}
+		return os[0], strings.Join(s, " ")
+	}
+	o, got := ledger()
+	if want := "1:<order>1</order>:<order><code>999</code></order> 2:<order>2</order>:<order><code>999</code></order>"; got != want || o.XML != "<order>2</order>" {
+		t.Fatalf("legacy ledger:\n got %s\nwant %s\n(xml %q)", got, want, o.XML)
+	}
+	begin := func(n int) {
+		t.Helper()
+		o, _ := ledger()
+		skipped, err := db.BeginAttempts(ctx, "m1", []og.AttemptStart{{OGID: 7, Updated: o.Updated, Attempt: og.Attempt{Method: "api", Request: fmt.Sprintf("<order>%d</order>", n)}}})
+		if err != nil || len(skipped) != 0 {
+			t.Fatalf("begin %d: skipped %v, %v", n, skipped, err)
+		}
+	}
+	begin(3)
+	if _, got := ledger(); !strings.HasSuffix(got, " 3:<order>3</order>:") || !strings.HasPrefix(got, "1:<order>1</order>:<order><code>999</code></order> ") {
+		t.Fatalf("after the first save: %s", got)
+	}
+	a, ok, err := db.LastAttempt(ctx, "m1", 7)
+	if err != nil || !ok || a.No != 3 || a.Request != "<order>3</order>" {
+		t.Fatalf("last attempt %+v %v %v", a, ok, err)
+	}
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bOrders)
+		if raw := b.Get([]byte(orderKey(7))); strings.Contains(string(raw), "<order>") {
+			return fmt.Errorf("the head still holds bodies: %s", raw)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for n := 4; n <= maxAttemptsKept+5; n++ {
+		begin(n)
+	}
+	o, _ = ledger()
+	if first, last := o.Attempts[0], o.Attempts[len(o.Attempts)-1]; len(o.Attempts) != maxAttemptsKept || first.No != 6 || first.Request != "<order>6</order>" || last.No != maxAttemptsKept+5 {
+		t.Fatalf("%d attempts kept, from %+v to %+v", len(o.Attempts), first, last)
+	}
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bAttemptBodies)
+		if n := b.Stats().KeyN; n != maxAttemptsKept {
+			return fmt.Errorf("%d bodies kept for %d attempts", n, maxAttemptsKept)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
