@@ -22,9 +22,10 @@ type job struct {
 }
 
 // committer is the single writer. It takes the first queued job, adds whatever else is queued
-// at that moment, and commits them in one transaction: one fsync per batch. There is no timer:
-// an idle sandbox commits a lone write at once, and a busy one batches by itself, because
-// writes queue while the previous fsync runs. (bbolt's own Batch waits out MaxBatchDelay
+// at that moment, and commits them in one transaction: one fsync per batch. A write someone
+// waits for is never delayed: an idle sandbox commits it at once, and a busy one batches by
+// itself, because writes queue while the previous fsync runs. Writes nobody waits for wait
+// up to backgroundDelay for one that is. (bbolt's own Batch waits out MaxBatchDelay
 // when few writers are active: see BASELINES.md.)
 //
 // A job whose fn fails is taken out and the rest of the batch is committed again without it,
@@ -109,22 +110,88 @@ func (c *committer) close() {
 func (c *committer) loop() {
 	defer close(c.done)
 	batch := make([]job, 0, maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	last := 0 // writes waited for in the last commit
 	for j := range c.jobs {
 		batch = append(batch[:0], j)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case j, ok := <-c.jobs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, j)
-			default:
-				break fill
-			}
+		open := c.fill(&batch)
+		switch n := awaited(batch); {
+		case !open:
+		case n == 0:
+			// Only writes nobody waits for (journal entries, answers committed behind their
+			// callers): they keep company with the next write someone waits for, or go alone
+			// after backgroundDelay, rather than taking a commit (two fsyncs) of their own
+			// while requests queue behind it.
+			c.linger(&batch, timer, backgroundDelay, 1)
+		case last >= busyBatch && n < last/2:
+			// Busy, and only a few writers have caught up since the last commit: a commit
+			// costs about the same for 3 writes as for 60 (every bucket's path to its root is
+			// rewritten), so wait a little for the others rather than leave them to the next.
+			c.linger(&batch, timer, busyDelay, last/2)
 		}
+		last = awaited(batch)
 		c.run(batch)
 	}
+}
+
+// backgroundDelay is how long writes nobody waits for may wait for company; busyDelay is how
+// long a busy writer waits for the writers of its last batch to come back; busyBatch is what
+// counts as busy (writes waited for in one commit).
+const (
+	backgroundDelay = 5 * time.Millisecond
+	busyDelay       = time.Millisecond
+	busyBatch       = 8
+)
+
+// linger adds jobs to batch as they come, until it holds want writes waited for, the batch is
+// full, d has passed, or jobs is closed.
+func (c *committer) linger(batch *[]job, timer *time.Timer, d time.Duration, want int) {
+	timer.Reset(d)
+	defer timer.Stop()
+	n := awaited(*batch)
+	for len(*batch) < maxBatch && n < want {
+		select {
+		case j, ok := <-c.jobs:
+			if !ok {
+				return
+			}
+			*batch = append(*batch, j)
+			if j.done != nil {
+				n++
+			}
+		case <-timer.C:
+			return
+		}
+	}
+	c.fill(batch)
+}
+
+// fill adds what is queued now to batch, up to maxBatch; it reports false once jobs is closed.
+func (c *committer) fill(batch *[]job) bool {
+	for len(*batch) < maxBatch {
+		select {
+		case j, ok := <-c.jobs:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, j)
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+// awaited counts the writes of batch someone waits for.
+func awaited(batch []job) int {
+	n := 0
+	for _, j := range batch {
+		if j.done != nil {
+			n++
+		}
+	}
+	return n
 }
 
 var debugCommits = os.Getenv("OGSANDBOX_DEBUG_COMMITS") != ""
@@ -132,8 +199,12 @@ var debugCommits = os.Getenv("OGSANDBOX_DEBUG_COMMITS") != ""
 // run commits batch, retrying without any job whose fn fails.
 func (c *committer) run(batch []job) {
 	if debugCommits {
-		start := time.Now()
-		defer func() { fmt.Fprintf(os.Stderr, "commit %d jobs in %v\n", len(batch), time.Since(start)) }()
+		start, before := time.Now(), c.db.Stats().TxStats
+		defer func() {
+			after := c.db.Stats().TxStats
+			d := after.Sub(&before)
+			fmt.Fprintf(os.Stderr, "commit %d jobs in %v: %d pages written, %d spilled, write %v spill %v\n", len(batch), time.Since(start), d.GetWrite(), d.GetSpill(), d.GetWriteTime(), d.GetSpillTime())
+		}()
 	}
 	for len(batch) > 0 {
 		failed := -1
