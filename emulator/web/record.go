@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -53,7 +56,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		diags, _ := c.Get(keyDiags).([]og.Diagnostic)
 		redact, _ := c.Get(keyRedact).([]string)
 		note, _ := c.Get(keyNote).(string)
-		m := masker{values: redact}
+		m := newMasker(redact)
 		diags = m.diagnostics(diags)
 		reqLen := reqCap.n
 		if req.ContentLength > reqLen {
@@ -140,7 +143,24 @@ func (w *captureWriter) Flush() {
 // Redact, in every encoding it may appear in. Keys match case-insensitively and by substring
 // ("sftp_password", "Password"), values may be strings or numbers, and a value cut short by the
 // journal's body bound is masked too.
-type masker struct{ values []string }
+type masker struct {
+	forms []string // every registered value in every encoding it may appear in
+}
+
+func newMasker(values []string) masker {
+	var m masker
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(v, "/", `\/`)} {
+			if !slices.Contains(m.forms, form) {
+				m.forms = append(m.forms, form)
+			}
+		}
+	}
+	return m
+}
 
 const (
 	hiddenKey = `password|passwd|secret|hash_?key|private_?key|cvv|cvc`
@@ -197,10 +217,8 @@ func (m masker) text(s string) string {
 	if s == "" {
 		return s
 	}
-	for _, v := range m.values {
-		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(v, "/", `\/`)} {
-			s = strings.ReplaceAll(s, form, "****")
-		}
+	for _, form := range m.forms {
+		s = strings.ReplaceAll(s, form, "****")
 	}
 	if !mayHoldSecret(s) || strings.HasPrefix(strings.TrimSpace(s), "<") {
 		// XML (order XML, feeds) holds no secret by construction: no card number (E4), the
@@ -284,6 +302,27 @@ func (m masker) diagnostics(ds []og.Diagnostic) []og.Diagnostic {
 	return out
 }
 
+// secretHeaders remembers which header names (lower case) hold a secret as a whole; the
+// names a client may send are unbounded, so it stops learning at maxSecretHeaders.
+var secretHeaders sync.Map
+
+const maxSecretHeaders = 1024
+
+var secretHeaderCount atomic.Int32
+
+func secretHeader(lk string) bool {
+	if v, ok := secretHeaders.Load(lk); ok {
+		return v.(bool)
+	}
+	secret := lk == "x-api-key" || lk == "signed-payload" || lk == "authorization-client" || lk == "x-auth-token" || secretKeyRE.MatchString(lk)
+	if secretHeaderCount.Load() < maxSecretHeaders {
+		if _, loaded := secretHeaders.LoadOrStore(lk, secret); !loaded {
+			secretHeaderCount.Add(1)
+		}
+	}
+	return secret
+}
+
 // header copies h with secrets masked: the signature inside a JSON authorization header, the
 // credentials of any other authorization scheme, API keys and tokens, the signature of an
 // og_auth cookie, a BigCommerce signed-payload.
@@ -297,7 +336,7 @@ func (m masker) header(h http.Header) map[string][]string {
 		masked := make([]string, len(vs))
 		for i, v := range vs {
 			switch {
-			case lk == "x-api-key" || lk == "signed-payload" || lk == "authorization-client" || lk == "x-auth-token" || secretKeyRE.MatchString(lk):
+			case secretHeader(lk):
 				masked[i] = og.Mask(v)
 			case lk == "authorization" || lk == "proxy-authorization":
 				if t := strings.TrimSpace(v); strings.HasPrefix(t, "{") {
