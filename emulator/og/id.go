@@ -4,26 +4,42 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"sync/atomic"
 	"time"
 )
 
+// idSeq numbers the ids this process makes, so that ids made in one millisecond (or, for
+// request ids, one second) still sort in creation order: stored under them, a burst of
+// checkouts appends to the last pages of a bucket instead of rewriting pages all over it.
+var idSeq atomic.Uint32
+
+// Random bytes are drawn once per process, like an ObjectId's: ids stay unique across
+// processes, and making one costs no system call.
+var processRandom = func() (b [5]byte) {
+	rand.Read(b[:])
+	return b
+}()
+
 // NewPublicID returns a 32-hex-digit public id, as Ordergroove's objects carry
 // ("e7b0710e911711ederhs326d09352e44d"). Its first 12 digits are the creation time in
-// milliseconds, so that ids sort in creation order; the rest is random.
+// milliseconds, then a counter of this process and random bits, so that ids sort in creation
+// order.
 func NewPublicID(t time.Time) string {
 	var b [16]byte
-	ms := uint64(t.UnixMilli())
-	binary.BigEndian.PutUint64(b[:8], ms<<16)
-	rand.Read(b[6:])
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
+	binary.BigEndian.PutUint32(b[6:10], idSeq.Add(1))
+	rand.Read(b[10:])
 	return hex.EncodeToString(b[:])
 }
 
-// NewRequestID returns a 24-hex-digit request id, as subs_req_id is (P5): 4 bytes of seconds
-// and 8 random bytes, the shape of a MongoDB ObjectId.
+// NewRequestID returns a 24-hex-digit request id, as subs_req_id is (P5), laid out as a
+// MongoDB ObjectId: 4 bytes of seconds, 5 random bytes of the process, a 3-byte counter.
 func NewRequestID(t time.Time) string {
 	var b [12]byte
 	binary.BigEndian.PutUint32(b[:4], uint32(t.Unix()))
-	rand.Read(b[4:])
+	copy(b[4:9], processRandom[:])
+	n := idSeq.Add(1)
+	b[9], b[10], b[11] = byte(n>>16), byte(n>>8), byte(n)
 	return hex.EncodeToString(b[:])
 }
 

@@ -102,3 +102,25 @@ func TestCheckFeedCadence(t *testing.T) {
 		})
 	}
 }
+
+// Ids made in one millisecond (public ids) or one second (request ids, P5) sort in the order
+// they were made, and never repeat.
+func TestIDsSortInCreationOrder(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	prevP, prevR := "", ""
+	for i := range 1000 {
+		p, r := NewPublicID(at), NewRequestID(at)
+		if !IsHex(p, 32) || !IsHex(r, 24) {
+			t.Fatalf("ids %q %q", p, r)
+		}
+		if p <= prevP || r <= prevR || seen[p] || seen[r] {
+			t.Fatalf("id %d out of order or repeated: %s after %s, %s after %s", i, p, prevP, r, prevR)
+		}
+		seen[p], seen[r] = true, true
+		prevP, prevR = p, r
+	}
+	if p := NewPublicID(at.Add(time.Millisecond)); p[:12] <= prevP[:12] {
+		t.Fatalf("a later millisecond sorts first: %s, %s", p, prevP)
+	}
+}
