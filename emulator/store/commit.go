@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,6 +40,10 @@ type committer struct {
 	closed bool
 	done   chan struct{}
 
+	// preparing counts the writers preparing a write they are about to send (optimistic):
+	// a commit waits briefly for them rather than leave them to the next one.
+	preparing atomic.Int32
+
 	// bgErr is the first failure of a write nobody waited for since the last flush: flush
 	// reports it, so that work committed behind its caller (an order's decision) is never
 	// reported done when it was not written.
@@ -65,6 +70,9 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 
 // post queues fn without waiting. It is dropped if the database is closed.
 func (c *committer) post(fn func(*bolt.Tx) error) { c.send(job{fn: fn}) }
+
+// prepared ends a preparation begun with preparing.Add(1), once its write (if any) is queued.
+func (c *committer) prepared() { c.preparing.Add(-1) }
 
 func (c *committer) send(j job) bool {
 	c.mu.RLock()
@@ -123,12 +131,13 @@ func (c *committer) loop() {
 			// callers): they keep company with the next write someone waits for, or go alone
 			// after backgroundDelay, rather than taking a commit (two fsyncs) of their own
 			// while requests queue behind it.
-			c.linger(&batch, timer, backgroundDelay, 1)
-		case last >= busyBatch && n < last/2:
-			// Busy, and only a few writers have caught up since the last commit: a commit
-			// costs about the same for 3 writes as for 60 (every bucket's path to its root is
-			// rewritten), so wait a little for the others rather than leave them to the next.
-			c.linger(&batch, timer, busyDelay, last/2)
+			c.linger(&batch, timer, backgroundDelay, func(n int) bool { return n > 0 })
+		case c.preparing.Load() > 0 || last >= busyBatch && n < last/2:
+			// Writers are preparing writes they are about to send, or only a few of the last
+			// commit's writers have come back: a commit costs nearly the same for 3 writes as
+			// for 60 (every touched bucket's path to its root is rewritten, and fsynced twice),
+			// so wait a little for them rather than leave them to the next commit.
+			c.linger(&batch, timer, busyDelay, func(n int) bool { return c.preparing.Load() == 0 && n >= min(last/2, busyBatch) })
 		}
 		last = awaited(batch)
 		c.run(batch)
@@ -144,13 +153,13 @@ const (
 	busyBatch       = 8
 )
 
-// linger adds jobs to batch as they come, until it holds want writes waited for, the batch is
-// full, d has passed, or jobs is closed.
-func (c *committer) linger(batch *[]job, timer *time.Timer, d time.Duration, want int) {
+// linger adds jobs to batch as they come, until enough(writes waited for in batch) holds, the
+// batch is full, d has passed, or jobs is closed.
+func (c *committer) linger(batch *[]job, timer *time.Timer, d time.Duration, enough func(n int) bool) {
 	timer.Reset(d)
 	defer timer.Stop()
 	n := awaited(*batch)
-	for len(*batch) < maxBatch && n < want {
+	for len(*batch) < maxBatch && !enough(n) {
 		select {
 		case j, ok := <-c.jobs:
 			if !ok {
@@ -203,7 +212,8 @@ func (c *committer) run(batch []job) {
 		defer func() {
 			after := c.db.Stats().TxStats
 			d := after.Sub(&before)
-			fmt.Fprintf(os.Stderr, "commit %d jobs in %v: %d pages written, %d spilled, write %v spill %v\n", len(batch), time.Since(start), d.GetWrite(), d.GetSpill(), d.GetWriteTime(), d.GetSpillTime())
+			st := c.db.Stats()
+			fmt.Fprintf(os.Stderr, "commit %d jobs in %v: %d pages written, %d spilled, write %v spill %v, free pages %d, freelist %d bytes\n", len(batch), time.Since(start), d.GetWrite(), d.GetSpill(), d.GetWriteTime(), d.GetSpillTime(), st.FreePageN, st.FreelistInuse)
 		}()
 	}
 	for len(batch) > 0 {

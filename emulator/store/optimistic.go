@@ -163,19 +163,26 @@ func (v *view) apply(tx *bolt.Tx) error {
 // something has. It returns the result of the run whose writes were committed, once they are
 // on disk. logic must decide everything from what it reads through the view.
 func optimistic[T any](db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
+	db.commit.preparing.Add(1)
 	pre, preRes, err := prepare(db, merchant, logic)
 	if err != nil {
+		db.commit.prepared()
 		return preRes, err
 	}
 	var res T
-	err = db.commit.do(func(tx *bolt.Tx) error {
+	done := make(chan error, 1)
+	ok := db.commit.send(job{done: done, fn: func(tx *bolt.Tx) error {
 		// The committer may run this more than once (a batch retried without a failing
 		// write): each run sets res from scratch.
 		r, err := commitView(tx, db, merchant, pre, preRes, logic)
 		res = r
 		return err
-	})
-	return res, err
+	}})
+	db.commit.prepared()
+	if !ok {
+		return res, errClosed
+	}
+	return res, <-done
 }
 
 // optimisticBehind is optimistic without waiting for the commit: it returns the prepared
@@ -184,6 +191,8 @@ func optimistic[T any](db *DB, merchant string, logic func(v *view) (T, error)) 
 // answer, whose attempt was recorded before the order was sent (a lost answer is an
 // unanswered attempt, O6a). Flush waits for it.
 func optimisticBehind[T any](db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
+	db.commit.preparing.Add(1)
+	defer db.commit.prepared()
 	pre, preRes, err := prepare(db, merchant, logic)
 	if err != nil {
 		return preRes, err

@@ -264,6 +264,41 @@ func TestCommitterIsolatesAFailingWrite(t *testing.T) {
 	})
 }
 
+// The committer's waits are bounded: a write nobody waits for is committed on its own after
+// backgroundDelay, and a write someone waits for while another writer prepares (and then
+// gives up) is committed after busyDelay; a waited write commits the background writes queued
+// before it.
+func TestCommitterWaitsAreBounded(t *testing.T) {
+	db := MustOpen(t, Options{})
+	has := func(k string) bool {
+		var ok bool
+		db.bolt.View(func(tx *bolt.Tx) error { ok = tx.Bucket(bucketMeta).Get([]byte(k)) != nil; return nil })
+		return ok
+	}
+	put := func(k string) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte(k), []byte("v")) }
+	}
+	db.commit.post(put("bg1"))
+	deadline := time.Now().Add(5 * time.Second)
+	for !has("bg1") {
+		if time.Now().After(deadline) {
+			t.Fatal("a lone background write was never committed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	db.commit.preparing.Add(1) // a writer that never sends
+	if err := db.commit.do(put("fg1")); err != nil || !has("fg1") {
+		t.Fatalf("a waited write beside a stuck preparer: %v", err)
+	}
+	db.commit.prepared()
+
+	db.commit.post(put("bg2"))
+	if err := db.commit.do(put("fg2")); err != nil || !has("bg2") || !has("fg2") {
+		t.Fatalf("waited write after a background one: %v", err)
+	}
+}
+
 func TestWritesAfterCloseFailCleanly(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), FileName), Options{})
 	if err != nil {
