@@ -221,6 +221,52 @@ func TestF3_DiscontinuedProductsOverSFTP(t *testing.T) {
 	}
 }
 
+// F3 with P4: a subscription swapped to a replacement keeps the price it locked at checkout;
+// one that locked nothing takes the replacement's price. Its upcoming order and the order XML
+// follow.
+func TestF3_SwapKeepsALockedPrice_P4(t *testing.T) {
+	sb, c := startDropSite(t)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "pia", Items: []sandboxtest.Item{{Product: "17550870", Price: "10.00"}}})
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "quin", Items: []sandboxtest.Item{{Product: "17550870"}}})
+	feed := `<products><product><name><![CDATA[Old Litter]]></name><product_id>17550870</product_id><sku>17550870</sku><price>12.99</price>` +
+		`<autoship_eligible>0</autoship_eligible><in_stock>0</in_stock><discontinued>1</discontinued>` +
+		`<relationships><relationship><name>discontinued_replacement</name><related><product_id>DF-30</product_id></related></relationship></relationships></product></products>`
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", []byte(feed))
+	if e := lastFeed(t, sb).Effects; e == nil || e.Swapped != 2 {
+		t.Fatalf("effects: %+v", e)
+	}
+	var subs []og.Subscription
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/subscriptions", nil).JSON(t, &subs)
+	got := map[string]string{}
+	for _, s := range subs {
+		got[s.Customer] = fmt.Sprintf("%s@%s locked=%v", s.ProductID, s.Price, s.PriceLocked)
+	}
+	if got["pia"] != "DF-30@10.00 locked=true" || got["quin"] != "DF-30@54.99 locked=false" {
+		t.Fatalf("subscriptions after the swap: %v", got)
+	}
+	price := func(o og.Order) string { return o.Items[0].ProductID + "@" + o.Items[0].Price.String() }
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if want := map[string]string{"pia": "DF-30@10.00", "quin": "DF-30@54.99"}[o.Customer]; price(o) != want {
+			t.Fatalf("%s's upcoming order: %s, want %s", o.Customer, price(o), want)
+		}
+	}
+	sandboxtest.Advance(t, sb, "40d")
+	placed := 0
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.Status != og.OrderPlaced {
+			continue
+		}
+		placed++
+		want := map[string]string{"pia": "<price>10.00</price>", "quin": "<price>54.99</price>"}[o.Customer]
+		if !strings.Contains(o.XML, want) || !strings.Contains(o.XML, "DF-30") {
+			t.Fatalf("%s's order XML lacks %s:\n%s", o.Customer, want, o.XML)
+		}
+	}
+	if placed < 2 {
+		t.Fatalf("%d orders placed in 40 days", placed)
+	}
+}
+
 // F4, F6 through the drop site: an out-of-stock product pauses its orders until a feed puts
 // it back in stock; every/every_period set the frequency a checkout without one gets.
 func TestF4_F6_StockAndDefaultFrequencyOverSFTP(t *testing.T) {
