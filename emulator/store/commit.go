@@ -43,6 +43,7 @@ type committer struct {
 	// preparing counts the writers preparing a write they are about to send (optimistic):
 	// a commit waits briefly for them rather than leave them to the next one.
 	preparing atomic.Int32
+	wake      chan struct{} // preparing dropped to 0
 
 	// bgErr is the first failure of a write nobody waited for since the last flush: flush
 	// reports it, so that work committed behind its caller (an order's decision) is never
@@ -52,7 +53,7 @@ type committer struct {
 }
 
 func newCommitter(db *bolt.DB, log *slog.Logger) *committer {
-	c := &committer{db: db, log: log, jobs: make(chan job, 4096), done: make(chan struct{})}
+	c := &committer{db: db, log: log, jobs: make(chan job, 4096), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	go c.loop()
 	return c
 }
@@ -72,7 +73,15 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 func (c *committer) post(fn func(*bolt.Tx) error) { c.send(job{fn: fn}) }
 
 // prepared ends a preparation begun with preparing.Add(1), once its write (if any) is queued.
-func (c *committer) prepared() { c.preparing.Add(-1) }
+// The last one out wakes a committer lingering for it.
+func (c *committer) prepared() {
+	if c.preparing.Add(-1) == 0 {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
 
 func (c *committer) send(j job) bool {
 	c.mu.RLock()
@@ -169,6 +178,7 @@ func (c *committer) linger(batch *[]job, timer *time.Timer, d time.Duration, eno
 			if j.done != nil {
 				n++
 			}
+		case <-c.wake:
 		case <-timer.C:
 			return
 		}

@@ -164,9 +164,10 @@ func (v *view) apply(tx *bolt.Tx) error {
 // on disk. logic must decide everything from what it reads through the view.
 func optimistic[T any](db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
 	db.commit.preparing.Add(1)
+	prepared := sync.OnceFunc(db.commit.prepared)
+	defer prepared() // also when logic panics
 	pre, preRes, err := prepare(db, merchant, logic)
 	if err != nil {
-		db.commit.prepared()
 		return preRes, err
 	}
 	var res T
@@ -178,7 +179,7 @@ func optimistic[T any](db *DB, merchant string, logic func(v *view) (T, error)) 
 		res = r
 		return err
 	}})
-	db.commit.prepared()
+	prepared()
 	if !ok {
 		return res, errClosed
 	}

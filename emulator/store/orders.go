@@ -267,12 +267,12 @@ func (u *upcoming) save() error {
 				return err
 			}
 			v.put(bDue, timeKey(o.DueAt, o.OGID), []byte{})
-			v.put(bGroups, po.group, []byte(orderKey(o.OGID)))
 			if u.m.ReminderDays > 0 {
 				at := og.FirstRunOn(o.PlaceDate.AddDays(-u.m.ReminderDays), u.m.Placement.Hours, u.m.Location)
 				v.put(bReminders, timeKey(at, o.OGID), []byte{})
 			}
 		case len(po.added) == 0:
+			continue
 		case po.stored == 0 && len(o.Items) > 0: // a head from before the split
 			o.Items = append(o.Items, po.added...)
 			if err := saveOrder(v, o, 0); err != nil {
@@ -287,6 +287,13 @@ func (u *upcoming) save() error {
 			if err := saveOrderHead(v, o, po.stored+len(po.added)); err != nil {
 				return err
 			}
+		}
+		// The group's entry, unless it is there already: the logic may have deleted it after
+		// the order was opened (nextOrders clears the finished order's group as it goes).
+		if raw, err := v.get(bGroups, po.group); err != nil {
+			return err
+		} else if string(raw) != orderKey(o.OGID) {
+			v.put(bGroups, po.group, []byte(orderKey(o.OGID)))
 		}
 	}
 	u.pending, u.byGroup = nil, map[string]*pendingOrder{}

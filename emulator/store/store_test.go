@@ -288,10 +288,23 @@ func TestCommitterWaitsAreBounded(t *testing.T) {
 	}
 
 	db.commit.preparing.Add(1) // a writer that never sends
+	start := time.Now()
 	if err := db.commit.do(put("fg1")); err != nil || !has("fg1") {
 		t.Fatalf("a waited write beside a stuck preparer: %v", err)
 	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("a waited write took %s beside a stuck preparer (busyDelay %s)", took, busyDelay)
+	}
 	db.commit.prepared()
+
+	// A writer whose logic panics stops counting as preparing.
+	func() {
+		defer func() { recover() }()
+		optimistic(db, "", func(v *view) (int, error) { panic("boom") })
+	}()
+	if n := db.commit.preparing.Load(); n != 0 {
+		t.Fatalf("%d writers still preparing after a panic", n)
+	}
 
 	db.commit.post(put("bg2"))
 	if err := db.commit.do(put("fg2")); err != nil || !has("bg2") || !has("fg2") {
@@ -497,8 +510,19 @@ func TestAttemptBodiesKeptApartAndTrimmedWithTheLedger(t *testing.T) {
 	if _, got := ledger(); !strings.HasSuffix(got, " 3:<order>3</order>:") || !strings.HasPrefix(got, "1:<order>1</order>:<order><code>999</code></order> ") {
 		t.Fatalf("after the first save: %s", got)
 	}
+	// An answer recorded now is kept apart too, under the attempt's number.
+	m := &og.Merchant{ID: "m1", Location: time.UTC, Placement: og.Placement{Hours: []int{6}}}
+	answer := `<order><code>ERROR</code><errorCode>999</errorCode><errorMsg>busy</errorMsg></order>`
+	ans := og.Answer{HTTPStatus: 200, Response: &og.PlacementResponse{Code: "ERROR", ErrorCode: "999", ErrorMsg: "busy"}}
+	run := time.Date(2026, 1, 11, 6, 0, 0, 0, time.UTC)
+	if _, err := db.FinishAttempt(ctx, m, 7, ans, og.AttemptResult{HTTPStatus: 200, Response: answer}, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	a, ok, err := db.LastAttempt(ctx, "m1", 7)
-	if err != nil || !ok || a.No != 3 || a.Request != "<order>3</order>" {
+	if err != nil || !ok || a.No != 3 || a.Request != "<order>3</order>" || a.Response != answer || a.Decision == "" {
 		t.Fatalf("last attempt %+v %v %v", a, ok, err)
 	}
 	if err := db.bolt.View(func(tx *bolt.Tx) error {
@@ -521,6 +545,104 @@ func TestAttemptBodiesKeptApartAndTrimmedWithTheLedger(t *testing.T) {
 		b, _ := mbucket(tx, "m1", bAttemptBodies)
 		if n := b.Stats().KeyN; n != maxAttemptsKept {
 			return fmt.Errorf("%d bodies kept for %d attempts", n, maxAttemptsKept)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := db.LastAttempt(ctx, "m1", 8); ok || err != nil {
+		t.Fatalf("an order that does not exist has a last attempt: %v %v", ok, err)
+	}
+}
+
+// upcoming (REFERENCE §6): subscriptions of one customer, payment, address and date join the
+// scheduled order of their group, once each, written once; an order from before the item
+// split gains the item inline and is rewritten in the new form; an order already attempted,
+// or no longer scheduled, is not joined: a new order is opened and becomes the group's.
+func TestUpcomingOrdersGroupSubscriptions(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	m := &og.Merchant{ID: "m1", Location: time.UTC, Placement: og.Placement{Hours: []int{6}}}
+	now := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
+	day := og.Date{Year: 2026, Month: 2, Day: 1}
+	sub := func(id, customer string) *og.Subscription {
+		return &og.Subscription{PublicID: id, Customer: customer, Payment: "pay", ShippingAddress: "addr", ProductID: "P1", SKU: "P1", Quantity: 1,
+			NextOrderDate: day, Frequency: og.Frequency{Every: 1, EveryPeriod: og.PeriodMonth}, Status: og.SubscriptionActive}
+	}
+	seed := func(id int64, o og.Order, customer string) {
+		t.Helper()
+		o.OGID, o.Customer, o.PlaceDate = id, customer, day
+		if err := db.bolt.Update(func(tx *bolt.Tx) error {
+			b, _ := mbucket(tx, "m1", bOrders)
+			g, _ := mbucket(tx, "m1", bGroups)
+			if err := g.Put([]byte(groupKey(sub("", customer))), []byte(orderKey(id))); err != nil {
+				return err
+			}
+			return putJSON(b, orderKey(id), &o)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed(100, og.Order{Status: og.OrderScheduled, Subscriptions: []string{"old"}, Items: []og.OrderItem{{PublicID: "i-old", Subscription: "old", ProductID: "P1"}}}, "legacy")
+	seed(200, og.Order{Status: og.OrderPending, Subscriptions: []string{"x"}, Attempts: []og.Attempt{{Method: "api"}}}, "tried")
+	seed(300, og.Order{Status: og.OrderCancelled, Subscriptions: []string{"y"}}, "gone")
+	_, err := optimistic(db, "m1", func(v *view) (struct{}, error) {
+		up := newUpcoming(v, m, now)
+		for _, s := range []*og.Subscription{sub("a1", "ann"), sub("a2", "ann"), sub("a1", "ann"), sub("l1", "legacy"), sub("t1", "tried"), sub("g1", "gone")} {
+			if err := up.add(s, &og.Product{ProductID: "P1", SKU: "P1", Name: "P1", Price: 100}); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, up.save()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, err := db.FindOrders(ctx, "m1", og.OrderFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, o := range orders {
+		k := fmt.Sprintf("%s/%d/%s", o.Customer, o.OGID, o.Status)
+		for _, it := range o.Items {
+			got[k] = append(got[k], it.Subscription)
+		}
+		if len(o.Items) == 0 {
+			got[k] = []string{}
+		}
+	}
+	var ann, tried, gone string
+	for k := range got {
+		switch {
+		case strings.HasPrefix(k, "ann/"):
+			ann = k
+		case strings.HasPrefix(k, "tried/") && k != "tried/200/pending":
+			tried = k
+		case strings.HasPrefix(k, "gone/") && k != "gone/300/cancelled":
+			gone = k
+		}
+	}
+	if len(got) != 6 || strings.Join(got[ann], ",") != "a1,a2" || strings.Join(got["legacy/100/scheduled"], ",") != "old,l1" ||
+		strings.Join(got[tried], ",") != "t1" || strings.Join(got[gone], ",") != "g1" || len(got["tried/200/pending"]) != 0 {
+		t.Fatalf("orders: %v", got)
+	}
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bOrders)
+		var h orderHead
+		if _, err := getJSON(b, orderKey(100), &h); err != nil {
+			return err
+		}
+		if h.ItemCount != 2 || len(h.Items) != 0 {
+			return fmt.Errorf("the legacy head was not rewritten: count %d, %d items inside", h.ItemCount, len(h.Items))
+		}
+		g, _ := mbucket(tx, "m1", bGroups)
+		for customer, want := range map[string]string{"tried": tried, "gone": gone} {
+			var id int64
+			fmt.Sscanf(strings.Split(want, "/")[1], "%d", &id)
+			if raw := g.Get([]byte(groupKey(sub("", customer)))); string(raw) != orderKey(id) {
+				return fmt.Errorf("%s's group points at %x, want order %d", customer, raw, id)
+			}
 		}
 		return nil
 	}); err != nil {
