@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,5 +68,22 @@ func TestX2_MaskerHeaders(t *testing.T) {
 	}
 	if got["Cookie"][0] != "a=1; og_auth=123|1516309285|0nQ1Kz…(44 chars); b=2" || got["Accept"][0] != "*/*" {
 		t.Errorf("headers %v", got)
+	}
+}
+
+// An empty redacted value masks nothing; the cache of secret header names stops growing at its
+// bound and still answers right past it.
+func TestMaskerEdges(t *testing.T) {
+	if got := newMasker([]string{"", "tok"}).text("a tok b"); got != "a **** b" {
+		t.Fatalf("masked %q", got)
+	}
+	for i := range 2 * maxSecretHeaders {
+		secretHeader(fmt.Sprintf("x-header-%d", i))
+	}
+	if n := secretHeaderCount.Load(); n > maxSecretHeaders {
+		t.Fatalf("%d header names remembered, bound %d", n, maxSecretHeaders)
+	}
+	if !secretHeader("x-merchant-password-overflow") || secretHeader("x-request-id-overflow") {
+		t.Fatal("past the bound, header names are judged wrongly")
 	}
 }
