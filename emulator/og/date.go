@@ -1,8 +1,10 @@
 package og
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -76,7 +78,8 @@ func (d Date) MarshalJSON() ([]byte, error) {
 	if d.IsZero() {
 		return []byte("null"), nil
 	}
-	return json.Marshal(d.String())
+	// Digits and dashes: nothing to escape.
+	return strconv.AppendQuote(make([]byte, 0, 12), d.String()), nil
 }
 
 // UnmarshalJSON reads "YYYY-MM-DD" or null.
@@ -86,7 +89,9 @@ func (d *Date) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		s = string(b[1 : len(b)-1]) // a plain string: the common case, without a second decoder
+	} else if err := json.Unmarshal(b, &s); err != nil {
 		return err
 	}
 	v, err := ParseDate(s)

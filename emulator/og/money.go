@@ -1,7 +1,6 @@
 package og
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -23,7 +22,10 @@ func (m Money) String() string {
 }
 
 // MarshalJSON writes the amount as a decimal string, as Ordergroove's API does ("19.99").
-func (m Money) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
+func (m Money) MarshalJSON() ([]byte, error) {
+	// Digits, a sign and a point: nothing to escape.
+	return strconv.AppendQuote(make([]byte, 0, 24), m.String()), nil
+}
 
 // UnmarshalJSON reads a decimal string or number.
 func (m *Money) UnmarshalJSON(b []byte) error {

@@ -251,11 +251,11 @@ func upcomingOrder(v *view, s *og.Subscription) (*og.Order, int, error) {
 
 // addSubscriptionEmail records the email a customer gets about a subscription (F3).
 func addSubscriptionEmail(v *view, s *og.Subscription, kind, product, replacement string, now time.Time) error {
-	var c og.Customer
-	if _, err := v.getJSON(bCustomers, s.Customer, &c); err != nil {
+	to, err := emailOf(v, s.Customer)
+	if err != nil {
 		return err
 	}
-	raw, err := marshal(og.Email{Kind: kind, To: c.Email, SubscriptionID: s.PublicID, At: now,
+	raw, err := marshal(og.Email{Kind: kind, To: to, SubscriptionID: s.PublicID, At: now,
 		Subject: og.SubscriptionEmailSubject(kind, s, product, replacement)})
 	if err != nil {
 		return err

@@ -643,17 +643,26 @@ func nextOrders(v *view, m *og.Merchant, o *og.Order, now time.Time) error {
 	return up.save()
 }
 
+// emailOf returns a customer's email address, decoding nothing else of the record.
+func emailOf(v *view, customer string) (string, error) {
+	var c struct {
+		Email string `json:"email"`
+	}
+	_, err := v.getJSON(bCustomers, customer, &c)
+	return c.Email, err
+}
+
 // addEmail records the email a customer would get about an order.
 func addEmail(v *view, o *og.Order, kind, code string, now time.Time) error {
-	var c og.Customer
-	if _, err := v.getJSON(bCustomers, o.Customer, &c); err != nil {
+	c, err := emailOf(v, o.Customer)
+	if err != nil {
 		return err
 	}
 	sub := ""
 	if len(o.Subscriptions) > 0 {
 		sub = o.Subscriptions[0]
 	}
-	raw, err := marshal(og.Email{Kind: kind, To: c.Email, OrderID: o.OGID, SubscriptionID: sub, ErrorCode: code, At: now, Subject: og.EmailSubject(kind, o, code)})
+	raw, err := marshal(og.Email{Kind: kind, To: c, OrderID: o.OGID, SubscriptionID: sub, ErrorCode: code, At: now, Subject: og.EmailSubject(kind, o, code)})
 	if err != nil {
 		return err
 	}
