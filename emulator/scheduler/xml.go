@@ -109,6 +109,8 @@ func OrderXML(c *og.OrderContext) ([]byte, error) {
 		cdata(item, "name", it.Name)
 		cdata(item, "product_id", it.ProductID)
 		text(item, "discount", it.Discount().String())
+		// Not in the seed's example; Ordergroove's current one has it (REFERENCE §6).
+		text(item, "unitary_discount", it.UnitDiscount.String())
 		text(item, "finalPrice", it.FinalPrice().String())
 		text(item, "price", it.Price.String())
 		if len(it.Components) > 0 {

@@ -86,7 +86,8 @@ func TestO3_Amounts(t *testing.T) {
 	doc.ReadFromBytes(b)
 	get := func(path string) string { return doc.FindElement(path).Text() }
 	for path, want := range map[string]string{
-		"order/items/item/discount":                   "5.20",  // 2.60 per unit × 2
+		"order/items/item/discount":                   "5.20", // 2.60 per unit × 2
+		"order/items/item/unitary_discount":           "2.60",
 		"order/items/item/finalPrice":                 "20.78", // 12.99 × 2 − 5.20, as the seed's example
 		"order/items/item/price":                      "12.99",
 		"order/head/orderSubtotalValue":               "20.78",
