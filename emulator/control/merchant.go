@@ -289,17 +289,9 @@ func (srv *Server) checks(c echo.Context) error {
 	checks := og.CheckP8(as, now)
 	// F1: the product feed arrives before placement.
 	ctx := c.Request().Context()
-	orders, err := srv.Orders.FindOrders(ctx, m.ID, og.OrderFilter{})
+	lastRun, err := srv.Orders.LastAttemptAt(ctx, m.ID)
 	if err != nil {
 		return err
-	}
-	var lastRun time.Time
-	for _, o := range orders {
-		for _, a := range o.Attempts {
-			if a.At.After(lastRun) {
-				lastRun = a.At
-			}
-		}
 	}
 	feeds, err := srv.Feeds.Feeds(ctx, m.ID)
 	if err != nil {

@@ -149,6 +149,9 @@ type OrderFilter struct {
 type OrderService interface {
 	FindOrders(ctx context.Context, merchantID string, f OrderFilter) ([]Order, error)
 	FindEmails(ctx context.Context, merchantID string) ([]Email, error)
+	// LastAttemptAt returns the sandbox time of a merchant's latest placement attempt, zero
+	// when none was made.
+	LastAttemptAt(ctx context.Context, merchantID string) (time.Time, error)
 }
 
 // OrderContext is everything the placement of one order reads.

@@ -26,7 +26,7 @@ var (
 	bGroups     = []byte("groups")      // customer, payment, address, date → og id of the upcoming order they share
 	bInflight   = []byte("inflight")    // og id → nothing: an attempt recorded and not yet answered
 	bEmails     = []byte("emails")      // seq → og.Email
-	bSched      = []byte("sched")       // scheduler state: last_run
+	bSched      = []byte("sched")       // scheduler state: last_run, last_attempt
 	bAwaiting   = []byte("awaiting")    // og id → batch file name: in a batch order file, awaiting its answer (O2)
 	bBatches    = []byte("batches")     // batch file name → og.Batch
 	// og id (8) + attempt number (4) + 'q' or 'a' → the order XML an attempt sent, the answer
@@ -37,7 +37,10 @@ var (
 const (
 	keyOrderSeq = "\x00seq.order"
 	keyLastRun  = "last_run"
-	maxEmails   = 100_000
+	// keyLastAttempt is the sandbox time of the latest attempt; absent in databases from before
+	// it was kept, where LastAttemptAt reads it from the orders once.
+	keyLastAttempt = "last_attempt"
+	maxEmails      = 100_000
 	// maxAttemptsKept bounds an order's attempts ledger; the oldest go first.
 	maxAttemptsKept = 50
 )
@@ -489,6 +492,7 @@ func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, int, b
 		a.No = o.Attempts[n-1].No + 1
 	}
 	o.Attempts = append(o.Attempts, a)
+	v.writes = append(v.writes, writeRec{bucket: bSched, key: keyLastAttempt, val: putUint(uint64(a.At.UnixNano())), op: opMax})
 	if n := len(o.Attempts); n > maxAttemptsKept {
 		for _, old := range o.Attempts[:n-maxAttemptsKept] {
 			v.del(bAttemptBodies, bodyKey(o.OGID, old.No, bodyRequest))
@@ -762,6 +766,43 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 		})
 	})
 	return out, err
+}
+
+// LastAttemptAt returns the sandbox time of a merchant's latest attempt.
+func (db *DB) LastAttemptAt(ctx context.Context, merchantID string) (time.Time, error) {
+	var last time.Time
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		sched, err := mbucket(tx, merchantID, bSched)
+		if err != nil {
+			return err
+		}
+		if v := sched.Get([]byte(keyLastAttempt)); v != nil {
+			last = time.Unix(0, int64(getUint(v))).UTC()
+			return nil
+		}
+		// A database from before last_attempt: the attempts say.
+		b, err := mbucket(tx, merchantID, bOrders)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(_, raw []byte) error {
+			var h struct {
+				Attempts []struct {
+					At time.Time `json:"time"`
+				} `json:"attempts"`
+			}
+			if err := json.Unmarshal(raw, &h); err != nil {
+				return err
+			}
+			for _, a := range h.Attempts {
+				if a.At.After(last) {
+					last = a.At
+				}
+			}
+			return nil
+		})
+	})
+	return last, err
 }
 
 // FindEmails returns the emails of a merchant's customers, oldest first.

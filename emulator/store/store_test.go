@@ -649,3 +649,32 @@ func TestUpcomingOrdersGroupSubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The latest attempt's time (F1's feed_before_placement check) is kept as attempts start; a
+// database from before it was kept reads it from the orders.
+func TestLastAttemptAt(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	if at, err := db.LastAttemptAt(ctx, "m1"); err != nil || !at.IsZero() {
+		t.Fatalf("no attempts: %v %v", at, err)
+	}
+	t1 := time.Date(2026, 1, 11, 12, 0, 0, 0, time.UTC)
+	old := orderHead{Order: og.Order{OGID: 7, Customer: "c1", Status: og.OrderPending, Attempts: []og.Attempt{{At: t1.Add(-24 * time.Hour)}, {At: t1}}}}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bOrders)
+		return putJSON(b, orderKey(7), &old)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := db.LastAttemptAt(ctx, "m1"); err != nil || !at.Equal(t1) {
+		t.Fatalf("from the orders: %v %v, want %v", at, err, t1)
+	}
+	os, _ := db.FindOrders(ctx, "m1", og.OrderFilter{})
+	t2 := t1.Add(48 * time.Hour)
+	if _, err := db.BeginAttempts(ctx, "m1", []og.AttemptStart{{OGID: 7, Updated: os[0].Updated, Attempt: og.Attempt{At: t2, Method: "api"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := db.LastAttemptAt(ctx, "m1"); err != nil || !at.Equal(t2) {
+		t.Fatalf("kept: %v %v, want %v", at, err, t2)
+	}
+}
