@@ -54,6 +54,9 @@ func TestParseSpan(t *testing.T) {
 		{in: "1.5mo", err: "whole number"},
 		{in: "1.2.3h", err: "not a number"},
 		{in: "101y", err: "at most 100 years"},
+		{in: "1000000000000000000y", err: "at most 100 years"}, // would wrap to a negative span
+		{in: "1y9223372036854775807mo", err: "at most 100 years"},
+		{in: "99999999999999999999mo", err: "at most 100 years"},
 		{in: "40000d", err: "at most 100 years"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {

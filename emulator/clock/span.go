@@ -1,12 +1,14 @@
 package clock
 
 import (
+	"errors"
 	"fmt"
 
-	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
 )
 
 // Span is how far to move the clock: calendar years and months, then a fixed duration.
@@ -106,7 +108,10 @@ func ParseSpan(s string) (Span, error) {
 		switch unit {
 		case "y", "mo":
 			n, err := strconv.Atoi(num)
-			if err != nil {
+			if errors.Is(err, strconv.ErrRange) || err == nil && n > 1200 {
+				// Bounded before it is multiplied or added: 1e18 years would wrap around.
+				return Span{}, fmt.Errorf("%q is too far: one advance moves at most 100 years", s)
+			} else if err != nil {
 				return Span{}, fmt.Errorf("cannot parse %q as a duration: calendar %s take a whole number, got %q", s, map[string]string{"y": "years", "mo": "months"}[unit], num)
 			}
 			if unit == "y" {
