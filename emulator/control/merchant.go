@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -200,20 +201,23 @@ func (srv *Server) putSession(c echo.Context) error {
 		return err
 	}
 	const want = `{"optins": [{"product": "<product_id>", "every": 2, "every_period": 2, "offer": "<offer id>"}]} (every/every_period may be left out for the product's default frequency)`
-	var s og.Session
+	var in sessionIn
 	trimmed := strings.TrimSpace(string(body))
 	var derr error
 	if strings.HasPrefix(trimmed, "[") {
-		derr = json.Unmarshal(body, &s.Optins)
+		derr = json.Unmarshal(body, &in.Optins)
 	} else {
 		dec := json.NewDecoder(strings.NewReader(trimmed))
 		dec.DisallowUnknownFields()
-		derr = dec.Decode(&s)
+		derr = dec.Decode(&in)
 	}
 	if derr != nil {
 		return Fail(c, http.StatusBadRequest, "optins", "the body is not a session's opt-ins: "+derr.Error(), want)
 	}
-	s.SessionID = c.Param("session_id")
+	s := og.Session{SessionID: c.Param("session_id")}
+	for _, o := range in.Optins {
+		s.Optins = append(s.Optins, og.Optin{ProductID: o.ProductID, Offer: o.Offer, Frequency: og.Frequency{Every: int(o.Every), EveryPeriod: int(o.EveryPeriod)}})
+	}
 	for i, o := range s.Optins {
 		field := fmt.Sprintf("optins[%d]", i)
 		if strings.TrimSpace(o.ProductID) == "" {
@@ -228,10 +232,45 @@ func (srv *Server) putSession(c echo.Context) error {
 	if s.Optins == nil {
 		s.Optins = []og.Optin{}
 	}
-	if err := srv.Checkout.PutSession(c.Request().Context(), m.ID, s); err != nil {
+	s, err = srv.Checkout.PutSession(c.Request().Context(), m.ID, s)
+	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, s)
+}
+
+// sessionIn is the body of a sessions PUT. Frequencies may be numbers or, as the purchase
+// POST and the offers script send them, numeric strings.
+type sessionIn struct {
+	SessionID string          `json:"session_id"`
+	Optins    []optinIn       `json:"optins"`
+	UpdatedAt json.RawMessage `json:"updated_at"` // a session read back and sent again
+}
+
+type optinIn struct {
+	ProductID   string  `json:"product"`
+	Offer       string  `json:"offer"`
+	Every       flexInt `json:"every"`
+	EveryPeriod flexInt `json:"every_period"`
+}
+
+// flexInt is a whole number written as a JSON number or a string of digits.
+type flexInt int
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return nil
+	}
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%s is not a whole number", b)
+	}
+	*n = flexInt(v)
+	return nil
 }
 
 // orders lists the merchant's orders with their attempts ledger (O2-O6): ?status=, ?customer=,

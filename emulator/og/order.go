@@ -43,12 +43,12 @@ type Order struct {
 	Status          string      `json:"status"`
 	StatusCode      int         `json:"status_code"` // S4
 	// DueAt is the placement run that next handles the order (sandbox time); zero when none.
-	DueAt           time.Time `json:"due_at,omitempty"`
+	DueAt           time.Time `json:"due_at,omitzero"`
 	Attempts        []Attempt `json:"attempts"`
-	ErrorCode       string    `json:"error_code,omitempty"`
+	ErrorCode       string    `json:"error_code"`
 	ErrorMessage    string    `json:"error_message,omitempty"`
-	MerchantOrderID string    `json:"merchant_order_id,omitempty"` // the orderId the merchant answered
-	XML             string    `json:"xml,omitempty"`               // the last order XML sent
+	MerchantOrderID string    `json:"merchant_order_id"` // the orderId the merchant answered
+	XML             string    `json:"xml"`               // the last order XML sent
 	// Retries999 counts the placements retried after a 999 answer (O6d).
 	Retries999 int `json:"retries_999,omitempty"`
 	// FailingSince is when the first unanswered placement happened (O6a's window starts).
@@ -117,9 +117,9 @@ func (a *Attempt) Answered() bool { return a.Decision != "" }
 type Email struct {
 	Kind           string    `json:"kind"`
 	To             string    `json:"to"`
-	OrderID        int64     `json:"order_id,omitempty"`
-	SubscriptionID string    `json:"subscription_id,omitempty"`
-	ErrorCode      string    `json:"error_code,omitempty"`
+	OrderID        int64     `json:"order_id"` // 0 for an email about a subscription
+	SubscriptionID string    `json:"subscription_id"`
+	ErrorCode      string    `json:"error_code"`
 	Subject        string    `json:"subject"`
 	At             time.Time `json:"at"`
 }

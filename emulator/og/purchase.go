@@ -113,8 +113,8 @@ type CheckoutService interface {
 	Checkout(ctx context.Context, m *Merchant, p *Purchase) (*PurchaseResult, error)
 	// PurchaseResponse returns the result of a processed request (P1), or ENOTFOUND.
 	PurchaseResponse(ctx context.Context, merchantID, subsReqID string) (*PurchaseResult, error)
-	// PutSession records a cart session's opt-ins.
-	PutSession(ctx context.Context, merchantID string, s Session) error
+	// PutSession records a cart session's opt-ins and returns them as recorded.
+	PutSession(ctx context.Context, merchantID string, s Session) (Session, error)
 }
 
 // PlannedSubscription is a subscription a checkout will create.

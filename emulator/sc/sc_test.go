@@ -2,6 +2,7 @@ package sc_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -456,8 +457,10 @@ func TestP7_CartSessionOptins(t *testing.T) {
 	sb := sandboxtest.Start(t)
 	session := demo.ID + ".482910.1769000000"
 	sessURL := sb.URL() + "/_sandbox/merchants/" + demo.ID + "/sessions/" + session
-	r := do(t, "PUT", sessURL, obj{"optins": []any{obj{"product": "CT-4050", "every": 3, "every_period": 2}, obj{"product": "DF-30"}}})
-	if r.Status != 200 {
+	// Frequencies as numbers or, as the purchase POST and the offers script write them, strings.
+	r := do(t, "PUT", sessURL, obj{"optins": []any{obj{"product": "CT-4050", "every": "3", "every_period": 2}, obj{"product": "DF-30"}}})
+	var recorded og.Session
+	if r.Status != 200 || json.Unmarshal(r.Body, &recorded) != nil || len(recorded.Optins) != 2 || recorded.Optins[0].Every != 3 || recorded.UpdatedAt.IsZero() {
 		t.Fatalf("PUT session: %d %s", r.Status, r.Body)
 	}
 	cart := func(id string) obj {
@@ -493,6 +496,7 @@ func TestP7_CartSessionOptins(t *testing.T) {
 		{`{"optins":[{"every":1,"every_period":3}]}`, "optins[0].product"},
 		{`{"optins":[{"product":"X","every":1,"every_period":9}]}`, "optins[0].every_period"},
 		{`{"opt_ins":[]}`, "optins"},
+		{`{"optins":[{"product":"X","every":"weekly","every_period":2}]}`, "optins"},
 	} {
 		if r := do(t, "PUT", sessURL, tc.body); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
 			t.Errorf("PUT session %s: %d %s", tc.body, r.Status, r.Body)

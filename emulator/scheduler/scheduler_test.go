@@ -420,3 +420,48 @@ func TestRestartKeepsTheSchedule(t *testing.T) {
 		t.Fatalf("%d POSTs after a week more, want 2", n)
 	}
 }
+
+// The control API's orders and emails carry every field CONTROL.md names, empty until it has a
+// value, so that scripts can read them without checking for the key; a time that is not set
+// (the next run of a finished order) is left out rather than printed as year 1.
+func TestOrdersAndEmailsCarryEveryNamedField(t *testing.T) {
+	ms := newMerchant(t, func(n int, order *etree.Element) (int, string) {
+		return 200, `<order><code>ERROR</code><errorCode>140</errorCode><errorMsg>declined</errorMsg></order>`
+	})
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "kim", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	keys := func(path string) []map[string]any {
+		t.Helper()
+		var out []map[string]any
+		sandboxtest.Do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+path, nil).JSON(t, &out)
+		return out
+	}
+	for _, o := range keys("/orders") {
+		for _, k := range []string{"id", "public_id", "subscription_ids", "status", "status_code", "place_date", "attempts", "error_code", "merchant_order_id", "xml"} {
+			if _, ok := o[k]; !ok {
+				t.Fatalf("a scheduled order has no %q: %v", k, o)
+			}
+		}
+	}
+	sandboxtest.Advance(t, sb, "7d")
+	rejected := keys("/orders?status=rejected")
+	if len(rejected) != 1 {
+		t.Fatalf("%d rejected orders after a 140", len(rejected))
+	}
+	for _, o := range rejected {
+		if _, ok := o["due_at"]; ok || o["error_code"] != "140" || o["merchant_order_id"] != "" {
+			t.Fatalf("a rejected order: %v", o)
+		}
+	}
+	emails := keys("/emails")
+	if len(emails) < 2 {
+		t.Fatalf("emails: %v", emails)
+	}
+	for _, e := range emails {
+		for _, k := range []string{"kind", "to", "order_id", "subscription_id", "error_code", "at"} {
+			if _, ok := e[k]; !ok {
+				t.Fatalf("a %v email has no %q: %v", e["kind"], k, e)
+			}
+		}
+	}
+}

@@ -266,9 +266,9 @@ func (db *DB) PurchaseResponse(ctx context.Context, merchantID, subsReqID string
 }
 
 // PutSession records a cart session's opt-ins.
-func (db *DB) PutSession(ctx context.Context, merchantID string, s og.Session) error {
+func (db *DB) PutSession(ctx context.Context, merchantID string, s og.Session) (og.Session, error) {
 	s.UpdatedAt = db.now()
-	return db.commit.do(func(tx *bolt.Tx) error {
+	return s, db.commit.do(func(tx *bolt.Tx) error {
 		b, err := mbucket(tx, merchantID, bSessions)
 		if err != nil {
 			return err
