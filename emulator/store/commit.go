@@ -23,11 +23,12 @@ type job struct {
 }
 
 // committer is the single writer. It takes the first queued job, adds whatever else is queued
-// at that moment, and commits them in one transaction: one fsync per batch. A write someone
-// waits for is never delayed: an idle sandbox commits it at once, and a busy one batches by
-// itself, because writes queue while the previous fsync runs. Writes nobody waits for wait
-// up to backgroundDelay for one that is. (bbolt's own Batch waits out MaxBatchDelay
-// when few writers are active: see BASELINES.md.)
+// at that moment, and commits them in one transaction: one fsync pair per batch. An idle
+// sandbox commits a write someone waits for at once; a busy one batches by itself, because
+// writes queue while the previous fsync runs, and waits at most busyDelay for writers still
+// preparing theirs. Writes nobody waits for wait up to backgroundDelay for one that is.
+// (bbolt's own Batch waits out MaxBatchDelay whenever few writers are active: see
+// BASELINES.md.)
 //
 // A job whose fn fails is taken out and the rest of the batch is committed again without it,
 // so fn must be safe to run more than once (it only writes what it computes from tx).
