@@ -40,7 +40,7 @@ func main() {
 	benchkit.Name = "placement bench"
 	orders := flag.Int("orders", 10_000, "orders due at one run")
 	yearSubs := flag.Int("year-subs", 1_000, "monthly subscriptions advanced over a year")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the placement runs to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run placing the due orders to this file")
 	flag.Parse()
 	endpoint := merchantEndpoint()
 	raw := rawRate(endpoint, *orders)
