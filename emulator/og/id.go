@@ -59,3 +59,32 @@ func IsHex(s string, n int) bool {
 
 // IsDigits reports whether s is one or more ASCII digits.
 func IsDigits(s string) bool { return s != "" && allDigits(s) }
+
+// LooksLikeCardNumber reports whether s is shaped like a payment card number (E4): 13 to 19
+// digits, spaces or dashes between them allowed, passing the Luhn check.
+func LooksLikeCardNumber(s string) bool {
+	var digits []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits = append(digits, c-'0')
+		case c == ' ' || c == '-':
+		default:
+			return false
+		}
+	}
+	if len(digits) < 13 || len(digits) > 19 {
+		return false
+	}
+	sum := 0
+	for i := range digits {
+		d := int(digits[len(digits)-1-i])
+		if i%2 == 1 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}

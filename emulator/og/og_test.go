@@ -124,3 +124,22 @@ func TestIDsSortInCreationOrder(t *testing.T) {
 		t.Fatalf("a later millisecond sorts first: %s, %s", p, prevP)
 	}
 }
+
+// E4: what counts as a card number's shape.
+func TestLooksLikeCardNumber(t *testing.T) {
+	for s, want := range map[string]bool{
+		"4111111111111111":     true,
+		"4111 1111 1111 1111":  true,
+		"4111-1111-1111-1111":  true,
+		"378282246310005":      true,  // American Express, 15 digits
+		"4111111111111112":     false, // fails the Luhn check
+		"411111111111":         false, // 12 digits
+		"tok_4111111111111111": false,
+		"":                     false,
+		"00000000000000000000": false, // 20 digits
+	} {
+		if got := LooksLikeCardNumber(s); got != want {
+			t.Errorf("LooksLikeCardNumber(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

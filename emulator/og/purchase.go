@@ -177,7 +177,9 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			plan.ProductErrors[key] = map[string]string{}
 		}
 		plan.ProductErrors[key][field] = wire
-		plan.Diagnostics = append(plan.Diagnostics, Finding(rule, fmt.Sprintf("products[%d].%s", pp.Index, field), why))
+		if rule != "" { // "": the caller added its own diagnostic
+			plan.Diagnostics = append(plan.Diagnostics, Finding(rule, fmt.Sprintf("products[%d].%s", pp.Index, field), why))
+		}
 	}
 	optins := map[string]Optin{}
 	if p.CartTracking && session != nil {
@@ -244,8 +246,22 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			freq = *cat.Frequency // F6: the product's default frequency
 		}
 		if err := freq.Check(); err != nil {
-			fail(pp, "tracking_override.every_period", "P3", "Invalid frequency", err.Error())
+			// The errors object keeps staging's key; the diagnostic names the field at fault.
+			field, rule, why := "tracking_override.every_period", "P3", err.Error()
+			switch {
+			case freq.Every == 0 && freq.EveryPeriod != 0:
+				field, rule = "tracking_override.every", "P2"
+				why = "tracking_override.every is missing or 0: P2 requires every, the number of periods between orders (a positive whole number)"
+			case freq.Every < 1 || freq.Every > MaxFrequencyDays:
+				field = "tracking_override.every"
+			}
+			plan.Diagnostics = append(plan.Diagnostics, Finding(rule, fmt.Sprintf("products[%d].%s", pp.Index, field), why))
+			fail(pp, "tracking_override.every_period", "", "Invalid frequency", "")
 			continue
+		}
+		if freq == optin.Frequency && freq.EveryPeriod == PeriodYear {
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", fmt.Sprintf("products[%d].tracking_override.every_period", pp.Index),
+				"every_period 4 (year) is beyond P3's 1 (day), 2 (week) and 3 (month) for a purchase POST; accepted, as a product feed may set yearly frequencies (F6)"))
 		}
 		ps := PlannedSubscription{Product: pp, Catalogue: cat, Quantity: pp.Quantity, Price: cat.Price,
 			Frequency: freq, Offer: optin.Offer, StartDate: today}

@@ -88,9 +88,13 @@ func Verify(key string, s Signed, wall time.Time) *og.Error {
 	}
 	signedAt := time.Unix(s.TS, 0)
 	if age := wall.Sub(signedAt); age > MaxAge {
+		old := roundAge(age)
+		if age < MaxAge+time.Minute { // "2h" would read as within the limit
+			old = age.Truncate(time.Second).String()
+		}
 		return og.Errorf(og.EUNAUTHORIZED, "A3", tsField,
-			"the signature is stale: ts %d (%s) is %s old, and a signature is accepted for 2 hours of wall time; sign again with the current time",
-			s.TS, signedAt.UTC().Format(time.RFC3339), roundAge(age))
+			"the signature is stale: ts %d (%s) is %s old, past the 2 hours of wall time a signature is accepted for; sign again with the current time",
+			s.TS, signedAt.UTC().Format(time.RFC3339), old)
 	} else if -age > MaxSkew {
 		return og.Errorf(og.EUNAUTHORIZED, "A3", tsField,
 			"ts %d (%s) is %s in the future; check the signing server's clock",

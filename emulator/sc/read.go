@@ -3,6 +3,7 @@ package sc
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -355,12 +356,22 @@ func (r *reader) aes(obj map[string]any, path, key string, n need) (string, bool
 	plain, warns, err := ogcrypto.Decrypt(r.key, p, s)
 	r.diags = append(r.diags, warns...)
 	if err != nil {
-		r.fail("E1", p, msgEncryption, err.Message)
+		msg := err.Message
+		switch {
+		case og.LooksLikeCardNumber(s):
+			msg = fmt.Sprintf("%s is a card number in clear, not AES ciphertext: encrypt it with the merchant's hash key (E1), and never send a card number unencrypted (E4). (%s)", p, msg)
+		case plainExpiry.MatchString(s):
+			msg = fmt.Sprintf("%s %q is an expiry in clear, not AES ciphertext: encrypt it with the merchant's hash key (E1). (%s)", p, s, msg)
+		}
+		r.fail("E1", p, msgEncryption, msg)
 		return "", false
 	}
 	r.ascii(p, plain)
 	return plain, true
 }
+
+// plainExpiry is an expiry date as people write it (MM/YYYY, M/YY, MM-YYYY).
+var plainExpiry = regexp.MustCompile(`^\d{1,2}\s*[/-]\s*\d{2}(\d{2})?$`)
 
 func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 	if len(obj) == 0 {
@@ -371,6 +382,11 @@ func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 	}
 	pm := &og.PurchasePayment{PaymentMethod: "credit card"}
 	pm.TokenID = r.str(obj, "payment", "token_id", wanted)
+	if og.LooksLikeCardNumber(pm.TokenID) {
+		// Some gateways' tokens are Luhn-valid digits (network tokens), so this is not refused.
+		r.secrets = append(r.secrets, pm.TokenID)
+		r.warn("E4", "payment.token_id", "token_id is shaped like a card number (13-19 digits passing the Luhn check): Ordergroove never receives card numbers (E4); send the payment gateway's token. Kept as the token, masked in the journal")
+	}
 	pm.Label = r.str(obj, "payment", "label", optional)
 	if m := r.str(obj, "payment", "payment_method", optional); m != "" {
 		pm.PaymentMethod = m
@@ -466,7 +482,7 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 				sub.Price = &m
 			}
 		}
-		sub.Quantity, _ = r.integer(si, sp, "quantity", optional)
+		sub.Quantity, _ = r.integer(si, sp, "quantity", wanted)
 		sub.InitialOrderOffsetDays, _ = r.integer(si, sp, "initial_order_offset_days", optional)
 		if d := sub.InitialOrderOffsetDays; d > og.MaxFrequencyDays || d < -og.MaxFrequencyDays {
 			r.fail("P3", sp+".initial_order_offset_days", msgInvalid, fmt.Sprintf("initial_order_offset_days %d moves the first order by more than ten years", d))
@@ -504,7 +520,7 @@ func (r *reader) optin(obj map[string]any, path string) og.Optin {
 	if v, ok := obj["product"]; ok && v != nil {
 		o.ProductID = r.str(obj, path, "product", optional)
 	}
-	o.Offer = r.str(obj, path, "offer", optional)
+	o.Offer = r.str(obj, path, "offer", wanted)
 	o.Every, _ = r.integer(obj, path, "every", optional)
 	o.EveryPeriod, _ = r.integer(obj, path, "every_period", optional)
 	if o.Every < 0 || o.EveryPeriod < 0 {

@@ -224,6 +224,15 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "P3/lower_case_country", edit: func(o obj) obj { return set(o, "user.shipping_address.country_code", "us") }, status: 201, rule: "P3", want: "not upper case"},
 		{name: "P2/missing_phone_number_is_a_warning", edit: func(o obj) obj { return set(o, "user.phone_number", nil) }, status: 201, rule: "P2", field: "user.phone_number"},
 		{name: "P2/both_session_and_cartless", edit: func(o obj) obj { return set(o, "session_id", "0e5de2bedc5e11e3a2e4bc764e106cf4.123.1700000000") }, status: 201, rule: "P2", field: "session_id", want: "both sent"},
+		{name: "E4/token_id_shaped_like_a_card_number", edit: func(o obj) obj { return set(o, "payment.token_id", "4000 0566 5566 5556") }, status: 201, rule: "E4", field: "payment.token_id", want: "shaped like a card number"},
+		{name: "E1/cc_number_in_clear", edit: func(o obj) obj { return set(o, "payment.cc_number", "4242424242424242") }, status: 400, rule: "E1", field: "payment.cc_number", want: "card number in clear"},
+		{name: "E1/expiry_in_clear", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", "03/2027") }, status: 400, rule: "E1", field: "payment.cc_exp_date", want: "expiry in clear"},
+		{name: "P2/missing_every", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.every", nil) }, status: 400, rule: "P2", field: "products[0].tracking_override.every", want: "requires every"},
+		{name: "P3/yearly_is_a_warning", edit: func(o obj) obj {
+			return set(o, "products.0.subscription_info.tracking_override.every_period", "4")
+		}, status: 201, rule: "P3", field: "products[0].tracking_override.every_period", want: "beyond P3's"},
+		{name: "P2/missing_subscription_quantity_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.quantity", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.quantity"},
+		{name: "P2/missing_offer_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.offer", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.tracking_override.offer"},
 		{name: "P2/numeric_user_id", edit: func(o obj) obj { return set(o, "user.user_id", 4242) }, status: 401, rule: "A4", want: "sig_field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -264,13 +273,20 @@ func TestP2_FieldRules(t *testing.T) {
 		found = found || pm.CCNumberEnding == "1111"
 	}
 	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&limit=1000", nil)
-	for _, secret := range []string{"4111111111111111", "5500005555555559", enc("4111111111111111"), encodeURIComponent(enc("4111111111111111")), encodeURIComponent(enc("5500005555555559"))} {
+	for _, secret := range []string{"4111111111111111", "5500005555555559", "4242424242424242", enc("4111111111111111"), encodeURIComponent(enc("4111111111111111")), encodeURIComponent(enc("5500005555555559"))} {
 		if strings.Contains(string(r.Body), secret) || strings.Contains(string(j.Body), secret) {
 			t.Errorf("the card number or its ciphertext %q was kept", secret)
 		}
 	}
 	if !found {
 		t.Fatal("the last four digits of the card were not kept")
+	}
+	// A card-shaped token is kept as the token (gateways' network tokens look like this), but
+	// the journal masks it.
+	for _, form := range []string{"4000 0566 5566 5556", "4000%200566%205566%205556"} {
+		if strings.Contains(string(j.Body), form) {
+			t.Errorf("the journal kept the card-shaped token %q", form)
+		}
 	}
 }
 
