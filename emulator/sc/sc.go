@@ -48,10 +48,21 @@ func (srv *Server) Register(s *web.Server) {
 	r.POST("/subscription/create/", srv.create)
 	r.GET("/subscription/:id/response", srv.response)
 	r.GET("/subscription/:id/response/", srv.response)
-	r.Fallback("/subscription/create", func(c echo.Context, status int, err error) error {
-		if status == http.StatusMethodNotAllowed {
+	r.Fallback("/subscription/", func(c echo.Context, status int, err error) error {
+		path := c.Request().URL.Path
+		switch status {
+		case http.StatusMethodNotAllowed:
+			want := "the purchase POST is POST " + path
+			if !strings.HasPrefix(path, "/subscription/create") {
+				want = "the result of a purchase POST is GET " + path
+			}
 			return c.JSON(status, map[string]any{"detail": fmt.Sprintf("Method %q not allowed.", c.Request().Method),
-				"diagnostics": []og.Diagnostic{og.Finding("P1", "method", "the purchase POST is POST "+c.Request().URL.Path)}})
+				"diagnostics": []og.Diagnostic{og.Finding("P1", "method", want)}})
+		case http.StatusNotFound:
+			return c.JSON(status, map[string]any{"detail": "Not found.",
+				"diagnostics": []og.Diagnostic{og.Finding("P1", "path", fmt.Sprintf(
+					"no %s %s here: the purchase POST is POST /subscription/create (a trailing slash is allowed) and its result GET /subscription/{subs_req_id}/response",
+					c.Request().Method, path))}})
 		}
 		return errors.New("not handled")
 	})

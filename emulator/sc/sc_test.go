@@ -84,8 +84,25 @@ func TestP1_BodyRefusals(t *testing.T) {
 			}
 		})
 	}
-	if r := do(t, "GET", sb.URL()+"/subscription/create", nil); r.Status != 405 || !strings.Contains(string(r.Body), "P1") {
-		t.Fatalf("GET /subscription/create: %d %s", r.Status, r.Body)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		want         string
+	}{
+		{"GET", "/subscription/create", 405, "the purchase POST is POST /subscription/create"},
+		{"POST", "/subscription/0123456789abcdef01234567/response", 405, "is GET /subscription/0123456789abcdef01234567/response"},
+		{"POST", "/subscription/create//", 404, "a trailing slash is allowed"},
+		{"POST", "/subscription/new", 404, "POST /subscription/create"},
+	} {
+		r := do(t, tc.method, sb.URL()+tc.path, nil)
+		var body struct {
+			Detail      string          `json:"detail"`
+			Diagnostics []og.Diagnostic `json:"diagnostics"`
+		}
+		json.Unmarshal(r.Body, &body)
+		if r.Status != tc.status || body.Detail == "" || len(body.Diagnostics) != 1 || body.Diagnostics[0].Rule != "P1" || !strings.Contains(body.Diagnostics[0].Message, tc.want) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, r.Status, r.Body)
+		}
 	}
 	big := strings.Repeat(" ", 2<<20)
 	if r := post(t, sb, big); r.Status != 413 {
