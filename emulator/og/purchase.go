@@ -247,19 +247,22 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 		}
 		if err := freq.Check(); err != nil {
 			// The errors object keeps staging's key; the diagnostic names the field at fault.
-			field, rule, why := "tracking_override.every_period", "P3", err.Error()
+			field, rule, why := "tracking_override.every", "P3", err.Error()
 			switch {
-			case freq.Every == 0 && freq.EveryPeriod != 0:
-				field, rule = "tracking_override.every", "P2"
+			case freq.IsZero():
+				rule = "P2"
+				why = fmt.Sprintf("no frequency: tracking_override names no every and every_period, and product %s has no default frequency (F6); P2 requires both", pp.ProductID)
+			case freq.Every == 0:
+				rule = "P2"
 				why = "tracking_override.every is missing or 0: P2 requires every, the number of periods between orders (a positive whole number)"
-			case freq.Every < 1 || freq.Every > MaxFrequencyDays:
-				field = "tracking_override.every"
+			case freq.EveryPeriod < PeriodDay || freq.EveryPeriod > PeriodYear:
+				field = "tracking_override.every_period"
 			}
 			plan.Diagnostics = append(plan.Diagnostics, Finding(rule, fmt.Sprintf("products[%d].%s", pp.Index, field), why))
 			fail(pp, "tracking_override.every_period", "", "Invalid frequency", "")
 			continue
 		}
-		if freq == optin.Frequency && freq.EveryPeriod == PeriodYear {
+		if !p.CartTracking && pp.Override != nil && freq == pp.Override.Frequency && freq.EveryPeriod == PeriodYear {
 			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", fmt.Sprintf("products[%d].tracking_override.every_period", pp.Index),
 				"every_period 4 (year) is beyond P3's 1 (day), 2 (week) and 3 (month) for a purchase POST; accepted, as a product feed may set yearly frequencies (F6)"))
 		}

@@ -90,7 +90,7 @@ func Verify(key string, s Signed, wall time.Time) *og.Error {
 	if age := wall.Sub(signedAt); age > MaxAge {
 		old := roundAge(age)
 		if age < MaxAge+time.Minute { // "2h" would read as within the limit
-			old = age.Truncate(time.Second).String()
+			old = age.Round(time.Millisecond).String()
 		}
 		return og.Errorf(og.EUNAUTHORIZED, "A3", tsField,
 			"the signature is stale: ts %d (%s) is %s old, past the 2 hours of wall time a signature is accepted for; sign again with the current time",

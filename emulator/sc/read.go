@@ -45,6 +45,9 @@ type reader struct {
 	diags   []og.Diagnostic
 	errs    map[string]any
 	secrets []string // values the journal must mask (a card number, E4)
+	// cartless is og_cart_tracking: false: subscription_info and tracking_override then
+	// describe the subscription, and P2's fields in them are wanted.
+	cartless bool
 }
 
 func (r *reader) fail(rule, path, wire, why string) {
@@ -57,6 +60,15 @@ func (r *reader) fail(rule, path, wire, why string) {
 func (r *reader) warn(rule, path, why string) { r.diags = append(r.diags, og.Warning(rule, path, why)) }
 
 func (r *reader) failed() bool { return len(r.errs) > 0 }
+
+// whenCartless is wanted for cartless creation and optional otherwise (P4: with cart tracking
+// the session decides, and subscription_info is ignored).
+func (r *reader) whenCartless() need {
+	if r.cartless {
+		return wanted
+	}
+	return optional
+}
 
 // missing reports an absent (or null) field according to n.
 func (r *reader) missing(p string, n need) {
@@ -218,6 +230,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 	default:
 		r.fail("P2", "og_cart_tracking", msgInvalid, "og_cart_tracking must be true or false, got "+og.JSONKind(x))
 	}
+	r.cartless = !p.CartTracking
 	switch x := body["session_id"].(type) {
 	case nil:
 		if p.CartTracking {
@@ -288,9 +301,9 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 				r.fail("P2", path, msgInvalid, path+" must be an object, got "+og.JSONKind(item))
 				continue
 			}
-			o := r.optin(obj, path)
+			o := r.optin(obj, path, optional)
 			if nested := r.object(obj, path, "tracking_override", optional); nested != nil {
-				o = r.optin(nested, path+".tracking_override")
+				o = r.optin(nested, path+".tracking_override", optional)
 			}
 			if o.ProductID == "" {
 				o.ProductID = r.str(obj, path, "product", required)
@@ -482,7 +495,7 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 				sub.Price = &m
 			}
 		}
-		sub.Quantity, _ = r.integer(si, sp, "quantity", wanted)
+		sub.Quantity, _ = r.integer(si, sp, "quantity", r.whenCartless())
 		sub.InitialOrderOffsetDays, _ = r.integer(si, sp, "initial_order_offset_days", optional)
 		if d := sub.InitialOrderOffsetDays; d > og.MaxFrequencyDays || d < -og.MaxFrequencyDays {
 			r.fail("P3", sp+".initial_order_offset_days", msgInvalid, fmt.Sprintf("initial_order_offset_days %d moves the first order by more than ten years", d))
@@ -498,13 +511,13 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 		sub.ExtraData = r.object(si, sp, "extra_data", optional)
 		sub.Components = r.components(si, sp)
 		if to := r.object(si, sp, "tracking_override", optional); to != nil {
-			o := r.optin(to, sp+".tracking_override")
+			o := r.optin(to, sp+".tracking_override", r.whenCartless())
 			pp.Override = &o
 		}
 		pp.Subscription = sub
 	}
 	if to := r.object(obj, path, "tracking_override", optional); to != nil && pp.Override == nil {
-		o := r.optin(to, path+".tracking_override")
+		o := r.optin(to, path+".tracking_override", r.whenCartless())
 		pp.Override = &o
 	}
 	if pp.Override != nil && pp.Override.ProductID == "" {
@@ -515,12 +528,12 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 
 // optin reads a tracking_override or tracking entry: offer, every, every_period. Blank every
 // and every_period (SFCC's legacy offer mode sends "") leave the product's default frequency.
-func (r *reader) optin(obj map[string]any, path string) og.Optin {
+func (r *reader) optin(obj map[string]any, path string, offer need) og.Optin {
 	var o og.Optin
 	if v, ok := obj["product"]; ok && v != nil {
 		o.ProductID = r.str(obj, path, "product", optional)
 	}
-	o.Offer = r.str(obj, path, "offer", wanted)
+	o.Offer = r.str(obj, path, "offer", offer)
 	o.Every, _ = r.integer(obj, path, "every", optional)
 	o.EveryPeriod, _ = r.integer(obj, path, "every_period", optional)
 	if o.Every < 0 || o.EveryPeriod < 0 {

@@ -53,7 +53,7 @@ func (srv *Server) Register(s *web.Server) {
 		switch status {
 		case http.StatusMethodNotAllowed:
 			want := "the purchase POST is POST " + path
-			if !strings.HasPrefix(path, "/subscription/create") {
+			if path != "/subscription/create" && path != "/subscription/create/" {
 				want = "the result of a purchase POST is GET " + path
 			}
 			return c.JSON(status, map[string]any{"detail": fmt.Sprintf("Method %q not allowed.", c.Request().Method),

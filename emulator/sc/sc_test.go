@@ -91,6 +91,7 @@ func TestP1_BodyRefusals(t *testing.T) {
 	}{
 		{"GET", "/subscription/create", 405, "the purchase POST is POST /subscription/create"},
 		{"POST", "/subscription/0123456789abcdef01234567/response", 405, "is GET /subscription/0123456789abcdef01234567/response"},
+		{"POST", "/subscription/create/response", 405, "is GET /subscription/create/response"},
 		{"POST", "/subscription/create//", 404, "a trailing slash is allowed"},
 		{"POST", "/subscription/new", 404, "POST /subscription/create"},
 	} {
@@ -627,3 +628,35 @@ func TestJournalRecordsPurchasePosts(t *testing.T) {
 }
 
 var _ = sandbox.Version
+
+// Warnings name only what the client sent: a yearly frequency (P3) only from a purchase POST's
+// tracking_override, not from a cart session's opt-in; a tracking[] entry's offer (SFCC and M23
+// send it in a nested tracking_override) is optional; subscription_info's wanted fields only
+// for cartless creation.
+func TestWarningsNameOnlyWhatTheClientSent(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	session := demo.ID + ".1.1769000000"
+	if r := do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/sessions/"+session, obj{"optins": []any{obj{"product": "DF-30", "every": 1, "every_period": 4}}}); r.Status != 200 {
+		t.Fatalf("PUT session: %d %s", r.Status, r.Body)
+	}
+	cart := purchase("WARN-1")
+	delete(cart, "og_cart_tracking")
+	cart["session_id"] = session
+	set(cart, "products.0.subscription_info.quantity", nil)
+	set(cart, "products.0.subscription_info.tracking_override.offer", nil)
+	tracking := purchase("WARN-2")
+	set(tracking, "products.0.subscription_info", nil)
+	tracking["tracking"] = []any{obj{"product": "DF-30", "tracking_override": obj{"offer": "o1", "every": "2", "every_period": "2"}}}
+	for name, p := range map[string]obj{"cart session, yearly opt-in": cart, "tracking with a nested tracking_override": tracking} {
+		r := post(t, sb, prefixed(p))
+		res := decode(t, r)
+		if r.Status != 201 {
+			t.Fatalf("%s: %d %s", name, r.Status, r.Body)
+		}
+		for _, d := range res.Diagnostics {
+			if d.Rule == "P3" && strings.Contains(d.Message, "year") || d.Rule == "P2" && (strings.HasSuffix(d.Field, ".offer") || strings.HasSuffix(d.Field, ".quantity")) {
+				t.Errorf("%s: %s on %s: %s", name, d.Rule, d.Field, d.Message)
+			}
+		}
+	}
+}

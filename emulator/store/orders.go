@@ -38,7 +38,7 @@ const (
 	keyOrderSeq = "\x00seq.order"
 	keyLastRun  = "last_run"
 	// keyLastAttempt is the sandbox time of the latest attempt; absent in databases from before
-	// it was kept, where LastAttemptAt reads it from the orders once.
+	// it was kept, where LastAttemptAt reads it from the orders until the next attempt writes it.
 	keyLastAttempt = "last_attempt"
 	maxEmails      = 100_000
 	// maxAttemptsKept bounds an order's attempts ledger; the oldest go first.
