@@ -88,6 +88,10 @@ func (srv *Server) authenticate(c echo.Context) (*og.Merchant, string, *og.Error
 	}
 	m, ok := srv.Merchants.ByPublicID(h.PublicID)
 	if !ok {
+		if other, ok := srv.Merchants.ByID(h.PublicID); ok {
+			return nil, "", og.Errorf(og.EUNAUTHORIZED, "A4", "authorization.public_id",
+				"%q is the merchant_id of %q, not its public_id: the header's public_id is %s (the body's merchant_id is the other one)", h.PublicID, other.Name, other.PublicID)
+		}
 		return nil, "", og.Errorf(og.EUNAUTHORIZED, "A4", "authorization.public_id",
 			"no merchant has public_id %q: use the public_id the sandbox printed at start-up (GET /_sandbox/merchants lists them)", h.PublicID)
 	}

@@ -74,6 +74,7 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"P1/array", `[1,2]`, "not a JSON object"},
 		{"P1/bad_whole_encoding", `%7B%zz`, "does not decode"},
 		{"P1/too_deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nests deeper"},
+		{"P1/byte_order_mark", "\ufeff" + `{"merchant_id": "x"}`, "byte-order mark"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := post(t, sb, tc.body)
@@ -147,6 +148,7 @@ func TestA_Authentication(t *testing.T) {
 		{name: "A3/stale_ts", header: []string{"Authorization", hdr(fmt.Sprint(stale), ogcrypto.Sign(demo.HashKey, "cust-1", stale))}, status: 401, rule: "A3", want: "3h12m old"},
 		{name: "A2/milliseconds", header: []string{"Authorization", hdr(fmt.Sprint(now*1000), sig)}, status: 401, rule: "A2", want: "milliseconds"},
 		{name: "A4/unknown_public_id", header: []string{"Authorization", strings.Replace(hdr(fmt.Sprint(now), sig), demo.PublicID, "nobody", 1)}, status: 401, rule: "A4", want: `no merchant has public_id "nobody"`},
+		{name: "A4/merchant_id_as_public_id", header: []string{"Authorization", strings.Replace(hdr(fmt.Sprint(now), sig), demo.PublicID, demo.ID, 1)}, status: 401, rule: "A4", want: "is the merchant_id of"},
 		{name: "A1/wrong_key", header: []string{"Authorization", hdr(fmt.Sprint(now), ogcrypto.Sign(other.HashKey, "cust-1", now))}, status: 401, rule: "A1", want: "does not match"},
 		{name: "A4/missing", header: []string{"X-Nothing", "1"}, status: 401, rule: "A4", want: "missing"},
 		{name: "X3/unknown_api_key", header: []string{"x-api-key", "nope-123456789"}, status: 401, rule: "X3", want: "not an API key"},
