@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,37 +23,16 @@ import (
 // restart the unanswered attempt counts as no answer (O6a); the order is resent at the next run
 // with the same orderOgId, and is placed once. No order is lost.
 func TestBinaryPlacesAnOrderExactlyOnceAcrossSIGKILL(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
-	first := make(chan struct{})
-	release := make(chan struct{})
-	ogID := regexp.MustCompile(`<orderOgId>(\d+)</orderOgId>`)
-	merchant := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		id := ogID.FindStringSubmatch(string(b))[1]
-		mu.Lock()
-		seen = append(seen, id)
-		n := len(seen)
-		mu.Unlock()
-		if n == 1 {
-			close(first)
-			<-release // hold the first POST open: the sandbox dies waiting for it
-			return
-		}
-		io.WriteString(w, `<order><code>SUCCESS</code><orderId>M-`+id+`</orderId></order>`)
-	}))
+	first, release := make(chan struct{}), make(chan struct{})
+	merchantLog, merchant := newOrderLog(func(w http.ResponseWriter, id string) {
+		close(first)
+		<-release // hold the first POST open: the sandbox dies waiting for it
+	})
 	defer merchant.Close()
 	defer close(release) // before Close, which waits for the held connection
 
 	orders := crashMidPlacement(t, merchant.URL, first)
-	var placed []og.Order
-	for _, o := range orders {
-		if o.Status == og.OrderPlaced {
-			placed = append(placed, o)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	placed, seen := placedOrders(orders), merchantLog.ids()
 	if len(seen) != 2 || seen[0] != seen[1] {
 		t.Fatalf("the merchant saw orders %v: want the same orderOgId twice (the resend)", seen)
 	}
@@ -68,34 +48,16 @@ func TestBinaryPlacesAnOrderExactlyOnceAcrossSIGKILL(t *testing.T) {
 // resent with the same orderOgId (two POSTs, placed once, the first attempt O6a). Never lost,
 // never placed twice, every POST in the ledger.
 func TestBinaryPlacesAnOrderExactlyOnceWhenKilledAfterTheAnswer(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
 	answered := make(chan struct{})
-	ogID := regexp.MustCompile(`<orderOgId>(\d+)</orderOgId>`)
-	merchant := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		id := ogID.FindStringSubmatch(string(b))[1]
-		mu.Lock()
-		seen = append(seen, id)
-		n := len(seen)
-		mu.Unlock()
-		io.WriteString(w, `<order><code>SUCCESS</code><orderId>M-`+id+`</orderId></order>`)
-		if n == 1 {
-			w.(http.Flusher).Flush()
-			close(answered) // the answer is on its way: kill now
-		}
-	}))
+	merchantLog, merchant := newOrderLog(func(w http.ResponseWriter, id string) {
+		answerSuccess(w, id)
+		w.(http.Flusher).Flush()
+		close(answered) // the answer is on its way: kill now
+	})
 	defer merchant.Close()
 
 	orders := crashMidPlacement(t, merchant.URL, answered)
-	mu.Lock()
-	defer mu.Unlock()
-	var placed []og.Order
-	for _, o := range orders {
-		if o.Status == og.OrderPlaced {
-			placed = append(placed, o)
-		}
-	}
+	placed, seen := placedOrders(orders), merchantLog.ids()
 	if len(seen) == 0 || len(seen) > 2 || seen[len(seen)-1] != seen[0] {
 		t.Fatalf("the merchant saw orders %v: want one orderOgId, once or resent once", seen)
 	}
@@ -106,6 +68,52 @@ func TestBinaryPlacesAnOrderExactlyOnceWhenKilledAfterTheAnswer(t *testing.T) {
 		t.Fatalf("the answer was lost with the crash, but the first attempt reads %+v", placed[0].Attempts[0])
 	}
 	t.Logf("%d POST(s): the decision %s the crash", len(seen), map[bool]string{true: "survived", false: "did not survive"}[len(seen) == 1])
+}
+
+// orderLog is a merchant endpoint that records the orderOgId of every order POSTed to it and
+// answers SUCCESS with orderId M-<orderOgId>; the first POST goes to first instead.
+type orderLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+var orderOgID = regexp.MustCompile(`<orderOgId>(\d+)</orderOgId>`)
+
+func newOrderLog(first func(w http.ResponseWriter, id string)) (*orderLog, *httptest.Server) {
+	l := &orderLog{}
+	return l, httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		id := orderOgID.FindStringSubmatch(string(b))[1]
+		l.mu.Lock()
+		l.seen = append(l.seen, id)
+		n := len(l.seen)
+		l.mu.Unlock()
+		if n == 1 {
+			first(w, id)
+			return
+		}
+		answerSuccess(w, id)
+	}))
+}
+
+func (l *orderLog) ids() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seen)
+}
+
+func answerSuccess(w http.ResponseWriter, id string) {
+	io.WriteString(w, `<order><code>SUCCESS</code><orderId>M-`+id+`</orderId></order>`)
+}
+
+func placedOrders(orders []og.Order) []og.Order {
+	var placed []og.Order
+	for _, o := range orders {
+		if o.Status == og.OrderPlaced {
+			placed = append(placed, o)
+		}
+	}
+	return placed
 }
 
 // crashMidPlacement starts the binary with the demo merchant placing at merchantURL, creates a

@@ -21,6 +21,7 @@ type view struct {
 	merchant string
 	reads    []readRec
 	writes   []writeRec
+	maxes    map[string]int // bucket + key → index in writes of its opMax record
 }
 
 type readRec struct {
@@ -57,8 +58,26 @@ func (v *view) nextID(key string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v.writes = append(v.writes, writeRec{bucket: bIDs, key: key, val: putUint(uint64(id)), op: opMax})
+	v.keepMax(bIDs, key, uint64(id))
 	return id, nil
+}
+
+// keepMax stores n under key when the writes are applied, unless the stored value is larger
+// (opMax). A view keeps one such write per key, the largest: a run that starts ten thousand
+// attempts writes the latest attempt's time once.
+func (v *view) keepMax(bucket []byte, key string, n uint64) {
+	k := string(bucket) + "\x00" + key
+	if i, ok := v.maxes[k]; ok {
+		if getUint(v.writes[i].val) < n {
+			v.writes[i].val = putUint(n)
+		}
+		return
+	}
+	if v.maxes == nil {
+		v.maxes = map[string]int{}
+	}
+	v.maxes[k] = len(v.writes)
+	v.writes = append(v.writes, writeRec{bucket: bucket, key: key, val: putUint(n), op: opMax})
 }
 
 // appendSeq stores val under the bucket's next sequence when the writes are applied, dropping

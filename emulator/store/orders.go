@@ -303,6 +303,9 @@ func (u *upcoming) save() error {
 	return nil
 }
 
+// unixNano reads a time stored as big-endian nanoseconds since the epoch.
+func unixNano(v []byte) time.Time { return time.Unix(0, int64(getUint(v))).UTC() }
+
 // LastRun returns the last placement run the scheduler finished for a merchant.
 func (db *DB) LastRun(merchantID string) (time.Time, bool, error) {
 	var t time.Time
@@ -313,7 +316,7 @@ func (db *DB) LastRun(merchantID string) (time.Time, bool, error) {
 			return err
 		}
 		if v := b.Get([]byte(keyLastRun)); v != nil {
-			t, ok = time.Unix(0, int64(getUint(v))).UTC(), true
+			t, ok = unixNano(v), true
 		}
 		return nil
 	})
@@ -492,7 +495,7 @@ func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, int, b
 		a.No = o.Attempts[n-1].No + 1
 	}
 	o.Attempts = append(o.Attempts, a)
-	v.writes = append(v.writes, writeRec{bucket: bSched, key: keyLastAttempt, val: putUint(uint64(a.At.UnixNano())), op: opMax})
+	v.keepMax(bSched, keyLastAttempt, uint64(a.At.UnixNano()))
 	if n := len(o.Attempts); n > maxAttemptsKept {
 		for _, old := range o.Attempts[:n-maxAttemptsKept] {
 			v.del(bAttemptBodies, bodyKey(o.OGID, old.No, bodyRequest))
@@ -777,7 +780,7 @@ func (db *DB) LastAttemptAt(ctx context.Context, merchantID string) (time.Time, 
 			return err
 		}
 		if v := sched.Get([]byte(keyLastAttempt)); v != nil {
-			last = time.Unix(0, int64(getUint(v))).UTC()
+			last = unixNano(v)
 			return nil
 		}
 		// A database from before last_attempt: the attempts say.
