@@ -2,7 +2,8 @@
 //
 //  1. 10,000 orders due at one placement run, placed against a local merchant endpoint,
 //     beside the raw POST rate of the same HTTP client set-up (16 in flight) sending the same
-//     kind of order XML to the same endpoint;
+//     kind of order XML to the same endpoint, and beside two ceilings with nothing stored
+//     (see ceilingRates);
 //  2. a year advanced over 1,000 monthly subscriptions (12,000 placements), in wall time.
 //
 // Each placement is two durable commits (the attempt before the POST, the decision after),
@@ -53,6 +54,7 @@ func main() {
 	_, err := sb.Advance(context.Background(), run.Add(-time.Minute))
 	benchkit.Check(err)
 	reminders := time.Since(t0)
+	noWrites, sendOnly := ceilingRates(sb, m, endpoint, run)
 	if *cpuprofile != "" { // the placement run alone
 		f, err := os.Create(*cpuprofile)
 		benchkit.Check(err)
@@ -79,6 +81,9 @@ func main() {
 	fmt.Printf("  raw POSTs of order XML, same client set-up:  %8.0f /s\n", raw)
 	fmt.Printf("  orders placed by the scheduler (durable):    %8.0f /s  (%d placed in %s)\n", rate, res.Placed, took.Round(time.Millisecond))
 	fmt.Printf("  ratio: %.2f  (aim: >= 0.50)\n", rate/raw)
+	fmt.Printf("  ceilings, nothing stored:\n")
+	fmt.Printf("    read, price, XML, sign, POST, parse:       %8.0f /s  (ratio %.2f)\n", noWrites, noWrites/raw)
+	fmt.Printf("    XML, sign, POST, parse (contexts loaded):   %8.0f /s  (ratio %.2f)\n", sendOnly, sendOnly/raw)
 	fmt.Printf("  (the %d order reminders two runs earlier took %s)\n", *orders, reminders.Round(time.Millisecond))
 	fmt.Printf("a year over %d monthly subscriptions: %d runs, %d orders placed, in %s  (aim: under 10s)\n",
 		*yearSubs, year.Runs, year.Placed, yearTook.Round(time.Millisecond))
@@ -97,6 +102,62 @@ func merchantEndpoint() string {
 		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><order><code>SUCCESS</code><orderId>%d</orderId></order>`, n)
 	}))
 	return "http://" + ln.Addr().String() + "/og/orders"
+}
+
+// ceilingRates do for each order due at run what a placement does except storing anything:
+// load its context, price it, build its XML with etree (O3), sign (O2), POST with the
+// scheduler's client set-up and parse the answer (O4). The first is the rate the scheduler
+// would reach if recording the attempt, the decision, the next order and the journal entry
+// cost nothing; the second loads and prices every context beforehand, leaving only what the
+// issue fixes for each order: the XML, the signature, the POST and the answer.
+func ceilingRates(sb *sandbox.Sandbox, m *og.Merchant, endpoint string, run time.Time) (noWrites, sendOnly float64) {
+	db := sb.Store()
+	due, err := db.DueOrders(m.ID, run)
+	benchkit.Check(err)
+	load := func(i int) *og.OrderContext {
+		oc, err := db.OrderContext(context.Background(), m, due[i].OGID)
+		benchkit.Check(err)
+		if why := og.PriceOrder(oc); why != "" {
+			benchkit.Fail(fmt.Errorf("order %d: %s", due[i].OGID, why))
+		}
+		return oc
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: scheduler.Concurrency, MaxConnsPerHost: scheduler.Concurrency}}
+	send := func(oc *og.OrderContext) {
+		xml, err := scheduler.OrderXML(oc)
+		benchkit.Check(err)
+		req, _ := http.NewRequest("POST", endpoint, bytes.NewReader(xml))
+		req.Header.Set("Content-Type", "application/xml")
+		req.Header.Set("Authorization", ogcrypto.HeaderJSON(m.HashKey, m.PublicID, oc.Customer.MerchantUserID, time.Now().Unix()))
+		resp, err := client.Do(req)
+		benchkit.Check(err)
+		body, err := io.ReadAll(resp.Body)
+		benchkit.Check(err)
+		resp.Body.Close()
+		_, err = scheduler.ParseResponse(body)
+		benchkit.Check(err)
+	}
+	each := func(fn func(i int)) float64 {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for range scheduler.Concurrency {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
+					fn(int(i))
+				}
+			})
+		}
+		wg.Wait()
+		return float64(len(due)) / time.Since(t0).Seconds()
+	}
+	noWrites = each(func(i int) { send(load(i)) })
+	ocs := make([]*og.OrderContext, len(due))
+	for i := range due {
+		ocs[i] = load(i)
+	}
+	sendOnly = each(func(i int) { send(ocs[i]) })
+	return noWrites, sendOnly
 }
 
 // rawRate POSTs n copies of a typical order XML with the scheduler's client set-up.

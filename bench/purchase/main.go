@@ -32,6 +32,7 @@ func main() {
 	duration := flag.Duration("d", 10*time.Second, "load duration per server")
 	conns := flag.Int("c", 64, "connections")
 	only := flag.String("only", "", "load only this running sandbox (base URL), e.g. to profile it")
+	onlyRepeat := flag.Bool("repeat", false, "with -only: repeat one merchant_order_id (409s after the first)")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		benchkit.Fail(fmt.Errorf("wrk is not installed (Debian: apt-get install wrk)"))
@@ -44,10 +45,15 @@ func main() {
 		benchkit.Build(sandboxBin, "./cmd/ogsandbox")
 		benchkit.Build(bareBin, "./bench/bare")
 	}
-	script := filepath.Join(dir, "purchase.lua")
-	benchkit.Check(os.WriteFile(script, []byte(luaScript()), 0o644))
+	script, repeat := filepath.Join(dir, "purchase.lua"), filepath.Join(dir, "repeat.lua")
+	benchkit.Check(os.WriteFile(script, []byte(luaScript(false)), 0o644))
+	benchkit.Check(os.WriteFile(repeat, []byte(luaScript(true)), 0o644))
 	if *only != "" {
-		r := runWrk(script, *only+"/subscription/create", *conns, *duration, "ogsandbox (durable)")
+		which := script
+		if *onlyRepeat {
+			which = repeat
+		}
+		r := runWrk(which, *only+"/subscription/create", *conns, *duration, "ogsandbox")
 		fmt.Printf("%s: %.0f req/s, p50 %s, p99 %s, non-2xx %d\n", *only, r.rps, r.p50, r.p99, r.non2xx)
 		return
 	}
@@ -66,15 +72,21 @@ func main() {
 	benchkit.Check(benchkit.WaitReady("http://"+addr+"/_sandbox/health", 5*time.Millisecond, 10*time.Second))
 	s := runWrk(script, "http://"+addr+"/subscription/create", *conns, *duration, "ogsandbox (durable)")
 	subs := countSubscriptions("http://" + addr)
+	// The same checkout again and again: after the first, every request is answered 409 (P6).
+	// It does all that a create does (HTTP, body, HMAC, AES, validation, journal, the store's
+	// lookup of the merchant_order_id) except the writes: what the rate would be if storing
+	// cost nothing.
+	r := runWrk(repeat, "http://"+addr+"/subscription/create", *conns, *duration, "ogsandbox 409 (no writes)")
 	stop(sb)
 
 	fmt.Printf("purchase POST, ~%d-byte signed bodies, %d connections, %s each (wrk -t1)\n", len(bodyPrefix())+len(bodySuffix())+6, *conns, *duration)
-	fmt.Printf("%-22s %12s %10s %10s %12s\n", "server", "req/s", "p50", "p99", "non-2xx")
-	for _, r := range []result{b, s} {
-		fmt.Printf("%-22s %12.0f %10s %10s %12d\n", r.name, r.rps, r.p50, r.p99, r.non2xx)
+	fmt.Printf("%-26s %12s %10s %10s %12s\n", "server", "req/s", "p50", "p99", "non-2xx")
+	for _, r := range []result{b, s, r} {
+		fmt.Printf("%-26s %12.0f %10s %10s %12d\n", r.name, r.rps, r.p50, r.p99, r.non2xx)
 	}
 	fmt.Printf("subscriptions committed by the sandbox: %d (requests answered: %d)\n", subs, s.requests)
 	fmt.Printf("ratio (sandbox / bare): %.2f  (aim: >= 0.20); sandbox p99 %s (aim: < 25ms)\n", s.rps/b.rps, s.p99)
+	fmt.Printf("ceiling, a store that costs nothing (409 / bare): %.2f\n", r.rps/b.rps)
 }
 
 type result struct {
@@ -141,7 +153,12 @@ func bodySuffix() string {
 		`"products":[` + product("DF-30", "DF-30-LB", "54.99", 4, 2) + `,` + product("CT-4050", "50020401", "4.99", 2, 2) + `,` + product("FT-3M", "FT-3M", "39.99", 3, 3) + `]}`
 }
 
-func luaScript() string {
+// luaScript writes the wrk script; with repeat, every request carries merchant_order_id BENCH-0.
+func luaScript(repeat bool) string {
+	order := "tostring(counter)"
+	if repeat {
+		order = `"0"`
+	}
 	m := config.DemoMerchant()
 	var headers strings.Builder
 	for i := 0; i < customers; i++ {
@@ -158,7 +175,7 @@ request = function()
   counter = counter + 1
   local i = counter % ` + strconv.Itoa(customers) + `
   local user = string.format("bench-customer-%04d", i)
-  local body = [==[` + bodyPrefix() + `]==] .. tostring(counter) .. [==[` + bodySuffix() + `]==]
+  local body = [==[` + bodyPrefix() + `]==] .. ` + order + ` .. [==[` + bodySuffix() + `]==]
   return wrk.format(nil, nil, {["Content-Type"] = "application/json", ["Authorization"] = headers[i + 1]}, body)
 end
 `

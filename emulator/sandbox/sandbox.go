@@ -318,6 +318,9 @@ func (s *Sandbox) placementURL(m *og.Merchant) string {
 // ReferenceMerchant returns the built-in reference merchant (its received orders, for tests).
 func (s *Sandbox) ReferenceMerchant() *refmerchant.Merchant { return s.refMerchant }
 
+// Store returns the sandbox's storage, for benchmarks that measure a part of a run alone.
+func (s *Sandbox) Store() *store.DB { return s.db }
+
 // URL returns the base URL of every HTTP surface ({base} of SPEC.md).
 func (s *Sandbox) URL() string { return s.baseURL }
 
