@@ -187,6 +187,26 @@ func (f Frequency) NextFrom(d Date, anchor int) Date {
 	return f.Next(d, 1)
 }
 
+// NextNotBefore returns the first occurrence after d that is not before today: a subscription
+// whose order went out late (retried for days under O6a or O6d, or paused under F4) moves on to
+// its next date still to come, on its own calendar, instead of owing an order for every date
+// that went by meanwhile. An order placed on time has today at or before d, and gets NextFrom.
+func (f Frequency) NextNotBefore(d Date, anchor int, today Date) Date {
+	next := f.NextFrom(d, anchor)
+	// Bounded: a daily subscription 100 years late takes 36,525 steps.
+	for range 40_000 {
+		if !next.Before(today) {
+			return next
+		}
+		if n := f.NextFrom(next, anchor); n.After(next) {
+			next = n
+		} else {
+			return today // a frequency that does not move (not one a subscription can have)
+		}
+	}
+	return today
+}
+
 // String formats "every 2 weeks".
 func (f Frequency) String() string {
 	unit := map[int]string{PeriodDay: "day", PeriodWeek: "week", PeriodMonth: "month", PeriodYear: "year"}[f.EveryPeriod]

@@ -189,3 +189,38 @@ func TestFrequencyNextKeepsTheAnchorDay(t *testing.T) {
 		t.Fatalf("every 2 weeks: %s", d)
 	}
 }
+
+// A subscription whose order went out late moves on to its next date still to come, on its
+// own calendar: no order is owed for the dates that went by while it was retried or paused.
+func TestFrequencyNextNotBefore(t *testing.T) {
+	d := func(s string) Date {
+		v, err := ParseDate(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name        string
+		f           Frequency
+		from, today string
+		anchor      int
+		want        string
+	}{
+		{"on time, daily", Frequency{1, PeriodDay}, "2026-01-10", "2026-01-10", 10, "2026-01-11"},
+		{"on time, monthly", Frequency{1, PeriodMonth}, "2026-01-31", "2026-01-31", 31, "2026-02-28"},
+		{"a day late, daily: today's date", Frequency{1, PeriodDay}, "2026-01-10", "2026-01-11", 10, "2026-01-11"},
+		{"five days late, daily", Frequency{1, PeriodDay}, "2026-01-10", "2026-01-15", 10, "2026-01-15"},
+		{"a retry window late, weekly", Frequency{1, PeriodWeek}, "2026-01-11", "2026-01-18", 11, "2026-01-18"},
+		{"paused two months, monthly keeps the day", Frequency{1, PeriodMonth}, "2026-01-10", "2026-03-20", 10, "2026-04-10"},
+		{"paused, month ends keep the anchor", Frequency{1, PeriodMonth}, "2026-01-31", "2026-04-02", 31, "2026-04-30"},
+		{"every 3 days, late", Frequency{3, PeriodDay}, "2026-01-10", "2026-01-18", 10, "2026-01-19"},
+		{"a century late, daily, bounded", Frequency{1, PeriodDay}, "2026-01-10", "2126-01-10", 10, "2126-01-10"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.f.NextNotBefore(d(tc.from), tc.anchor, d(tc.today)); got.String() != tc.want {
+				t.Fatalf("%s from %s on %s: %s, want %s", tc.f, tc.from, tc.today, got, tc.want)
+			}
+		})
+	}
+}

@@ -172,15 +172,33 @@ func (s *Scheduler) run(ctx context.Context, m *og.Merchant, run time.Time) (og.
 		rep.Add(r)
 		return rep, err
 	}
-	for start := 0; start < len(due); start += chunk {
-		r, err := s.place(ctx, m, due[start:min(start+chunk, len(due))], run)
-		rep.Add(r)
+	// An order finished in this run may leave its subscriptions' next order due in this run
+	// too (one that went out late moves on to today, og.Frequency.NextNotBefore): it is placed
+	// now, on its date, not a run late. An order is sent at most once per run, and the passes
+	// are bounded (a subscription's next date is at least a day after the last).
+	sent := map[int64]bool{}
+	for pass := 0; len(due) > 0 && pass < maxPasses; pass++ {
+		for _, d := range due {
+			sent[d.OGID] = true
+		}
+		for start := 0; start < len(due); start += chunk {
+			r, err := s.place(ctx, m, due[start:min(start+chunk, len(due))], run)
+			rep.Add(r)
+			if err != nil {
+				return rep, err
+			}
+		}
+		more, err := s.Store.DueOrders(m.ID, run)
 		if err != nil {
 			return rep, err
 		}
+		due = slices.DeleteFunc(more, func(d og.Due) bool { return sent[d.OGID] })
 	}
 	return rep, nil
 }
+
+// maxPasses bounds the passes of one run over the orders due by it.
+const maxPasses = 4
 
 // remind sends the order reminders due by the run, recording each item's price then (O7).
 func (s *Scheduler) remind(ctx context.Context, m *og.Merchant, run time.Time) error {

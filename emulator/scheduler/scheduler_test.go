@@ -465,3 +465,95 @@ func TestOrdersAndEmailsCarryEveryNamedField(t *testing.T) {
 		}
 	}
 }
+
+// O6a with a daily subscription: while the merchant is down each order is retried for a day,
+// then given up, and the next order goes out on its own date in the same run; once the
+// merchant is back, the order retried that day and the day's own order are both placed, and
+// the subscription is on schedule again — not a day behind for each day it was down.
+func TestO6a_DailySubscriptionKeepsItsDatesThroughAnOutage(t *testing.T) {
+	var down sync.Mutex
+	isDown := true
+	ms := newMerchant(t, func(n int, o *etree.Element) (int, string) {
+		down.Lock()
+		defer down.Unlock()
+		if isDown {
+			return 503, ""
+		}
+		return success(n, o)
+	})
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "dan", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodDay}}})
+	sandboxtest.Advance(t, sb, "12h") // Jan 5, 6:00 Chicago: the first order
+	for range 4 {                     // down through the runs of Jan 6 to Jan 9
+		sandboxtest.Advance(t, sb, "1d")
+	}
+	down.Lock()
+	isDown = false
+	down.Unlock()
+	sandboxtest.Advance(t, sb, "1d") // Jan 10
+	sandboxtest.Advance(t, sb, "1d") // Jan 11
+
+	byDate := map[string][]og.Order{}
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		byDate[o.PlaceDate.String()] = append(byDate[o.PlaceDate.String()], o)
+	}
+	for day := 5; day <= 12; day++ {
+		date := fmt.Sprintf("2026-01-%02d", day)
+		if len(byDate[date]) != 1 {
+			t.Fatalf("%d orders dated %s, want 1: %v", len(byDate[date]), date, byDate)
+		}
+		o := byDate[date][0]
+		want := og.OrderRejected // given up after its day of retries (O6a)
+		switch {
+		case day >= 9 && day <= 11:
+			want = og.OrderPlaced
+		case day == 12:
+			want = og.OrderScheduled
+		}
+		if o.Status != want {
+			t.Fatalf("order of %s: %s, want %s:\n%s", date, o.Status, want, ledger(o))
+		}
+	}
+	var placed []string
+	for _, r := range ms.received() {
+		if r.order != nil && strings.Contains(r.body, "orderOgDate") {
+			placed = append(placed, r.order.FindElement("head/orderOgDate").Text())
+		}
+	}
+	if got := strings.Join(placed[len(placed)-3:], ","); got != "2026-01-09,2026-01-10,2026-01-11" {
+		t.Fatalf("the last three orders POSTed: %s, want the retried Jan 9 and then each day's own (all: %v)", got, placed)
+	}
+}
+
+// F4: an order paused for two months goes out once its product is back, and the subscription
+// moves on to its next date still to come — it does not send the month it missed in a burst.
+func TestF4_RestockAfterALongPauseSendsOneOrder(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "fay", Items: []sandboxtest.Item{{Product: "FT-3M", Every: 1, Period: og.PeriodMonth}}})
+	stock := func(n int) {
+		sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products",
+			fmt.Sprintf(`[{"product_id":"FT-3M","sku":"FT-3M","name":"Flea","price":"39.99","in_stock":%d}]`, n))
+	}
+	stock(0)
+	sandboxtest.Advance(t, sb, "75d") // to Mar 20: the order of Feb 4 waits
+	if n := len(ms.received()); n != 0 {
+		t.Fatalf("%d POSTs while out of stock", n)
+	}
+	stock(1)
+	sandboxtest.Advance(t, sb, "3d")
+	if n := len(ms.received()); n != 1 {
+		t.Fatalf("%d POSTs after the restock, want 1 (the paused order, not the missed month too)", n)
+	}
+	if o := findOrder(t, sb, "2026-02-04"); o.Status != og.OrderPlaced {
+		t.Fatalf("the paused order: %+v", o)
+	}
+	if o := findOrder(t, sb, "2026-04-04"); o.Status != og.OrderScheduled {
+		t.Fatalf("the next order: %+v", o)
+	}
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.PlaceDate.String() == "2026-03-04" {
+			t.Fatalf("an order for the missed date: %+v", o)
+		}
+	}
+}

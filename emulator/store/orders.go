@@ -609,13 +609,16 @@ func applyDecision(v *view, m *og.Merchant, o *og.Order, stored int, d og.Decisi
 	if !d.Done && !d.Advance {
 		return nil
 	}
-	return nextOrders(v, m, o, now)
+	return nextOrders(v, m, o, run, now)
 }
 
 // nextOrders moves each live subscription of a finished order to its next date and puts it in
 // its upcoming order: placed or rejected, the subscription goes on (Ordergroove never cancels a
-// subscription for rejected orders).
-func nextOrders(v *view, m *og.Merchant, o *og.Order, now time.Time) error {
+// subscription for rejected orders). The next date is the subscription's next one not before
+// the run's day: an order that went out late does not leave the subscription owing orders for
+// the dates in between (see og.Frequency.NextNotBefore).
+func nextOrders(v *view, m *og.Merchant, o *og.Order, run, now time.Time) error {
+	today := og.DateOf(run, m.Location)
 	up := newUpcoming(v, m, now)
 	for _, sid := range o.Subscriptions {
 		var s og.Subscription
@@ -626,7 +629,7 @@ func nextOrders(v *view, m *og.Merchant, o *og.Order, now time.Time) error {
 		}
 		groupOf := s
 		if s.NextOrderDate == o.PlaceDate {
-			s.NextOrderDate = s.Frequency.NextFrom(s.NextOrderDate, s.AnchorDay)
+			s.NextOrderDate = s.Frequency.NextNotBefore(s.NextOrderDate, s.AnchorDay, today)
 			s.Iteration++
 			s.UpdatedAt = now
 			if err := v.putJSON(bSubscriptions, s.PublicID, &s); err != nil {
