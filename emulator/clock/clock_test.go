@@ -222,7 +222,10 @@ func (d *daily) RunDue(_ context.Context, now time.Time) (og.RunReport, error) {
 	for !d.next.After(now) {
 		d.next = d.next.Add(24 * time.Hour)
 	}
-	return og.RunReport{Runs: 1, Placed: 2}, nil
+	rep := og.RunReport{Runs: 1} // two orders placed at each run
+	rep.Order(2*now.Unix(), og.OutcomePlaced)
+	rep.Order(2*now.Unix()+1, og.OutcomePlaced)
+	return rep, nil
 }
 
 func TestAdvanceRunsEveryDueRunInOrder(t *testing.T) {

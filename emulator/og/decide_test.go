@@ -224,3 +224,22 @@ func TestFrequencyNextNotBefore(t *testing.T) {
 		})
 	}
 }
+
+// The clock advance summary counts orders, not attempts: each by its latest outcome.
+func TestRunReportCountsEachOrderOnce(t *testing.T) {
+	var total RunReport
+	for _, run := range []map[int64]string{
+		{1: OutcomePending, 2: OutcomePending, 3: OutcomeRejected}, // 1 answered 999, 2 paused
+		{1: OutcomePending, 2: OutcomePending},
+		{1: OutcomePlaced, 2: OutcomePending, 4: OutcomePlaced},
+	} {
+		r := RunReport{Runs: 1}
+		for id, outcome := range run {
+			r.Order(id, outcome)
+		}
+		total.Add(r)
+	}
+	if total.Runs != 3 || total.Placed != 2 || total.Rejected != 1 || total.Pending != 1 {
+		t.Fatalf("runs %d placed %d rejected %d pending %d, want 3/2/1/1", total.Runs, total.Placed, total.Rejected, total.Pending)
+	}
+}

@@ -17,20 +17,46 @@ type Work interface {
 	RunDue(ctx context.Context, now time.Time) (RunReport, error)
 }
 
-// RunReport sums what runs of scheduled work did.
+// RunReport sums what runs of scheduled work did. Orders count once each, by their latest
+// outcome in the runs summed: an order answered 999 at two runs and placed at the third is one
+// placed order, and an order paused (F4) over ten runs is one pending order.
 type RunReport struct {
 	Runs     int `json:"runs"`
 	Placed   int `json:"placed"`
 	Rejected int `json:"rejected"`
 	Pending  int `json:"pending"`
 	Feeds    int `json:"feeds,omitempty"` // feed files read at the F1 pickups
+
+	outcomes map[int64]string // order og id → its latest outcome (OutcomePlaced, ...)
 }
 
-// Add adds o to r.
+// Order records the outcome of order id at a run, replacing what an earlier run recorded.
+func (r *RunReport) Order(id int64, outcome string) {
+	if r.outcomes == nil {
+		r.outcomes = map[int64]string{}
+	}
+	if prev, ok := r.outcomes[id]; ok {
+		*r.counter(prev)--
+	}
+	r.outcomes[id] = outcome
+	*r.counter(outcome)++
+}
+
+func (r *RunReport) counter(outcome string) *int {
+	switch outcome {
+	case OutcomePlaced:
+		return &r.Placed
+	case OutcomeRejected:
+		return &r.Rejected
+	}
+	return &r.Pending
+}
+
+// Add adds o, which came after r, to r.
 func (r *RunReport) Add(o RunReport) {
 	r.Runs += o.Runs
-	r.Placed += o.Placed
-	r.Rejected += o.Rejected
-	r.Pending += o.Pending
 	r.Feeds += o.Feeds
+	for id, outcome := range o.outcomes {
+		r.Order(id, outcome)
+	}
 }

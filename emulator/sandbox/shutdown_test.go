@@ -28,7 +28,11 @@ func (b *blocking) RunDue(ctx context.Context, now time.Time) (og.RunReport, err
 	close(b.started)
 	<-b.release
 	b.done = true
-	return og.RunReport{Runs: 1, Placed: 3}, nil
+	rep := og.RunReport{Runs: 1}
+	for id := range int64(3) {
+		rep.Order(id, og.OutcomePlaced)
+	}
+	return rep, nil
 }
 
 // SIGINT/SIGTERM (Close) finish the requests in flight before the database closes.

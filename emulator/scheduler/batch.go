@@ -83,7 +83,9 @@ func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due
 	if err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
 		return rep, err
 	}
-	rep.Pending += len(b.Orders)
+	for _, id := range b.Orders {
+		rep.Order(id, og.OutcomePending)
+	}
 	return rep, nil
 }
 
@@ -287,14 +289,7 @@ func (s *Scheduler) applyAnswer(ctx context.Context, m *og.Merchant, rep *og.Fee
 	if !ok {
 		return refuse(field, "order %d was answered meanwhile (another batch response): this answer is ignored", id)
 	}
-	switch dec.Outcome() {
-	case og.OutcomePlaced:
-		rr.Placed++
-	case og.OutcomeRejected:
-		rr.Rejected++
-	default:
-		rr.Pending++
-	}
+	rr.Order(id, dec.Outcome())
 	diags := dec.Warnings
 	if dec.Rule == "O6c" {
 		diags = append(diags, og.Finding("O6c", field, dec.Text))

@@ -557,3 +557,21 @@ func TestF4_RestockAfterALongPauseSendsOneOrder(t *testing.T) {
 		}
 	}
 }
+
+// CONTROL.md's advance summary counts orders: one answered 999 at two runs and placed at the
+// third, within one advance, is one placed order and nothing pending.
+func TestAdvanceSummaryCountsOrdersNotAttempts(t *testing.T) {
+	ms := newMerchant(t, func(n int, o *etree.Element) (int, string) {
+		if n <= 2 {
+			return errorCode("999")(n, o)
+		}
+		return success(n, o)
+	})
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "gus", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	sum := sandboxtest.Advance(t, sb, "8d12h") // the runs of Jan 11, 12 and 13
+	orders := sum["orders"].(map[string]any)
+	if orders["placed"] != 1.0 || orders["rejected"] != 0.0 || orders["pending"] != 0.0 || len(ms.received()) != 3 {
+		t.Fatalf("summary %v after %d POSTs, want one placed order", sum, len(ms.received()))
+	}
+}
