@@ -215,6 +215,9 @@ func (srv *Server) putSession(c echo.Context) error {
 		return Fail(c, http.StatusBadRequest, "optins", "the body is not a session's opt-ins: "+derr.Error(), want)
 	}
 	s := og.Session{SessionID: c.Param("session_id")}
+	if len(s.SessionID) > og.MaxIdentifier {
+		return Fail(c, http.StatusBadRequest, "session_id", fmt.Sprintf("the session id is %d bytes long", len(s.SessionID)), fmt.Sprintf("a session id of up to %d bytes, as the purchase POST takes (P2)", og.MaxIdentifier))
+	}
 	for _, o := range in.Optins {
 		s.Optins = append(s.Optins, og.Optin{ProductID: o.ProductID, Offer: o.Offer, Frequency: og.Frequency{Every: int(o.Every), EveryPeriod: int(o.EveryPeriod)}})
 	}

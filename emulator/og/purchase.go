@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// MaxIdentifier bounds the identifiers a merchant chooses that the sandbox keys records by
+// (user_id, merchant_order_id, session_id): Ordergroove documents no limit, and a bound gives a
+// clear P2 refusal instead of a storage error.
+const MaxIdentifier = 1024
+
 // Purchase is a purchase POST (P1, P2) after parsing: every string value decoded (C2), every
 // encrypted field decrypted and checked (E1, E2). It is what a checkout applies.
 type Purchase struct {

@@ -195,11 +195,20 @@ func (r *reader) object(obj map[string]any, path, key string, n need) map[string
 	case string:
 		if x != "" {
 			r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got a string", p))
+		} else {
+			r.missing(p, n) // an empty string for an object: what some clients send for none
 		}
 	default:
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got %s", p, og.JSONKind(x)))
 	}
 	return nil
+}
+
+// ident bounds an identifier the sandbox keys records by (P2).
+func (r *reader) ident(p, s string) {
+	if len(s) > og.MaxIdentifier {
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s is %d bytes long; the sandbox takes identifiers of up to %d bytes (Ordergroove documents no limit; its product ids are up to 64 characters)", p, len(s), og.MaxIdentifier))
+	}
 }
 
 // readPurchase reads a decoded purchase POST (P2-P4, C1, E1-E4). bodyMerchant is the body's
@@ -239,6 +248,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 	case string:
 		p.SessionID = x
 		r.ascii("session_id", x)
+		r.ident("session_id", x)
 		switch {
 		case x == "" && p.CartTracking:
 			r.warn("P7", "session_id", "session_id is empty (no og_session_id cookie?): without a cart session every product is a one-time purchase")
@@ -258,6 +268,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 			r.fail("P2", "merchant_order_id", msgOrderIDNull, "merchant_order_id is blank")
 		}
 		r.ascii("merchant_order_id", x)
+		r.ident("merchant_order_id", x)
 		p.MerchantOrderID = x
 	case json.Number:
 		p.MerchantOrderID = x.String()
@@ -317,6 +328,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 func (r *reader) user(u map[string]any) og.PurchaseUser {
 	var pu og.PurchaseUser
 	pu.UserID = r.str(u, "user", "user_id", required)
+	r.ident("user.user_id", pu.UserID)
 	pu.FirstName = r.str(u, "user", "first_name", required)
 	pu.LastName = r.str(u, "user", "last_name", required)
 	pu.Email = r.str(u, "user", "email", required)

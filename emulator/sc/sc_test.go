@@ -254,6 +254,11 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "P2/missing_subscription_quantity_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.quantity", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.quantity"},
 		{name: "P2/missing_offer_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.offer", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.tracking_override.offer"},
 		{name: "P2/numeric_user_id", edit: func(o obj) obj { return set(o, "user.user_id", 4242) }, status: 401, rule: "A4", want: "sig_field"},
+		{name: "P2/user_an_empty_string", edit: func(o obj) obj { return set(o, "user", "") }, status: 400, rule: "P2", field: "user", wire: "This field is required."},
+		{name: "P2/merchant_order_id_too_long", edit: func(o obj) obj { return set(o, "merchant_order_id", strings.Repeat("M", og.MaxIdentifier+1)) }, status: 400, rule: "P2", field: "merchant_order_id", want: "identifiers of up to 1024 bytes"},
+		{name: "P2/session_id_too_long", edit: func(o obj) obj {
+			return set(set(o, "og_cart_tracking", nil), "session_id", strings.Repeat("s", 40_000))
+		}, status: 400, rule: "P2", field: "session_id", want: "40000 bytes long"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.edit(purchase(fmt.Sprint("P2-", i)))
@@ -537,6 +542,11 @@ func TestP7_CartSessionOptins(t *testing.T) {
 		if r := do(t, "PUT", sessURL, tc.body); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
 			t.Errorf("PUT session %s: %d %s", tc.body, r.Status, r.Body)
 		}
+	}
+	// A session id too long to be one is refused, not a storage error.
+	long := sb.URL() + "/_sandbox/merchants/" + demo.ID + "/sessions/" + strings.Repeat("s", 40_000)
+	if r := do(t, "PUT", long, `{"optins":[]}`); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"session_id"`) {
+		t.Errorf("PUT a 40,000-byte session id: %d %.300s", r.Status, r.Body)
 	}
 }
 
