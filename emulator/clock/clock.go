@@ -8,7 +8,6 @@
 package clock
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -38,24 +37,6 @@ func New(wall func() time.Time, offset time.Duration) *Clock {
 // WallNow returns real time. It is for the command line's signing tools, which sign as a
 // merchant's server does: with a real clock (A3).
 func WallNow() time.Time { return time.Now().UTC().Round(0) }
-
-// WaitWall waits d of real time, or until ctx ends, and reports how long it waited and whether
-// ctx ended first. Injected latency (faults) is real time: it exists to trip a client's own
-// timeout, which runs on the client's clock.
-func WaitWall(ctx context.Context, d time.Duration) (time.Duration, bool) {
-	if d <= 0 {
-		return 0, false
-	}
-	start := time.Now()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return d, false
-	case <-ctx.Done():
-		return time.Since(start), true
-	}
-}
 
 // OffsetFor returns the offset that makes the clock read start now.
 func OffsetFor(wall func() time.Time, start time.Time) time.Duration {

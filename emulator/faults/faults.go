@@ -100,6 +100,10 @@ func Check(r *Rule) (field, msg string) {
 		return "surface", fmt.Sprintf("surface %q: faults go on %s", r.Surface, strings.Join(Surfaces, ", "))
 	case r.Status != 0 && (r.Status < 200 || r.Status > 599):
 		return "status", fmt.Sprintf("status %d is not an HTTP status from 200 to 599", r.Status)
+	case r.Status != 0 && r.Status < 400 && !(r.Status == 202 && r.Surface == "sc" && strings.Contains(r.Path, "response")):
+		// A 2xx answered without processing would tell the client that a subscription exists
+		// when none was created (P5: a 201 carries its subs_req_id); a 3xx has nowhere to go.
+		return "status", fmt.Sprintf("status %d is not a failure: a fault answers 400 to 599 (or 202, pending, on the sc surface's path /subscription/*/response, P1)", r.Status)
 	case r.Count < 0:
 		return "count", fmt.Sprintf("count %d is negative", r.Count)
 	case r.Ratio < 0 || r.Ratio > 1:

@@ -84,6 +84,7 @@ type Sandbox struct {
 
 	ready     atomic.Bool
 	lifetime  context.Context
+	stopping  chan struct{} // closed as Close begins
 	cancel    context.CancelFunc
 	serveDone chan struct{}
 	closeOnce sync.Once
@@ -107,6 +108,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	}
 	s := &Sandbox{cfg: cfg, log: opts.Log, serveDone: make(chan struct{})}
 	s.lifetime, s.cancel = context.WithCancel(context.Background())
+	s.stopping = make(chan struct{})
 	defer func() {
 		if err != nil {
 			s.cancel()
@@ -197,6 +199,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		Faults:    s.faults,
 		Clock:     s.clock,
 		Log:       s.log,
+		Stopping:  s.stopping,
 	}).Register(s.web)
 	(&control.Server{
 		Version:       Version,
@@ -360,6 +363,9 @@ func (s *Sandbox) Config() config.Config { return s.cfg }
 func (s *Sandbox) Close() error {
 	s.closeOnce.Do(func() {
 		s.ready.Store(false)
+		if s.stopping != nil {
+			close(s.stopping)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
 		grace := time.AfterFunc(WorkGrace, s.cancel)

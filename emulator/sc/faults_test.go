@@ -195,6 +195,9 @@ func TestFaultRules(t *testing.T) {
 	}{
 		{`{"surface":"mail","status":503}`, "surface"},
 		{`{"surface":"sc","status":99}`, "status"},
+		{`{"surface":"sc","status":201}`, "status"},
+		{`{"surface":"sc","status":302}`, "status"},
+		{`{"surface":"sc","status":202}`, "status"},
 		{`{"surface":"sc","latency":"forever"}`, "latency"},
 		{`{"surface":"sc","latency":"10m"}`, "latency"},
 		{`{"surface":"sc","status":503,"count":-1}`, "count"},
@@ -231,5 +234,64 @@ func TestFaultRules(t *testing.T) {
 	do(t, "POST", sb.URL()+"/_sandbox/reset", nil)
 	if st := post(t, sb, prefixed(purchase("AFTER-RESET"))).Status; st != 201 {
 		t.Errorf("a fault survived reset: %d", st)
+	}
+}
+
+// An injected latency ends when the sandbox shuts down: the answer goes out (the subscription
+// was created, and the client hears of it) instead of being cut off with the connection, and
+// the journal says why it came early — it does not blame the client for giving up.
+func TestLatencyFaultEndsAtShutdownWithTheAnswer(t *testing.T) {
+	dir := t.TempDir()
+	sb := sandboxtest.StartIn(t, dir)
+	putFaults(t, sb, obj{"surface": "sc", "latency": "5m", "count": 1})
+	type answer struct {
+		status int
+		err    error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", sb.URL()+"/subscription/create", strings.NewReader(prefixed(purchase("LATE-AT-SHUTDOWN"))))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", auth("cust-1"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		resp.Body.Close()
+		got <- answer{status: resp.StatusCode}
+	}()
+	// Processed (the subscription exists), now waiting out the latency.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var subs []og.Subscription
+		do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &subs)
+		if len(subs) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request was not processed")
+		}
+	}
+	start := time.Now()
+	if err := sb.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if a := <-got; a.err != nil || a.status != 201 {
+		t.Fatalf("answer at shutdown: %d %v", a.status, a.err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("shutdown took %s behind an injected latency", took)
+	}
+	sb = sandboxtest.StartIn(t, dir)
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&limit=10", nil).JSON(t, &page)
+	found := false
+	for _, e := range page.Entries {
+		if e.Status == 201 && strings.Contains(e.Note, "cut short") && strings.Contains(e.Note, "shutting down") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no journal entry of the answer given at shutdown: %+v", page.Entries)
 	}
 }

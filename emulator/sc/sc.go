@@ -9,6 +9,7 @@
 package sc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/ogsandbox/ogsandbox/emulator/clock"
 	"github.com/ogsandbox/ogsandbox/emulator/faults"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
@@ -39,6 +39,33 @@ type Server struct {
 	Faults    *faults.Injector
 	Clock     og.Clock
 	Log       *slog.Logger
+	// Stopping is closed when the sandbox begins to shut down: an injected latency then ends,
+	// and the answer goes out, rather than be cut off with the connection.
+	Stopping <-chan struct{}
+}
+
+// delay waits out an injected latency (real time: it exists to trip the client's own timeout).
+// It ends early when the client goes (gone), or when the sandbox shuts down (cut).
+func (srv *Server) delay(ctx context.Context, d time.Duration) (waited time.Duration, gone, cut bool) {
+	if d <= 0 {
+		return 0, false, false
+	}
+	start := time.Now()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return d, false, false
+	case <-ctx.Done():
+		return time.Since(start), true, false
+	case <-srv.Stopping:
+		return time.Since(start), false, true
+	}
+}
+
+// cutShort notes on the exchange that the sandbox's shutdown ended an injected latency.
+func cutShort(c echo.Context, waited time.Duration) {
+	web.Note(c, fmt.Sprintf("the injected latency was cut short after %s: the sandbox is shutting down", waited.Round(time.Millisecond)))
 }
 
 // Register adds the routes of <SC_DOMAIN> to s.
@@ -144,8 +171,11 @@ func (srv *Server) create(c echo.Context) error {
 		web.Note(c, f.Describe())
 		attempt.Fault = f.Describe()
 		if f.Status != 0 || f.Drop && !f.AfterProcessing {
-			waited, gone := clock.WaitWall(req.Context(), f.Latency)
+			waited, gone, cut := srv.delay(req.Context(), f.Latency)
 			attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
+			if cut {
+				cutShort(c, waited)
+			}
 			if f.Drop || gone {
 				record(0)
 				return dropConnection(c)
@@ -158,8 +188,11 @@ func (srv *Server) create(c echo.Context) error {
 
 	status, body := srv.process(c, m, sigField, dec, decErr, diags)
 	if f != nil && f.Latency > 0 {
-		waited, gone := clock.WaitWall(req.Context(), f.Latency)
+		waited, gone, cut := srv.delay(req.Context(), f.Latency)
 		attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
+		if cut {
+			cutShort(c, waited)
+		}
 		if gone {
 			record(status)
 			c.Response().Status = 0
@@ -288,9 +321,13 @@ func (srv *Server) response(c echo.Context) error {
 	id := c.Param("id")
 	if f := srv.Faults.Take(faults.Request{Surface: og.SurfaceSC, Merchant: m.ID, Path: c.Request().URL.Path}); f != nil {
 		web.Note(c, f.Describe())
-		if _, gone := clock.WaitWall(c.Request().Context(), f.Latency); gone {
+		waited, gone, cut := srv.delay(c.Request().Context(), f.Latency)
+		if gone {
 			c.Response().Status = 0
 			return nil
+		}
+		if cut {
+			cutShort(c, waited)
 		}
 		switch {
 		case f.Drop:
