@@ -14,6 +14,7 @@ const (
 	ENOTFOUND     = "not_found"    // no such object for this merchant: 404
 	ELOCKED       = "locked"       // the object cannot change now: 423 (REST)
 	ETOOLARGE     = "too_large"    // a body or file over its bound: 413
+	ETIMEOUT      = "timeout"      // a request body that stopped arriving: 408
 	EINTERNAL     = "internal"     // a bug or an I/O failure: logged in full, shown generically
 )
 

@@ -58,6 +58,9 @@ type Options struct {
 	Log *slog.Logger
 	// Wall is the wall clock (time.Now when nil). Tests inject one; sandbox time is derived.
 	Wall func() time.Time
+	// BodyTimeout bounds how long a request body may take to arrive (web.DefaultBodyTimeout
+	// when zero). Tests shorten it.
+	BodyTimeout time.Duration
 }
 
 // Sandbox is one running sandbox.
@@ -188,6 +191,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	}
 	s.faults = faults.New(1)
 	s.web = web.New(s.db.Journal(), s.clock, s.log)
+	s.web.BodyTimeout = opts.BodyTimeout
 	s.refMerchant = &refmerchant.Merchant{Merchants: s.merchants, Wall: s.clock.Wall, Log: s.log}
 	s.web.Echo.POST(refmerchant.Path, echo.WrapHandler(s.refMerchant), func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error { web.SkipJournal(c); return next(c) }

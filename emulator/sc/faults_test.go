@@ -1,7 +1,9 @@
 package sc_test
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -293,5 +295,38 @@ func TestLatencyFaultEndsAtShutdownWithTheAnswer(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no journal entry of the answer given at shutdown: %+v", page.Entries)
+	}
+}
+
+// A body that stops arriving gets 408 with a P1 diagnostic once the body deadline passes,
+// instead of holding the connection for ever (slowloris); the deadline ends with the body, so
+// a request whose answer is slow (an injected latency longer than the deadline) still gets it.
+func TestStalledBodyIsAnswered408(t *testing.T) {
+	cfg := sandbox.TestConfig(t.TempDir())
+	sb, err := sandbox.Start(t.Context(), cfg, sandbox.Options{BodyTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(sb.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := prefixed(purchase("STALLED"))
+	fmt.Fprintf(conn, "POST /subscription/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n%s", auth("cust-1"), len(body), body[:10])
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 408 || !strings.Contains(string(b), `"rule":"P1"`) || !strings.Contains(string(b), "10 of "+fmt.Sprint(len(body))+" bytes") {
+		t.Fatalf("stalled body: %d %s", resp.StatusCode, b)
+	}
+
+	putFaults(t, sb, obj{"surface": "sc", "latency": "800ms", "count": 1})
+	if st := rawPost(t, sb, prefixed(purchase("SLOW-ANSWER")), 5*time.Second); st != 201 {
+		t.Fatalf("an answer slower than the body deadline: %d, want 201", st)
 	}
 }

@@ -29,6 +29,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		start, wall := s.clock.Now(), s.clock.Wall()
 		req.Body = http.MaxBytesReader(c.Response(), req.Body, MaxRequestBody)
+		s.bodyDeadline(c.Response().Writer)
 		// The first MaxRecordedBody bytes are read here, so that the journal shows what was
 		// sent even to a handler that never reads it (a 404); the handler reads them back.
 		head, _ := io.ReadAll(io.LimitReader(req.Body, MaxRecordedBody))
@@ -115,6 +116,18 @@ func (t teeBody) Read(p []byte) (int, error) {
 		t.w.Write(p[:n])
 	}
 	return n, err
+}
+
+// bodyDeadline gives the request's body BodyTimeout to arrive: a read past it fails, and
+// ReadBody answers 408. net/http lifts the deadline itself once the body has been read to its
+// end (it clears it to watch the idle connection), so a long handler — an advance, an
+// injected latency — is not cut off behind it.
+func (s *Server) bodyDeadline(w http.ResponseWriter) {
+	d := s.BodyTimeout
+	if d <= 0 {
+		d = DefaultBodyTimeout
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 }
 
 type captureWriter struct {

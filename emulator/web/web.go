@@ -15,8 +15,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
@@ -37,11 +40,15 @@ type Fallback func(c echo.Context, status int, err error) error
 
 // Server is the echo instance of the HTTP listener.
 type Server struct {
-	Echo      *echo.Echo
-	journal   og.JournalService
-	clock     og.Clock
-	log       *slog.Logger
-	fallbacks []prefixFallback
+	Echo *echo.Echo
+	// BodyTimeout bounds how long a request's body may take to arrive after its headers: a
+	// client that stalls mid-body gets 408, not a connection held for ever. Zero means
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	journal     og.JournalService
+	clock       og.Clock
+	log         *slog.Logger
+	fallbacks   []prefixFallback
 }
 
 type prefixFallback struct {
@@ -173,13 +180,20 @@ func Note(c echo.Context, note string) { c.Set(keyNote, note) }
 // SkipJournal keeps an exchange out of the journal (reads of the control API).
 func SkipJournal(c echo.Context) { c.Set(keySkip, true) }
 
-// ReadBody reads the request body, refusing one over max bytes with an ETOOLARGE error.
+// DefaultBodyTimeout is Server.BodyTimeout's default: ample for a 256 MiB body on loopback.
+const DefaultBodyTimeout = 30 * time.Second
+
+// ReadBody reads the request body, refusing one over max bytes with an ETOOLARGE error, and one
+// that stalls past the server's BodyTimeout with an ETIMEOUT error.
 func ReadBody(c echo.Context, max int64) ([]byte, error) {
 	r := c.Request()
 	if r.ContentLength > max {
 		return nil, og.Errorf(og.ETOOLARGE, "", "body", "the body is %d bytes; this endpoint takes at most %d", r.ContentLength, max)
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, og.Errorf(og.ETIMEOUT, "", "body", "the body stopped arriving: %d of %s bytes came before the deadline; send the whole body at once", len(b), lengthOf(r))
+	}
 	if err != nil {
 		return nil, og.Errorf(og.EINVALID, "", "body", "reading the body failed: %v", err)
 	}
@@ -187,6 +201,14 @@ func ReadBody(c echo.Context, max int64) ([]byte, error) {
 		return nil, og.Errorf(og.ETOOLARGE, "", "body", "the body is over %d bytes, the most this endpoint takes", max)
 	}
 	return b, nil
+}
+
+// lengthOf says how long the request said its body is.
+func lengthOf(r *http.Request) string {
+	if r.ContentLength < 0 {
+		return "an unstated number of (chunked)"
+	}
+	return strconv.FormatInt(r.ContentLength, 10)
 }
 
 // jsonSerializer writes JSON without HTML escaping: diagnostics quote '<' and '&' as they are.
@@ -261,6 +283,8 @@ func StatusOf(code string) int {
 		return http.StatusLocked
 	case og.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case og.ETIMEOUT:
+		return http.StatusRequestTimeout
 	default:
 		return http.StatusInternalServerError
 	}
