@@ -43,12 +43,15 @@ type Order struct {
 	Status          string      `json:"status"`
 	StatusCode      int         `json:"status_code"` // S4
 	// DueAt is the placement run that next handles the order (sandbox time); zero when none.
-	DueAt           time.Time `json:"due_at,omitzero"`
-	Attempts        []Attempt `json:"attempts"`
-	ErrorCode       string    `json:"error_code"`
-	ErrorMessage    string    `json:"error_message,omitempty"`
-	MerchantOrderID string    `json:"merchant_order_id"` // the orderId the merchant answered
-	XML             string    `json:"xml"`               // the last order XML sent
+	DueAt    time.Time `json:"due_at,omitzero"`
+	Attempts []Attempt `json:"attempts"`
+	// AttemptsDropped counts the oldest attempts no longer kept (the ledger keeps the latest
+	// 50): set when orders are listed.
+	AttemptsDropped int    `json:"attempts_dropped,omitempty"`
+	ErrorCode       string `json:"error_code"`
+	ErrorMessage    string `json:"error_message,omitempty"`
+	MerchantOrderID string `json:"merchant_order_id"` // the orderId the merchant answered
+	XML             string `json:"xml"`               // the last order XML sent
 	// Retries999 counts the placements retried after a 999 answer (O6d).
 	Retries999 int `json:"retries_999,omitempty"`
 	// FailingSince is when the first unanswered placement happened (O6a's window starts).

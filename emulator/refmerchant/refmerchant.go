@@ -8,7 +8,8 @@
 // rule on the order's payment token (orderTokenId) or SKUs:
 //
 //	decline-NNN, error-NNN  <code>ERROR</code><errorCode>NNN</errorCode> (O5), e.g. decline-140
-//	temp-999-N              999 for the order's first N attempts, then SUCCESS (O6d)
+//	temp-999-N              999 for the order's first N attempts, then SUCCESS (O6d); attempts
+//	                        are counted per order (orderPublicId), and forgotten by a reset
 //	garbage                 a body that is not XML (O6c)
 //	down                    HTTP 503 with no body (O6a)
 //	slow-DURATION           SUCCESS after DURATION (slow-45s trips a 30s timeout, O6a)
@@ -34,6 +35,9 @@ import (
 // Path is where the sandbox serves its built-in reference merchant.
 const Path = "/_reference-merchant/orders"
 
+// maxCounted bounds the temp-999 orders whose attempts are counted at once.
+const maxCounted = 100_000
+
 // MaxBody bounds an order XML the reference merchant reads.
 const MaxBody = 4 << 20
 
@@ -53,8 +57,16 @@ type Merchant struct {
 	Log       *slog.Logger
 
 	mu       sync.Mutex
-	attempts map[string]int // per orderOgId
+	attempts map[string]int // temp-999 orders answered 999 so far, by orderPublicId
 	received []Received
+}
+
+// Reset forgets the orders received and the attempts counted (POST /_sandbox/reset: the
+// sandbox's order ids start again, and a temp-999 order must be answered 999 again).
+func (rm *Merchant) Reset() {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.attempts, rm.received = nil, nil
 }
 
 // Received returns the orders received so far.
@@ -111,15 +123,12 @@ func (rm *Merchant) answer(w http.ResponseWriter, r *http.Request) (int, string)
 	}
 	ogID, customer, token := field("head/orderOgId"), field("customer/customerPartnerId"), field("head/orderTokenId")
 	if msg := rm.verify(r.Header.Get("Authorization"), customer); msg != "" {
-		return http.StatusForbidden, msg
+		return http.StatusForbidden, msg + " (O2: every order POST carries an A4 authorization header, signed over the order's customer)"
 	}
-	rm.mu.Lock()
-	if rm.attempts == nil {
-		rm.attempts = map[string]int{}
+	order999 := field("head/orderPublicId") // a retry of the order carries the same one
+	if order999 == "" {
+		order999 = ogID
 	}
-	rm.attempts[ogID]++
-	attempt := rm.attempts[ogID]
-	rm.mu.Unlock()
 
 	status, answer := http.StatusOK, success("REF-"+ogID)
 	var skus []string
@@ -132,6 +141,16 @@ func (rm *Merchant) answer(w http.ResponseWriter, r *http.Request) (int, string)
 		answer = failure(code, "Declined by the reference merchant's gateway (token "+token+")")
 	case strings.HasPrefix(token, "temp-999-"):
 		n, _ := strconv.Atoi(strings.TrimPrefix(token, "temp-999-"))
+		rm.mu.Lock()
+		if rm.attempts == nil || len(rm.attempts) >= maxCounted {
+			rm.attempts = map[string]int{} // bounded: orders given up on are never placed
+		}
+		rm.attempts[order999]++
+		attempt := rm.attempts[order999]
+		if attempt > n {
+			delete(rm.attempts, order999) // placed: nothing more to count
+		}
+		rm.mu.Unlock()
 		if attempt <= n {
 			answer = failure("999", fmt.Sprintf("Temporary problem, attempt %d of %d", attempt, n))
 		}

@@ -310,6 +310,7 @@ func (s *Sandbox) reset(ctx context.Context) error {
 	if err := s.sftp.Reset(); err != nil {
 		return fmt.Errorf("reset the SFTP homes: %w", err)
 	}
+	s.refMerchant.Reset()
 	return s.loadCatalogues(ctx)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/refmerchant"
 	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
 	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
 )
@@ -396,6 +397,27 @@ func TestReferenceMerchant(t *testing.T) {
 	}
 	if n := len(sb.ReferenceMerchant().ReceivedOrders()); n != 5 {
 		t.Errorf("the reference merchant received %d orders, want 5 (one resent after a 999)", n)
+	}
+
+	// A reset starts the order ids again: the reference merchant forgets what it counted, so
+	// temp-999-1 is answered 999 once more.
+	if r := sandboxtest.Do(t, "POST", sb.URL()+"/_sandbox/reset", nil); r.Status != 200 {
+		t.Fatalf("reset: %d %s", r.Status, r.Body)
+	}
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "flaky", Token: "temp-999-1", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Advance(t, sb, "8d")
+	var answers []string
+	for _, r := range sb.ReferenceMerchant().ReceivedOrders() {
+		answers = append(answers, r.OGID+":"+map[bool]string{true: "999", false: "ok"}[strings.Contains(r.Answer, "<errorCode>999<")])
+	}
+	if strings.Join(answers, ",") != "1:999,1:ok" {
+		t.Errorf("after a reset, temp-999-1 was answered %v, want 999 then SUCCESS", answers)
+	}
+
+	// An order POST without the authorization header is refused, naming the rules.
+	r := sandboxtest.Do(t, "POST", sb.URL()+refmerchant.Path, "<order/>", "Content-Type", "application/xml")
+	if r.Status != 403 || !strings.Contains(string(r.Body), "O2") || !strings.Contains(string(r.Body), "A4") {
+		t.Errorf("unsigned order: %d %s", r.Status, r.Body)
 	}
 }
 

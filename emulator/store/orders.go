@@ -766,6 +766,7 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 			loadBodies(get, &o)
 			if n := len(o.Attempts); n > 0 {
 				o.XML = o.Attempts[n-1].Request // the last order XML sent, kept once
+				o.AttemptsDropped = o.Attempts[0].No - 1
 			}
 			out = append(out, o)
 			return nil

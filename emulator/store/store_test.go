@@ -538,8 +538,8 @@ func TestAttemptBodiesKeptApartAndTrimmedWithTheLedger(t *testing.T) {
 		begin(n)
 	}
 	o, _ = ledger()
-	if first, last := o.Attempts[0], o.Attempts[len(o.Attempts)-1]; len(o.Attempts) != maxAttemptsKept || first.No != 6 || first.Request != "<order>6</order>" || last.No != maxAttemptsKept+5 {
-		t.Fatalf("%d attempts kept, from %+v to %+v", len(o.Attempts), first, last)
+	if first, last := o.Attempts[0], o.Attempts[len(o.Attempts)-1]; len(o.Attempts) != maxAttemptsKept || first.No != 6 || first.Request != "<order>6</order>" || last.No != maxAttemptsKept+5 || o.AttemptsDropped != 5 {
+		t.Fatalf("%d attempts kept (%d said dropped), from %+v to %+v", len(o.Attempts), o.AttemptsDropped, first, last)
 	}
 	if err := db.bolt.View(func(tx *bolt.Tx) error {
 		b, _ := mbucket(tx, "m1", bAttemptBodies)
