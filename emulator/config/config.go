@@ -341,6 +341,8 @@ func checkMerchant(m *og.Merchant, problem func(key, format string, args ...any)
 	}
 	if p.Hours == nil {
 		p.Hours = slices.Clone(DefaultHours)
+	} else if len(p.Hours) == 0 {
+		problem("placement.hours", "the list is empty, so no order would ever be placed: give at least one hour from 0 to 23 (O1), or leave the key out for the default %v", DefaultHours)
 	}
 	seen := map[int]bool{}
 	for i, h := range p.Hours {

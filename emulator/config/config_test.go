@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,8 +147,14 @@ func TestParseRefusals(t *testing.T) {
 		{"config/bad_listen", "listen: localhost\n", []string{":1: listen: \"localhost\" is not host:port"}},
 		{"config/bad_port", "sftp_listen: 127.0.0.1:99999\n", []string{":1: sftp_listen: port \"99999\""}},
 		{"config/bad_clock_start", "clock_start: next tuesday\n", []string{":1: clock_start: \"next tuesday\" is not an RFC 3339 time"}},
-		{"config/type_error", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {hours: six}\n",
+		{"config/type_error", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    reminder_days: soon\n",
 			[]string{":4: cannot unmarshal"}},
+		{"O1/hour_a_word", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {hours: six}\n",
+			[]string{":4: placement.hours: \"six\" is not a whole hour"}},
+		{"O1/hour_a_fraction", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement:\n      hours: [6.5]\n",
+			[]string{":5: placement.hours: \"6.5\" is not a whole hour"}},
+		{"O1/no_hours", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement:\n      hours: []\n",
+			[]string{":5: merchants[0].placement.hours: the list is empty"}},
 		{"O1/hour_out_of_range", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement:\n      hours: [6, 24]\n",
 			[]string{":5: merchants[0].placement.hours[1]: 24 is not an hour"}},
 		{"O2/bad_method", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {method: email}\n",
@@ -256,5 +263,23 @@ func TestREADMEConfigurationExample(t *testing.T) {
 	m := c.Merchants[0]
 	if len(m.SFTP.AuthorizedKeys) != 1 || m.FeedPickup != "upload" || m.Placement.URL == "" {
 		t.Fatalf("README's merchant: %+v", m)
+	}
+}
+
+// O1: placement hours may be written as one number or as quoted numbers.
+func TestHoursForms(t *testing.T) {
+	for body, want := range map[string]string{
+		"hours: 18":             "[18]",
+		"hours: [\"6\", 18]":    "[6 18]",
+		"hours: [23, 0]":        "[0 23]",
+		"hours:\n        - 7\n": "[7]",
+	} {
+		c, err := Parse("f.yaml", []byte("merchants:\n  - merchant_id: acme\n    hash_key: \""+key+"\"\n    placement:\n      "+body+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if got := fmt.Sprint(c.Merchants[0].Placement.Hours); got != want {
+			t.Errorf("%s: hours %s, want %s", body, got, want)
+		}
 	}
 }

@@ -58,11 +58,36 @@ type rawMerchant struct {
 	Placement  struct {
 		Method  string `yaml:"method"`
 		URL     string `yaml:"url"`
-		Hours   []int  `yaml:"hours"`
+		Hours   hourList `yaml:"hours"`
 		Timeout string `yaml:"timeout"`
 	} `yaml:"placement"`
 	ReminderDays *int   `yaml:"reminder_days"`
 	FeedPickup   string `yaml:"feed_pickup"`
+}
+
+// hourList reads placement.hours: whole hours, as a list or one number. (yaml.v3 alone would
+// take 6.5 as 6, and refuse "6" without naming the key.)
+type hourList []int
+
+func (h *hourList) UnmarshalYAML(n *yaml.Node) error {
+	items := n.Content
+	switch n.Kind {
+	case yaml.ScalarNode:
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+	default:
+		return fmt.Errorf("line %d: placement.hours is a list of whole hours from 0 to 23, e.g. [6] or [6, 18] (O1)", n.Line)
+	}
+	out := hourList{}
+	for _, it := range items {
+		v, err := strconv.Atoi(it.Value)
+		if it.Kind != yaml.ScalarNode || err != nil {
+			return fmt.Errorf("line %d: placement.hours: %q is not a whole hour from 0 to 23 (O1)", it.Line, it.Value)
+		}
+		out = append(out, v)
+	}
+	*h = out
+	return nil
 }
 
 type rawSFTP struct {
@@ -161,7 +186,7 @@ func Parse(name string, data []byte) (Config, error) {
 			SFTP:       og.SFTPLogin{Username: rm.SFTP.Username, Password: rm.SFTP.Password, AuthorizedKeys: rm.SFTP.AuthorizedKeys},
 			APIKeys:    rm.APIKeys,
 			Catalogue:  resolve(name, rm.Catalogue),
-			Placement:  og.Placement{Method: rm.Placement.Method, URL: rm.Placement.URL, Hours: rm.Placement.Hours},
+			Placement:  og.Placement{Method: rm.Placement.Method, URL: rm.Placement.URL, Hours: []int(rm.Placement.Hours)},
 			FeedPickup: rm.FeedPickup,
 		}
 		if rm.Placement.Timeout != "" {

@@ -181,7 +181,8 @@ func (srv *Server) advance(c echo.Context) error {
 		return Fail(c, http.StatusBadRequest, "by", "the body is empty", want)
 	}
 	if derr := dec.Decode(&req); derr != nil {
-		return Fail(c, http.StatusBadRequest, "", "the body is not a JSON object of by or to: "+derr.Error(), want)
+		field, msg := jsonProblem(derr, "")
+		return Fail(c, http.StatusBadRequest, field, "the body is not a JSON object of by or to: "+msg, want)
 	}
 	ctx := srv.Lifetime
 	if ctx == nil {

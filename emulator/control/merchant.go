@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -212,7 +214,8 @@ func (srv *Server) putSession(c echo.Context) error {
 		derr = dec.Decode(&in)
 	}
 	if derr != nil {
-		return Fail(c, http.StatusBadRequest, "optins", "the body is not a session's opt-ins: "+derr.Error(), want)
+		field, msg := jsonProblem(derr, "optins")
+		return Fail(c, http.StatusBadRequest, field, "the body is not a session's opt-ins: "+msg, want)
 	}
 	s := og.Session{SessionID: c.Param("session_id")}
 	if len(s.SessionID) > og.MaxIdentifier {
@@ -375,7 +378,8 @@ func (srv *Server) putFaults(c echo.Context) error {
 		rules = []faults.Rule{r}
 	}
 	if err != nil {
-		return Fail(c, http.StatusBadRequest, "", "the body is not a fault rule: "+err.Error(), want)
+		field, msg := jsonProblem(err, "")
+		return Fail(c, http.StatusBadRequest, field, "the body is not a fault rule: "+msg, want)
 	}
 	for i := range rules {
 		if m := rules[i].Merchant; m != "" {
@@ -397,6 +401,32 @@ func (srv *Server) putFaults(c echo.Context) error {
 func (srv *Server) deleteFaults(c echo.Context) error {
 	srv.Faults.Set(nil)
 	return c.JSON(http.StatusOK, FaultsBody{Faults: srv.Faults.Rules()})
+}
+
+// jsonProblem says what is wrong with a body encoding/json refused, for a person: the field at
+// fault, and what it should be, without Go's type names.
+func jsonProblem(err error, defaultField string) (field, msg string) {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		field = te.Field
+		if field == "" {
+			field = defaultField
+		}
+		want := map[reflect.Kind]string{reflect.String: "a string", reflect.Bool: "true or false", reflect.Slice: "a list",
+			reflect.Map: "an object", reflect.Struct: "an object", reflect.Float64: "a number", reflect.Float32: "a number"}[te.Type.Kind()]
+		if want == "" {
+			want = "a whole number"
+		}
+		return field, fmt.Sprintf("%s is a JSON %s; it should be %s", field, te.Value, want)
+	case errors.As(err, &se):
+		return defaultField, fmt.Sprintf("the body is not JSON: %v (at byte %d)", se, se.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return name, fmt.Sprintf("unknown field %q", name)
+	}
+	return defaultField, strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func strictJSON(s string, v any) error {

@@ -89,7 +89,8 @@ func TestClockAdvanceRefusals(t *testing.T) {
 		{"neither", `{}`, "by", "neither"},
 		{"empty", ``, "by", "empty"},
 		{"not_json", `by=1d`, "", "not a JSON object"},
-		{"unknown_field", `{"days":3}`, "", "unknown field"},
+		{"unknown_field", `{"days":3}`, "days", "unknown field"},
+		{"by_a_number", `{"by":30}`, "by", "by is a JSON number; it should be a string"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := do(t, "POST", url, tc.body)

@@ -536,7 +536,7 @@ func TestP7_CartSessionOptins(t *testing.T) {
 	for _, tc := range []struct{ body, field string }{
 		{`{"optins":[{"every":1,"every_period":3}]}`, "optins[0].product"},
 		{`{"optins":[{"product":"X","every":1,"every_period":9}]}`, "optins[0].every_period"},
-		{`{"opt_ins":[]}`, "optins"},
+		{`{"opt_ins":[]}`, "opt_ins"},
 		{`{"optins":[{"product":"X","every":"weekly","every_period":2}]}`, "optins"},
 	} {
 		if r := do(t, "PUT", sessURL, tc.body); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
