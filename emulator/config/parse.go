@@ -56,10 +56,10 @@ type rawMerchant struct {
 	APIKeys    []string `yaml:"api_keys"`
 	Catalogue  string   `yaml:"catalogue"`
 	Placement  struct {
-		Method  string `yaml:"method"`
-		URL     string `yaml:"url"`
+		Method  string   `yaml:"method"`
+		URL     string   `yaml:"url"`
 		Hours   hourList `yaml:"hours"`
-		Timeout string `yaml:"timeout"`
+		Timeout string   `yaml:"timeout"`
 	} `yaml:"placement"`
 	ReminderDays *int   `yaml:"reminder_days"`
 	FeedPickup   string `yaml:"feed_pickup"`
