@@ -12,7 +12,11 @@ type PurchaseAttempt struct {
 	Status          int       `json:"status"` // 0: the connection was dropped, no answer
 	At              time.Time `json:"at"`     // sandbox time
 	Wall            time.Time `json:"wall"`
-	Fault           string    `json:"fault,omitempty"`
+	// Answered is when the answer went out (wall time): a request of the same
+	// merchant_order_id that arrived before it is a concurrent duplicate (a double submit),
+	// not a resend of the answer. Zero in records from before it was kept.
+	Answered time.Time `json:"answered,omitzero"`
+	Fault    string    `json:"fault,omitempty"`
 	// DelayMS is the latency injected before the answer; WaitedMS how long the client waited
 	// for it (less than DelayMS when it gave up, which is what a 5-second timeout does).
 	DelayMS  float64 `json:"delay_ms,omitempty"`
@@ -52,6 +56,42 @@ const (
 	clientTimeout = 5 * time.Second
 )
 
+// checkConflicts judges P6/P8's "a 409 is retried only with a new merchant_order_id" on the
+// attempts of one merchant_order_id, in arrival order. Only requests that arrived after a 409
+// was answered count as resending it: those that arrived while it was being answered are
+// concurrent duplicates of the first request, which the 409s themselves refuse.
+func checkConflicts(id string, as []PurchaseAttempt) (Check, bool) {
+	first, concurrent := -1, 0
+	for i, a := range as {
+		if a.Status != 409 {
+			continue
+		}
+		after := 0
+		for _, b := range as[i+1:] {
+			if a.Answered.IsZero() || !b.Wall.Before(a.Answered) {
+				after++
+			} else if first < 0 {
+				concurrent++
+			}
+		}
+		if first < 0 {
+			first = i
+		}
+		if after > 0 {
+			return Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckFail, MerchantOrderID: id,
+				Message: fmt.Sprintf("merchant_order_id %s was answered 409 at %s and sent again %d time(s) with the same id after that answer; a 409 is retried only with a new merchant_order_id (P6, P8)", id, a.At.Format(time.RFC3339), after)}, true
+		}
+	}
+	if first < 0 {
+		return Check{}, false
+	}
+	msg := fmt.Sprintf("merchant_order_id %s was answered 409 and not sent again", id)
+	if concurrent > 0 {
+		msg += fmt.Sprintf(" (%d request(s) with it arrived while the first 409 was being answered: a double submit, not a resend)", concurrent)
+	}
+	return Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckPass, MerchantOrderID: id, Message: msg}, true
+}
+
 // CheckP8 judges a merchant's purchase POST behaviour (P6, P8) from its attempts, as of now
 // (sandbox time): resends after a 5xx or a lost answer, 409s never resent with the same
 // merchant_order_id, and a 5-second client timeout.
@@ -75,16 +115,8 @@ func CheckP8(attempts []PurchaseAttempt, now time.Time) []Check {
 		if c, ok := checkResends(id, as, now); ok {
 			resends = append(resends, c)
 		}
-		for i, a := range as {
-			if a.Status == 409 && i+1 < len(as) {
-				conflicts = append(conflicts, Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckFail, MerchantOrderID: id,
-					Message: fmt.Sprintf("merchant_order_id %s was answered 409 at %s and sent again %d time(s) with the same id; a 409 is retried only with a new merchant_order_id (P6, P8)", id, a.At.Format(time.RFC3339), len(as)-i-1)})
-				break
-			}
-			if a.Status == 409 {
-				conflicts = append(conflicts, Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckPass, MerchantOrderID: id,
-					Message: fmt.Sprintf("merchant_order_id %s was answered 409 and not sent again", id)})
-			}
+		if c, ok := checkConflicts(id, as); ok {
+			conflicts = append(conflicts, c)
 		}
 		for _, a := range as {
 			if a.DelayMS <= float64(clientTimeout/time.Millisecond) {

@@ -243,3 +243,42 @@ func TestRunReportCountsEachOrderOnce(t *testing.T) {
 		t.Fatalf("runs %d placed %d rejected %d pending %d, want 3/2/1/1", total.Runs, total.Placed, total.Rejected, total.Pending)
 	}
 }
+
+// P6/P8: a 409 is resent only when a request with the same merchant_order_id arrives after the
+// 409 was answered; those that arrived while it was being answered are a double submit.
+func TestCheckConflictsCountsOnlyResendsAfterThe409(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	attempt := func(status, arrived, answered int) PurchaseAttempt {
+		a := PurchaseAttempt{MerchantOrderID: "X", Status: status, At: at(arrived), Wall: at(arrived)}
+		if answered >= 0 {
+			a.Answered = at(answered)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		name   string
+		as     []PurchaseAttempt
+		status string
+		want   string
+	}{
+		{"no 409", []PurchaseAttempt{attempt(201, 0, 5)}, "", ""},
+		{"a 409 not sent again", []PurchaseAttempt{attempt(201, 0, 5), attempt(409, 10, 12)}, CheckPass, "not sent again"},
+		{"a double submit", []PurchaseAttempt{attempt(201, 0, 50), attempt(409, 1, 20), attempt(409, 2, 21), attempt(409, 3, 22)}, CheckPass, "2 request(s) with it arrived while the first 409"},
+		{"resent after the 409's answer", []PurchaseAttempt{attempt(201, 0, 5), attempt(409, 10, 12), attempt(409, 40, 41)}, CheckFail, "sent again 1 time(s)"},
+		{"records from before answers were timed", []PurchaseAttempt{attempt(201, 0, -1), attempt(409, 10, -1), attempt(409, 11, -1)}, CheckFail, "sent again 1 time(s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ok := checkConflicts("X", tc.as)
+			if !ok {
+				if tc.status != "" {
+					t.Fatalf("no verdict, want %s", tc.status)
+				}
+				return
+			}
+			if c.Status != tc.status || !strings.Contains(c.Message, tc.want) {
+				t.Fatalf("%s: %s; want %s saying %q", c.Status, c.Message, tc.status, tc.want)
+			}
+		})
+	}
+}

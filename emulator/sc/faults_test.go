@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,5 +330,50 @@ func TestStalledBodyIsAnswered408(t *testing.T) {
 	putFaults(t, sb, obj{"surface": "sc", "latency": "800ms", "count": 1})
 	if st := rawPost(t, sb, prefixed(purchase("SLOW-ANSWER")), 5*time.Second); st != 201 {
 		t.Fatalf("an answer slower than the body deadline: %d, want 201", st)
+	}
+}
+
+// P6/P8 through the surface: a double submit whose duplicates arrive while a 409 is still being
+// answered is not a resend after a 409; a send after the answer is.
+func TestP8_DoubleSubmitIsNotAResendAfter409(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t)
+	putFaults(t, sb, obj{"surface": "sc", "latency": "400ms", "count": 2}) // the first two answers are slow
+	body := prefixed(purchase("DOUBLE"))
+	statuses := make(chan int, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * 100 * time.Millisecond)
+			req, _ := http.NewRequest("POST", sb.URL()+"/subscription/create", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", auth("cust-1"))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	var got []int
+	for s := range statuses {
+		got = append(got, s)
+	}
+	slices.Sort(got)
+	if fmt.Sprint(got) != "[201 409 409]" {
+		t.Fatalf("statuses %v", got)
+	}
+	if c := checksOf(t, sb)["no_resend_after_409/DOUBLE"]; c.Status != og.CheckPass || !strings.Contains(c.Message, "double submit") {
+		t.Fatalf("a double submit: %+v", c)
+	}
+	if st := rawPost(t, sb, body, 5*time.Second); st != 409 {
+		t.Fatalf("a resend: %d", st)
+	}
+	if c := checksOf(t, sb)["no_resend_after_409/DOUBLE"]; c.Status != og.CheckFail {
+		t.Fatalf("a resend after the 409s were answered: %+v", c)
 	}
 }

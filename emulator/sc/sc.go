@@ -162,7 +162,7 @@ func (srv *Server) create(c echo.Context) error {
 		}
 	}
 	record := func(status int) {
-		attempt.Status = status
+		attempt.Status, attempt.Answered = status, srv.Clock.Wall()
 		srv.Attempts.RecordAttempt(m.ID, attempt)
 	}
 
