@@ -46,6 +46,9 @@ func unreserved(c byte) bool {
 // with path rules (a '+' stays a '+': phone numbers and base64 carry them).
 func decodeBody(raw []byte) (*decoded, *og.Error) {
 	d := &decoded{form: formRaw}
+	if bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
+		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is gzip-compressed: send the purchase JSON uncompressed, with no Content-Encoding")
+	}
 	if bytes.HasPrefix(raw, []byte("\xef\xbb\xbf")) {
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body starts with a UTF-8 byte-order mark (EF BB BF): send the JSON without it (an editor or a .NET StreamWriter adds one)")
 	}

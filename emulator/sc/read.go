@@ -108,16 +108,25 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 		return s
 	}
 	if s == "null" || s == "undefined" {
-		r.warn("P2", p, fmt.Sprintf("%s is the string %q: the client encoded a missing value", p, s))
+		r.warn("P2", p, fmt.Sprintf("%s is the string %s: the client encoded a missing value", p, quote(s)))
 	}
 	r.ascii(p, s)
 	return s
 }
 
+// quote quotes a value a client sent for a diagnostic, clipped: a 40 KB value is not echoed.
+func quote(s string) string {
+	const max = 120
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:max]), len(s))
+}
+
 // ascii refuses non-ASCII text (C1).
 func (r *reader) ascii(p, s string) {
 	if i := og.NonASCII(s); i >= 0 {
-		r.fail("C1", p, msgASCII, fmt.Sprintf("%s has a non-ASCII or control character at byte %d (%q): Ordergroove accepts ASCII only (C1)", p, i, s))
+		r.fail("C1", p, msgASCII, fmt.Sprintf("%s has a non-ASCII or control character at byte %d (%s): Ordergroove accepts ASCII only (C1)", p, i, quote(s)))
 	}
 }
 
@@ -145,7 +154,7 @@ func (r *reader) integer(obj map[string]any, path, key string, n need) (int, boo
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil || len(s) > 10 {
-		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s %q is not a whole number", p, s))
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s %s is not a whole number", p, quote(s)))
 		return 0, false
 	}
 	return v, true
@@ -175,7 +184,7 @@ func (r *reader) money(obj map[string]any, path, key string, n need) (og.Money, 
 		return 0, false
 	}
 	if !exact {
-		r.warn("P3", p, fmt.Sprintf("%s %q is finer than a cent: taken as %s", p, s, m))
+		r.warn("P3", p, fmt.Sprintf("%s %s is finer than a cent: taken as %s", p, quote(s), m))
 	}
 	if m < 0 {
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s %s is negative", p, m))
@@ -234,7 +243,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 			p.CartTracking = b
 			r.warn("P2", "og_cart_tracking", fmt.Sprintf("og_cart_tracking is the string %q; send the JSON boolean %v", x, b))
 		} else {
-			r.fail("P2", "og_cart_tracking", msgInvalid, fmt.Sprintf("og_cart_tracking %q is not true or false", x))
+			r.fail("P2", "og_cart_tracking", msgInvalid, fmt.Sprintf("og_cart_tracking %s is not true or false", quote(x)))
 		}
 	default:
 		r.fail("P2", "og_cart_tracking", msgInvalid, "og_cart_tracking must be true or false, got "+og.JSONKind(x))
@@ -333,7 +342,7 @@ func (r *reader) user(u map[string]any) og.PurchaseUser {
 	pu.LastName = r.str(u, "user", "last_name", required)
 	pu.Email = r.str(u, "user", "email", required)
 	if e := pu.Email; e != "" && (!strings.Contains(e, "@") || strings.HasPrefix(e, "@") || strings.HasSuffix(e, "@")) {
-		r.fail("P2", "user.email", "Enter a valid email address.", fmt.Sprintf("user.email %q is not an email address", e))
+		r.fail("P2", "user.email", "Enter a valid email address.", fmt.Sprintf("user.email %s is not an email address", quote(e)))
 	}
 	pu.PhoneNumber = r.str(u, "user", "phone_number", wanted)
 	pu.ExtraData = r.object(u, "user", "extra_data", optional)
@@ -363,7 +372,7 @@ func (r *reader) address(a map[string]any, path string) og.Address {
 	}
 	if cc := ad.CountryCode; len(cc) > 2 {
 		r.fail("P3", path+".country_code", "Ensure this field has no more than 2 characters.",
-			fmt.Sprintf("country_code %q has %d characters; P3: at most two (an ISO 3166 code such as US)", cc, len(cc)))
+			fmt.Sprintf("country_code %s has %d characters; P3: at most two (an ISO 3166 code such as US)", quote(cc), len(cc)))
 	} else if cc != "" && strings.ToUpper(cc) != cc {
 		r.warn("P3", path+".country_code", fmt.Sprintf("country_code %q is not upper case (ISO 3166: %s)", cc, strings.ToUpper(cc)))
 	}
@@ -386,7 +395,7 @@ func (r *reader) aes(obj map[string]any, path, key string, n need) (string, bool
 		case og.LooksLikeCardNumber(s):
 			msg = fmt.Sprintf("%s is a card number in clear, not AES ciphertext: encrypt it with the merchant's hash key (E1), and never send a card number unencrypted (E4). (%s)", p, msg)
 		case plainExpiry.MatchString(s):
-			msg = fmt.Sprintf("%s %q is an expiry in clear, not AES ciphertext: encrypt it with the merchant's hash key (E1). (%s)", p, s, msg)
+			msg = fmt.Sprintf("%s %s is an expiry in clear, not AES ciphertext: encrypt it with the merchant's hash key (E1). (%s)", p, quote(s), msg)
 		}
 		r.fail("E1", p, msgEncryption, msg)
 		return "", false
@@ -515,7 +524,7 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 		}
 		if d := r.str(si, sp, "first_order_place_date", optional); d != "" {
 			if date, err := og.ParseDate(d); err != nil {
-				r.fail("P3", sp+".first_order_place_date", "Date has wrong format. Use YYYY-MM-DD.", fmt.Sprintf("first_order_place_date %q is not a date YYYY-MM-DD", d))
+				r.fail("P3", sp+".first_order_place_date", "Date has wrong format. Use YYYY-MM-DD.", fmt.Sprintf("first_order_place_date %s is not a date YYYY-MM-DD", quote(d)))
 			} else {
 				sub.FirstOrderPlaceDate = date
 			}

@@ -1,9 +1,12 @@
 package sc_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -64,6 +67,14 @@ func TestP1_BodyForms(t *testing.T) {
 	}
 }
 
+func gzipped(s string) string {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	io.WriteString(w, s)
+	w.Close()
+	return b.String()
+}
+
 func TestP1_BodyRefusals(t *testing.T) {
 	sb := sandboxtest.Start(t)
 	for _, tc := range []struct{ name, body, want string }{
@@ -75,6 +86,7 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"P1/bad_whole_encoding", `%7B%zz`, "does not decode"},
 		{"P1/too_deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nests deeper"},
 		{"P1/byte_order_mark", "\ufeff" + `{"merchant_id": "x"}`, "byte-order mark"},
+		{"P1/gzip", gzipped(`{"merchant_id": "x"}`), "gzip-compressed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := post(t, sb, tc.body)
@@ -254,6 +266,7 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "P2/missing_subscription_quantity_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.quantity", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.quantity"},
 		{name: "P2/missing_offer_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.offer", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.tracking_override.offer"},
 		{name: "P2/numeric_user_id", edit: func(o obj) obj { return set(o, "user.user_id", 4242) }, status: 401, rule: "A4", want: "sig_field"},
+		{name: "C1/a_long_value_is_clipped_in_the_diagnostic", edit: func(o obj) obj { return set(o, "user.first_name", strings.Repeat("a", 40_000)+"\u00e9") }, status: 400, rule: "C1", field: "user.first_name", want: "… (40002 bytes)"},
 		{name: "P2/user_an_empty_string", edit: func(o obj) obj { return set(o, "user", "") }, status: 400, rule: "P2", field: "user", wire: "This field is required."},
 		{name: "P2/merchant_order_id_too_long", edit: func(o obj) obj { return set(o, "merchant_order_id", strings.Repeat("M", og.MaxIdentifier+1)) }, status: 400, rule: "P2", field: "merchant_order_id", want: "identifiers of up to 1024 bytes"},
 		{name: "P2/session_id_too_long", edit: func(o obj) obj {
