@@ -10,6 +10,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("merchants:\n  - {merchant_id: a, hash_key: x, placement: {hours: [25]}}\n"))
 	f.Add([]byte("tls: auto\nclock_start: 2026-01-05\njournal_max_bytes: 1KiB\n"))
 	f.Add([]byte("&a [*a]"))
+	f.Add([]byte("merchants:\n  - {merchant_id: a, hash_key: x, placement: {hours: [6.5, \"7\", ~, []]}}\n"))
+	f.Add([]byte("merchants:\n  - {merchant_id: a, hash_key: x, placement: {hours: {a: 1}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.yaml", data)
 		if err != nil {
