@@ -223,8 +223,8 @@ func (d *daily) RunDue(_ context.Context, now time.Time) (og.RunReport, error) {
 		d.next = d.next.Add(24 * time.Hour)
 	}
 	rep := og.RunReport{Runs: 1} // two orders placed at each run
-	rep.Order(2*now.Unix(), og.OutcomePlaced)
-	rep.Order(2*now.Unix()+1, og.OutcomePlaced)
+	rep.Order("m", 2*now.Unix(), og.OutcomePlaced)
+	rep.Order("m", 2*now.Unix()+1, og.OutcomePlaced)
 	return rep, nil
 }
 

@@ -235,12 +235,15 @@ func TestRunReportCountsEachOrderOnce(t *testing.T) {
 	} {
 		r := RunReport{Runs: 1}
 		for id, outcome := range run {
-			r.Order(id, outcome)
+			r.Order("m1", id, outcome)
 		}
 		total.Add(r)
 	}
-	if total.Runs != 3 || total.Placed != 2 || total.Rejected != 1 || total.Pending != 1 {
-		t.Fatalf("runs %d placed %d rejected %d pending %d, want 3/2/1/1", total.Runs, total.Placed, total.Rejected, total.Pending)
+	other := RunReport{Runs: 1} // another merchant's order 1: og ids are per merchant
+	other.Order("m2", 1, OutcomePlaced)
+	total.Add(other)
+	if total.Runs != 4 || total.Placed != 3 || total.Rejected != 1 || total.Pending != 1 {
+		t.Fatalf("runs %d placed %d rejected %d pending %d, want 4/3/1/1", total.Runs, total.Placed, total.Rejected, total.Pending)
 	}
 }
 

@@ -27,18 +27,29 @@ type RunReport struct {
 	Pending  int `json:"pending"`
 	Feeds    int `json:"feeds,omitempty"` // feed files read at the F1 pickups
 
-	outcomes map[int64]string // order og id → its latest outcome (OutcomePlaced, ...)
+	outcomes map[orderRef]string // each order's latest outcome (OutcomePlaced, ...)
 }
 
-// Order records the outcome of order id at a run, replacing what an earlier run recorded.
-func (r *RunReport) Order(id int64, outcome string) {
+// orderRef names an order across merchants: og ids are numbered per merchant.
+type orderRef struct {
+	merchant string
+	id       int64
+}
+
+// Order records the outcome of a merchant's order id at a run, replacing what an earlier run
+// recorded.
+func (r *RunReport) Order(merchant string, id int64, outcome string) {
+	r.order(orderRef{merchant, id}, outcome)
+}
+
+func (r *RunReport) order(ref orderRef, outcome string) {
 	if r.outcomes == nil {
-		r.outcomes = map[int64]string{}
+		r.outcomes = map[orderRef]string{}
 	}
-	if prev, ok := r.outcomes[id]; ok {
+	if prev, ok := r.outcomes[ref]; ok {
 		*r.counter(prev)--
 	}
-	r.outcomes[id] = outcome
+	r.outcomes[ref] = outcome
 	*r.counter(outcome)++
 }
 
@@ -56,7 +67,7 @@ func (r *RunReport) counter(outcome string) *int {
 func (r *RunReport) Add(o RunReport) {
 	r.Runs += o.Runs
 	r.Feeds += o.Feeds
-	for id, outcome := range o.outcomes {
-		r.Order(id, outcome)
+	for ref, outcome := range o.outcomes {
+		r.order(ref, outcome)
 	}
 }

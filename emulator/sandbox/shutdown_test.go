@@ -30,7 +30,7 @@ func (b *blocking) RunDue(ctx context.Context, now time.Time) (og.RunReport, err
 	b.done = true
 	rep := og.RunReport{Runs: 1}
 	for id := range int64(3) {
-		rep.Order(id, og.OutcomePlaced)
+		rep.Order("m", id, og.OutcomePlaced)
 	}
 	return rep, nil
 }

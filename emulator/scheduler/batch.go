@@ -84,7 +84,7 @@ func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due
 		return rep, err
 	}
 	for _, id := range b.Orders {
-		rep.Order(id, og.OutcomePending)
+		rep.Order(m.ID, id, og.OutcomePending)
 	}
 	return rep, nil
 }
@@ -289,7 +289,7 @@ func (s *Scheduler) applyAnswer(ctx context.Context, m *og.Merchant, rep *og.Fee
 	if !ok {
 		return refuse(field, "order %d was answered meanwhile (another batch response): this answer is ignored", id)
 	}
-	rr.Order(id, dec.Outcome())
+	rr.Order(m.ID, id, dec.Outcome())
 	diags := dec.Warnings
 	if dec.Rule == "O6c" {
 		diags = append(diags, og.Finding("O6c", field, dec.Text))

@@ -314,7 +314,7 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 			return nil, err
 		}
 		s.Log.Error("placement: an order could not be prepared; retried at the next run (O6a)", "merchant", m.ID, "order", id, "why", why)
-		rep.Order(id, og.OutcomePending)
+		rep.Order(m.ID, id, og.OutcomePending)
 	}
 	var out []prepared
 	for i, p := range ready {
@@ -322,7 +322,7 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 			if err := s.Store.PauseOrder(ctx, m, due[i].OGID, paused[i], run); err != nil {
 				return nil, err
 			}
-			rep.Order(due[i].OGID, og.OutcomePending)
+			rep.Order(m.ID, due[i].OGID, og.OutcomePending)
 			continue
 		}
 		if p != nil {
@@ -365,7 +365,7 @@ func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		rep.Order(p.oc.Order.OGID, d.Outcome())
+		rep.Order(m.ID, p.oc.Order.OGID, d.Outcome())
 		return nil
 	})
 	// Decisions are committed behind the senders; the run is over when they are on disk. A

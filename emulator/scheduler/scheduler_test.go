@@ -597,3 +597,30 @@ func TestAdvanceSummaryCountsOrdersNotAttempts(t *testing.T) {
 		t.Fatalf("summary %v after %d POSTs, want one placed order", sum, len(ms.received()))
 	}
 }
+
+// The advance summary counts the orders of every merchant: og ids are numbered per merchant,
+// so two merchants' first orders are two orders.
+func TestAdvanceSummaryCountsEveryMerchantsOrders(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := sandboxtest.Start(t, func(c *config.Config) {
+		c.ClockStart = start
+		c.Merchants[0].Placement.URL = ms.URL
+		second := c.Merchants[0]
+		second.ID, second.PublicID, second.Name = "1111aaaa2222bbbb3333cccc4444dddd", "5555eeee6666ffff7777aaaa8888bbbb", "Second Store"
+		second.SFTP = og.SFTPLogin{Username: "second", Password: "second-sftp"}
+		second.APIKeys = []string{"second-api-key"}
+		c.Merchants = append(c.Merchants, second)
+	})
+	for _, m := range sb.Merchants() {
+		r := sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+m.ID+"/products",
+			`[{"product_id":"DF-30","sku":"DF-30-LB","name":"Grain-Free Dog Food 30 lb","price":"54.99","in_stock":1,"autoship_eligible":1}]`)
+		if r.Status != 200 {
+			t.Fatalf("products of %s: %d %s", m.ID, r.Status, r.Body)
+		}
+		sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{Merchant: m, UserID: "hal", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	}
+	sum := sandboxtest.Advance(t, sb, "6d12h")
+	if placed := sum["orders"].(map[string]any)["placed"]; placed != 2.0 || len(ms.received()) != 2 {
+		t.Fatalf("summary %v after %d POSTs, want both merchants' orders placed", sum, len(ms.received()))
+	}
+}
