@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -152,7 +153,8 @@ func (srv *Server) putProducts(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	br := bufio.NewReader(io.LimitReader(c.Request().Body, MaxProductsBody))
+	body := &readErrors{r: io.LimitReader(c.Request().Body, MaxProductsBody)}
+	br := bufio.NewReader(body)
 	name := "PUT /_sandbox/merchants/" + m.ID + "/products"
 	var rep og.FeedReport
 	switch firstByte(br) {
@@ -168,8 +170,21 @@ func (srv *Server) putProducts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	web.AddDiagnostics(c, rep.Findings...)
 	status := http.StatusOK
+	if body.err != nil {
+		// The body was cut short: what arrived was ingested, and the report says so.
+		rep.Complete = false
+		status = http.StatusBadRequest
+		msg := fmt.Sprintf("reading the body failed after %d bytes (%v): the products before the failure were ingested; send the rest again", body.n, body.err)
+		if errors.Is(body.err, os.ErrDeadlineExceeded) {
+			status = http.StatusRequestTimeout
+			msg = fmt.Sprintf("the body stopped arriving after %d bytes: the products before it were ingested; send the rest again", body.n)
+		}
+		rep.Findings = append(rep.Findings, og.Diagnostic{Rule: "F1", Field: "body", Severity: og.SeverityError, Message: msg})
+		web.AddDiagnostics(c, rep.Findings...)
+		return c.JSON(status, rep)
+	}
+	web.AddDiagnostics(c, rep.Findings...)
 	switch {
 	case rep.Accepted == 0 && (rep.Refused > 0 || rep.Errors() > 0):
 		status = http.StatusBadRequest
@@ -177,6 +192,22 @@ func (srv *Server) putProducts(c echo.Context) error {
 		status = http.StatusMultiStatus
 	}
 	return c.JSON(status, rep)
+}
+
+// readErrors remembers the first failure of a body read other than its end, and counts bytes.
+type readErrors struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (e *readErrors) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 func firstByte(br *bufio.Reader) byte {

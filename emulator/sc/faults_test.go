@@ -331,6 +331,62 @@ func TestStalledBodyIsAnswered408(t *testing.T) {
 	if st := rawPost(t, sb, prefixed(purchase("SLOW-ANSWER")), 5*time.Second); st != 201 {
 		t.Fatalf("an answer slower than the body deadline: %d, want 201", st)
 	}
+
+	// A request without a body whose answer is slow gets it, and its connection stays usable.
+	sub := decode(t, post(t, sb, prefixed(purchase("NO-BODY-SLOW")))).SubsReqID
+	putFaults(t, sb, obj{"surface": "sc", "path": "/subscription/*/response", "status": 503, "latency": "800ms", "count": 1})
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	for i, want := range []int{503, 200} {
+		req, _ := http.NewRequest("GET", sb.URL()+"/subscription/"+sub+"/response", nil)
+		req.Header.Set("Authorization", auth("cust-1"))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("GET %d without a body, past the body deadline: %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+
+	// A body that keeps coming, slowly, is not cut off: the deadline is on silence, not on
+	// the whole body.
+	conn2, err := net.Dial("tcp", strings.TrimPrefix(sb.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	body = prefixed(purchase("SLOW-BUT-STEADY"))
+	fmt.Fprintf(conn2, "POST /subscription/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n", auth("cust-1"), len(body))
+	for i := 0; i < len(body); i += len(body)/5 + 1 {
+		io.WriteString(conn2, body[i:min(i+len(body)/5+1, len(body))])
+		time.Sleep(150 * time.Millisecond) // 750 ms in all, past the 300 ms deadline
+	}
+	conn2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp2, err := http.ReadResponse(bufio.NewReader(conn2), nil)
+	if err != nil || resp2.StatusCode != 201 {
+		t.Fatalf("a slow but steady body: %v %v", resp2, err)
+	}
+
+	// A products PUT whose body stops arriving says what was ingested, and that it is not
+	// complete.
+	conn3, err := net.Dial("tcp", strings.TrimPrefix(sb.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn3.Close()
+	products := `[{"product_id":"P1","sku":"P1","name":"One","price":"1.00","in_stock":1},{"product_id":"P2"`
+	fmt.Fprintf(conn3, "PUT /_sandbox/merchants/%s/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", demo.ID, len(products)+500, products)
+	conn3.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp3, err := http.ReadResponse(bufio.NewReader(conn3), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3, _ := io.ReadAll(resp3.Body)
+	if resp3.StatusCode != 408 || !strings.Contains(string(b3), `"complete":false`) || !strings.Contains(string(b3), "stopped arriving") {
+		t.Fatalf("a products PUT that stalls: %d %s", resp3.StatusCode, b3)
+	}
 }
 
 // P6/P8 through the surface: a double submit whose duplicates arrive while a 409 is still being

@@ -28,8 +28,10 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		start, wall := s.clock.Now(), s.clock.Wall()
+		if req.ContentLength != 0 && req.Body != nil && req.Body != http.NoBody {
+			req.Body = s.idleDeadline(c.Response().Writer, req.Body)
+		}
 		req.Body = http.MaxBytesReader(c.Response(), req.Body, MaxRequestBody)
-		s.bodyDeadline(c.Response().Writer)
 		// The first MaxRecordedBody bytes are read here, so that the journal shows what was
 		// sent even to a handler that never reads it (a 404); the handler reads them back.
 		head, _ := io.ReadAll(io.LimitReader(req.Body, MaxRecordedBody))
@@ -118,16 +120,37 @@ func (t teeBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// bodyDeadline gives the request's body BodyTimeout to arrive: a read past it fails, and
-// ReadBody answers 408. net/http lifts the deadline itself once the body has been read to its
-// end (it clears it to watch the idle connection), so a long handler — an advance, an
-// injected latency — is not cut off behind it.
-func (s *Server) bodyDeadline(w http.ResponseWriter) {
+// idleBody keeps a deadline on the connection while the request's body arrives: each read
+// that brings data pushes it BodyTimeout further, so a body that stops arriving fails (and
+// ReadBody answers 408) while a large one that keeps coming, however slowly, does not.
+type idleBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+// idleDeadline wraps a request body with a deadline. It is only for a request that has a body:
+// net/http watches the connection of one without a body (and of one whose body has been read to
+// its end) with a read of its own, and a deadline left on it would cancel the request. net/http
+// clears the deadline itself when the body ends, and no read pushes it on after that.
+func (s *Server) idleDeadline(w http.ResponseWriter, body io.ReadCloser) io.ReadCloser {
 	d := s.BodyTimeout
 	if d <= 0 {
 		d = DefaultBodyTimeout
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return body
+	}
+	return &idleBody{ReadCloser: body, rc: rc, d: d}
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 && err == nil {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.d))
+	}
+	return n, err
 }
 
 type captureWriter struct {

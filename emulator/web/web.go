@@ -41,9 +41,9 @@ type Fallback func(c echo.Context, status int, err error) error
 // Server is the echo instance of the HTTP listener.
 type Server struct {
 	Echo *echo.Echo
-	// BodyTimeout bounds how long a request's body may take to arrive after its headers: a
-	// client that stalls mid-body gets 408, not a connection held for ever. Zero means
-	// DefaultBodyTimeout.
+	// BodyTimeout bounds how long a request's body may stop arriving: a client that stalls
+	// mid-body gets 408, not a connection held for ever (a slow but steady body is fine). Zero
+	// means DefaultBodyTimeout.
 	BodyTimeout time.Duration
 	journal     og.JournalService
 	clock       og.Clock
@@ -180,7 +180,7 @@ func Note(c echo.Context, note string) { c.Set(keyNote, note) }
 // SkipJournal keeps an exchange out of the journal (reads of the control API).
 func SkipJournal(c echo.Context) { c.Set(keySkip, true) }
 
-// DefaultBodyTimeout is Server.BodyTimeout's default: ample for a 256 MiB body on loopback.
+// DefaultBodyTimeout is Server.BodyTimeout's default.
 const DefaultBodyTimeout = 30 * time.Second
 
 // ReadBody reads the request body, refusing one over max bytes with an ETOOLARGE error, and one
@@ -192,7 +192,7 @@ func ReadBody(c echo.Context, max int64) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return nil, og.Errorf(og.ETIMEOUT, "", "body", "the body stopped arriving: %d of %s bytes came before the deadline; send the whole body at once", len(b), lengthOf(r))
+		return nil, og.Errorf(og.ETIMEOUT, "", "body", "the body stopped arriving: %d of %s bytes came, then nothing for the deadline; send the whole body at once", len(b), lengthOf(r))
 	}
 	if err != nil {
 		return nil, og.Errorf(og.EINVALID, "", "body", "reading the body failed: %v", err)
