@@ -173,11 +173,16 @@ func (s *Scheduler) run(ctx context.Context, m *og.Merchant, run time.Time) (og.
 		return rep, err
 	}
 	// An order finished in this run may leave its subscriptions' next order due in this run
-	// too (one that went out late moves on to today, og.Frequency.NextNotBefore): it is placed
-	// now, on its date, not a run late. An order is sent at most once per run, and the passes
+	// too (one rejected late moves on to today, og.Frequency.NextNotBefore): it is placed now,
+	// on its date, not a run late. An order is sent at most once per run, and the passes
 	// are bounded (a subscription's next date is at least a day after the last).
 	sent := map[int64]bool{}
 	for pass := 0; len(due) > 0 && pass < maxPasses; pass++ {
+		if pass > 0 { // the new orders' reminders go out before them (O7)
+			if err := s.remind(ctx, m, run); err != nil {
+				return rep, err
+			}
+		}
 		for _, d := range due {
 			sent[d.OGID] = true
 		}

@@ -489,9 +489,10 @@ func TestOrdersAndEmailsCarryEveryNamedField(t *testing.T) {
 }
 
 // O6a with a daily subscription: while the merchant is down each order is retried for a day,
-// then given up, and the next order goes out on its own date in the same run; once the
-// merchant is back, the order retried that day and the day's own order are both placed, and
-// the subscription is on schedule again — not a day behind for each day it was down.
+// then given up, and the day's own order goes out in the same run, on its date; once the
+// merchant is back, the order retried that day is placed and stands for that day's, and the
+// subscription is on schedule again — not a day behind for each day it was down. Each order
+// gets its reminder first (O7).
 func TestO6a_DailySubscriptionKeepsItsDatesThroughAnOutage(t *testing.T) {
 	var down sync.Mutex
 	isDown := true
@@ -512,7 +513,7 @@ func TestO6a_DailySubscriptionKeepsItsDatesThroughAnOutage(t *testing.T) {
 	down.Lock()
 	isDown = false
 	down.Unlock()
-	sandboxtest.Advance(t, sb, "1d") // Jan 10
+	sandboxtest.Advance(t, sb, "1d") // Jan 10: the order of Jan 9 is placed
 	sandboxtest.Advance(t, sb, "1d") // Jan 11
 
 	byDate := map[string][]og.Order{}
@@ -521,19 +522,23 @@ func TestO6a_DailySubscriptionKeepsItsDatesThroughAnOutage(t *testing.T) {
 	}
 	for day := 5; day <= 12; day++ {
 		date := fmt.Sprintf("2026-01-%02d", day)
+		want := og.OrderRejected // given up after its day of retries (O6a)
+		switch day {
+		case 9, 11:
+			want = og.OrderPlaced
+		case 10: // the order of Jan 9, placed on the 10th, stands for it
+			if len(byDate[date]) != 0 {
+				t.Fatalf("an order dated %s besides the late one placed that day: %v", date, byDate[date])
+			}
+			continue
+		case 12:
+			want = og.OrderScheduled
+		}
 		if len(byDate[date]) != 1 {
 			t.Fatalf("%d orders dated %s, want 1: %v", len(byDate[date]), date, byDate)
 		}
-		o := byDate[date][0]
-		want := og.OrderRejected // given up after its day of retries (O6a)
-		switch {
-		case day >= 9 && day <= 11:
-			want = og.OrderPlaced
-		case day == 12:
-			want = og.OrderScheduled
-		}
-		if o.Status != want {
-			t.Fatalf("order of %s: %s, want %s:\n%s", date, o.Status, want, ledger(o))
+		if o := byDate[date][0]; o.Status != want || day < 12 && o.ReminderSent == nil {
+			t.Fatalf("order of %s: %s (reminder %v), want %s with its reminder:\n%s", date, o.Status, o.ReminderSent, want, ledger(o))
 		}
 	}
 	var placed []string
@@ -542,8 +547,8 @@ func TestO6a_DailySubscriptionKeepsItsDatesThroughAnOutage(t *testing.T) {
 			placed = append(placed, r.order.FindElement("head/orderOgDate").Text())
 		}
 	}
-	if got := strings.Join(placed[len(placed)-3:], ","); got != "2026-01-09,2026-01-10,2026-01-11" {
-		t.Fatalf("the last three orders POSTed: %s, want the retried Jan 9 and then each day's own (all: %v)", got, placed)
+	if got := strings.Join(placed[len(placed)-2:], ","); got != "2026-01-09,2026-01-11" {
+		t.Fatalf("the last two orders POSTed: %s, want the retried Jan 9 and then Jan 11's (all: %v)", got, placed)
 	}
 }
 
@@ -622,5 +627,35 @@ func TestAdvanceSummaryCountsEveryMerchantsOrders(t *testing.T) {
 	sum := sandboxtest.Advance(t, sb, "6d12h")
 	if placed := sum["orders"].(map[string]any)["placed"]; placed != 2.0 || len(ms.received()) != 2 {
 		t.Fatalf("summary %v after %d POSTs, want both merchants' orders placed", sum, len(ms.received()))
+	}
+}
+
+// O7: an order that becomes due during a run (the day's own, after a late one was given up)
+// gets its reminder before it is placed in that same run.
+func TestO7_OrderPlacedLaterInTheRunGetsItsReminderFirst(t *testing.T) {
+	ms := newMerchant(t, func(n int, o *etree.Element) (int, string) {
+		if n <= 2 { // the order of Jan 5, and its retry on the 6th
+			return 503, ""
+		}
+		return success(n, o)
+	})
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "ivy", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodDay}}})
+	sandboxtest.Advance(t, sb, "1d12h") // the runs of Jan 5 and Jan 6
+	if o := findOrder(t, sb, "2026-01-05"); o.Status != og.OrderRejected {
+		t.Fatalf("the order of Jan 5: %+v", o)
+	}
+	o := findOrder(t, sb, "2026-01-06")
+	if o.Status != og.OrderPlaced || o.ReminderSent == nil {
+		t.Fatalf("the order of Jan 6, placed in the run that gave up Jan 5's: %s, reminder %v", o.Status, o.ReminderSent)
+	}
+	reminders := 0
+	for _, e := range sandboxtest.Emails(t, sb, demoID) {
+		if e.Kind == og.EmailReminder && e.OrderID == o.OGID {
+			reminders++
+		}
+	}
+	if reminders != 1 {
+		t.Fatalf("%d reminders for the order of Jan 6, want 1", reminders)
 	}
 }

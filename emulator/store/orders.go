@@ -614,11 +614,15 @@ func applyDecision(v *view, m *og.Merchant, o *og.Order, stored int, d og.Decisi
 
 // nextOrders moves each live subscription of a finished order to its next date and puts it in
 // its upcoming order: placed or rejected, the subscription goes on (Ordergroove never cancels a
-// subscription for rejected orders). The next date is the subscription's next one not before
-// the run's day: an order that went out late does not leave the subscription owing orders for
-// the dates in between (see og.Frequency.NextNotBefore).
+// subscription for rejected orders). The next date is the subscription's next one still to
+// come (og.Frequency.NextNotBefore): an order that went out late does not leave the subscription
+// owing orders for the dates in between. A late order that was placed stands for today's (the
+// next is after today); one that was rejected leaves today's to go out, in the same run.
 func nextOrders(v *view, m *og.Merchant, o *og.Order, run, now time.Time) error {
 	today := og.DateOf(run, m.Location)
+	if o.Status == og.OrderPlaced {
+		today = today.AddDays(1)
+	}
 	up := newUpcoming(v, m, now)
 	for _, sid := range o.Subscriptions {
 		var s og.Subscription
