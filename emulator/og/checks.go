@@ -57,37 +57,44 @@ const (
 )
 
 // checkConflicts judges P6/P8's "a 409 is retried only with a new merchant_order_id" on the
-// attempts of one merchant_order_id, in arrival order. Only requests that arrived after a 409
-// was answered count as resending it: those that arrived while it was being answered are
-// concurrent duplicates of the first request, which the 409s themselves refuse.
+// attempts of one merchant_order_id, in arrival order. A request resends a 409 only if it
+// arrived once that 409 was answered, and once the id's first request was answered: before
+// then the client could not know the id was taken, and the requests are a double submit (the
+// 409s refuse them, as they should).
 func checkConflicts(id string, as []PurchaseAttempt) (Check, bool) {
-	first, concurrent := -1, 0
-	for i, a := range as {
+	// settled reports whether b arrived once a's answer was out (records from before answers
+	// were timed count as after).
+	settled := func(a, b *PurchaseAttempt) bool { return a.Answered.IsZero() || !b.Wall.Before(a.Answered) }
+	seen := false
+	for i := range as {
+		a := &as[i]
 		if a.Status != 409 {
 			continue
 		}
+		seen = true
 		after := 0
-		for _, b := range as[i+1:] {
-			if a.Answered.IsZero() || !b.Wall.Before(a.Answered) {
+		for j := i + 1; j < len(as); j++ {
+			if settled(a, &as[j]) && settled(&as[0], &as[j]) {
 				after++
-			} else if first < 0 {
-				concurrent++
 			}
-		}
-		if first < 0 {
-			first = i
 		}
 		if after > 0 {
 			return Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckFail, MerchantOrderID: id,
 				Message: fmt.Sprintf("merchant_order_id %s was answered 409 at %s and sent again %d time(s) with the same id after that answer; a 409 is retried only with a new merchant_order_id (P6, P8)", id, a.At.Format(time.RFC3339), after)}, true
 		}
 	}
-	if first < 0 {
+	if !seen {
 		return Check{}, false
+	}
+	concurrent := 0
+	for j := 1; j < len(as); j++ {
+		if !settled(&as[0], &as[j]) {
+			concurrent++
+		}
 	}
 	msg := fmt.Sprintf("merchant_order_id %s was answered 409 and not sent again", id)
 	if concurrent > 0 {
-		msg += fmt.Sprintf(" (%d request(s) with it arrived while the first 409 was being answered: a double submit, not a resend)", concurrent)
+		msg += fmt.Sprintf(" (%d request(s) with it arrived before its first request was answered: a double submit, not a resend)", concurrent)
 	}
 	return Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckPass, MerchantOrderID: id, Message: msg}, true
 }

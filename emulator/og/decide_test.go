@@ -267,7 +267,9 @@ func TestCheckConflictsCountsOnlyResendsAfterThe409(t *testing.T) {
 	}{
 		{"no 409", []PurchaseAttempt{attempt(201, 0, 5)}, "", ""},
 		{"a 409 not sent again", []PurchaseAttempt{attempt(201, 0, 5), attempt(409, 10, 12)}, CheckPass, "not sent again"},
-		{"a double submit", []PurchaseAttempt{attempt(201, 0, 50), attempt(409, 1, 20), attempt(409, 2, 21), attempt(409, 3, 22)}, CheckPass, "2 request(s) with it arrived while the first 409"},
+		{"a double submit", []PurchaseAttempt{attempt(201, 0, 50), attempt(409, 1, 20), attempt(409, 2, 21), attempt(409, 3, 22)}, CheckPass, "3 request(s) with it arrived before its first request was answered"},
+		{"a triple click, only the first answer slow", []PurchaseAttempt{attempt(201, 0, 400), attempt(409, 100, 101), attempt(409, 200, 201)}, CheckPass, "double submit"},
+		{"a double submit while a 409 is slow", []PurchaseAttempt{attempt(201, 0, 5), attempt(409, 10, 500), attempt(409, 200, 201)}, CheckPass, "not sent again"},
 		{"resent after the 409's answer", []PurchaseAttempt{attempt(201, 0, 5), attempt(409, 10, 12), attempt(409, 40, 41)}, CheckFail, "sent again 1 time(s)"},
 		{"records from before answers were timed", []PurchaseAttempt{attempt(201, 0, -1), attempt(409, 10, -1), attempt(409, 11, -1)}, CheckFail, "sent again 1 time(s)"},
 	} {
