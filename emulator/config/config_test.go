@@ -283,3 +283,21 @@ func TestHoursForms(t *testing.T) {
 		}
 	}
 }
+
+// O1: placement hours may come through YAML aliases, a whole list or one hour.
+func TestHoursThroughAliases(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("merchants:\n"+
+		"  - {merchant_id: a, hash_key: \""+key+"\", placement: {hours: &h [6, &eve 18]}}\n"+
+		"  - {merchant_id: b, hash_key: \""+key+"\", placement: {hours: *h}, sftp: {username: b}}\n"+
+		"  - {merchant_id: c, hash_key: \""+key+"\", placement: {hours: [*eve, 7]}, sftp: {username: c}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range c.Merchants {
+		got = append(got, fmt.Sprint(m.Placement.Hours))
+	}
+	if strings.Join(got, " ") != "[6 18] [6 18] [7 18]" {
+		t.Fatalf("hours %v", got)
+	}
+}

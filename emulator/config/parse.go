@@ -70,6 +70,7 @@ type rawMerchant struct {
 type hourList []int
 
 func (h *hourList) UnmarshalYAML(n *yaml.Node) error {
+	n = unalias(n)
 	items := n.Content
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -80,6 +81,7 @@ func (h *hourList) UnmarshalYAML(n *yaml.Node) error {
 	}
 	out := hourList{}
 	for _, it := range items {
+		it = unalias(it)
 		v, err := strconv.Atoi(it.Value)
 		if it.Kind != yaml.ScalarNode || err != nil {
 			return fmt.Errorf("line %d: placement.hours: %q is not a whole hour from 0 to 23 (O1)", it.Line, it.Value)
@@ -88,6 +90,17 @@ func (h *hourList) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*h = out
 	return nil
+}
+
+// unalias follows a YAML alias (*name) to the node it names.
+func unalias(n *yaml.Node) *yaml.Node {
+	for range 16 {
+		if n.Kind != yaml.AliasNode || n.Alias == nil {
+			break
+		}
+		n = n.Alias
+	}
+	return n
 }
 
 type rawSFTP struct {

@@ -442,15 +442,20 @@ func jsonProblem(err error, defaultField string) (field, msg string) {
 	switch {
 	case errors.As(err, &te):
 		field = te.Field
-		if field == "" {
-			field = defaultField
+		subject := field
+		switch {
+		case field != "":
+		case defaultField != "":
+			field, subject = defaultField, "a value in "+defaultField
+		default:
+			subject = "the body"
 		}
 		want := map[reflect.Kind]string{reflect.String: "a string", reflect.Bool: "true or false", reflect.Slice: "a list",
 			reflect.Map: "an object", reflect.Struct: "an object", reflect.Float64: "a number", reflect.Float32: "a number"}[te.Type.Kind()]
 		if want == "" {
 			want = "a whole number"
 		}
-		return field, fmt.Sprintf("%s is a JSON %s; it should be %s", field, te.Value, want)
+		return field, fmt.Sprintf("%s is a JSON %s; it should be %s", subject, te.Value, want)
 	case errors.As(err, &se):
 		return defaultField, fmt.Sprintf("the body is not JSON: %v (at byte %d)", se, se.Offset)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -100,7 +100,7 @@ func Check(r *Rule) (field, msg string) {
 		return "surface", fmt.Sprintf("surface %q: faults go on %s", r.Surface, strings.Join(Surfaces, ", "))
 	case r.Status != 0 && (r.Status < 200 || r.Status > 599):
 		return "status", fmt.Sprintf("status %d is not an HTTP status from 200 to 599", r.Status)
-	case r.Status != 0 && r.Status < 400 && !(r.Status == 202 && r.Surface == "sc" && strings.Contains(r.Path, "response")):
+	case r.Status != 0 && r.Status < 400 && !(r.Status == 202 && r.Surface == "sc" && onResponsePath(r.Path)):
 		// A 2xx answered without processing would tell the client that a subscription exists
 		// when none was created (P5: a 201 carries its subs_req_id); a 3xx has nowhere to go.
 		return "status", fmt.Sprintf("status %d is not a failure: a fault answers 400 to 599 (or 202, pending, on the sc surface's path /subscription/*/response, P1)", r.Status)
@@ -128,6 +128,13 @@ func Check(r *Rule) (field, msg string) {
 		r.delay = d
 	}
 	return "", ""
+}
+
+// onResponsePath reports whether a rule's path pattern takes in GET /subscription/{id}/response,
+// where 202 answers "pending" (P1).
+func onResponsePath(pattern string) bool {
+	ok, _ := path.Match(strings.TrimSuffix(pattern, "/"), "/subscription/0123456789abcdef01234567/response")
+	return ok
 }
 
 // Set replaces every rule (PUT is idempotent). Rules must have passed Check.

@@ -93,7 +93,8 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 		s = x
 	case json.Number:
 		s = x.String()
-		r.warn("P2", p, fmt.Sprintf("%s was sent as the number %s; P2 wants a string", p, s))
+		head, more := clip(s)
+		r.warn("P2", p, fmt.Sprintf("%s was sent as the number %s%s; P2 wants a string", p, head, more))
 	default:
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a string, got %s", p, og.JSONKind(x)))
 		return ""
@@ -116,11 +117,17 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 
 // quote quotes a value a client sent for a diagnostic, clipped: a 40 KB value is not echoed.
 func quote(s string) string {
+	head, more := clip(s)
+	return strconv.Quote(head) + more
+}
+
+// clip cuts a value a client sent to what a diagnostic shows of it.
+func clip(s string) (head, more string) {
 	const max = 120
 	if len(s) <= max {
-		return strconv.Quote(s)
+		return s, ""
 	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:max]), len(s))
+	return s[:max], fmt.Sprintf("… (%d bytes)", len(s))
 }
 
 // ascii refuses non-ASCII text (C1).
@@ -281,6 +288,7 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 		p.MerchantOrderID = x
 	case json.Number:
 		p.MerchantOrderID = x.String()
+		r.ident("merchant_order_id", p.MerchantOrderID)
 		r.warn("P2", "merchant_order_id", "merchant_order_id was sent as a number; P2 wants a string")
 	default:
 		r.fail("P2", "merchant_order_id", msgInvalid, "merchant_order_id must be a string, got "+og.JSONKind(x))

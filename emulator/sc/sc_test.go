@@ -267,6 +267,7 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "P2/missing_offer_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.offer", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.tracking_override.offer"},
 		{name: "P2/numeric_user_id", edit: func(o obj) obj { return set(o, "user.user_id", 4242) }, status: 401, rule: "A4", want: "sig_field"},
 		{name: "C1/a_long_value_is_clipped_in_the_diagnostic", edit: func(o obj) obj { return set(o, "user.first_name", strings.Repeat("a", 40_000)+"\u00e9") }, status: 400, rule: "C1", field: "user.first_name", want: "… (40002 bytes)"},
+		{name: "P2/merchant_order_id_a_huge_number", edit: func(o obj) obj { return set(o, "merchant_order_id", json.Number(strings.Repeat("7", 40_000))) }, status: 400, rule: "P2", field: "merchant_order_id", want: "40000 bytes long"},
 		{name: "P2/user_an_empty_string", edit: func(o obj) obj { return set(o, "user", "") }, status: 400, rule: "P2", field: "user", wire: "This field is required."},
 		{name: "P2/merchant_order_id_too_long", edit: func(o obj) obj { return set(o, "merchant_order_id", strings.Repeat("M", og.MaxIdentifier+1)) }, status: 400, rule: "P2", field: "merchant_order_id", want: "identifiers of up to 1024 bytes"},
 		{name: "P2/session_id_too_long", edit: func(o obj) obj {
