@@ -305,7 +305,7 @@ func TestLatencyFaultEndsAtShutdownWithTheAnswer(t *testing.T) {
 // a request whose answer is slow (an injected latency longer than the deadline) still gets it.
 func TestStalledBodyIsAnswered408(t *testing.T) {
 	cfg := sandbox.TestConfig(t.TempDir())
-	sb, err := sandbox.Start(t.Context(), cfg, sandbox.Options{BodyTimeout: 300 * time.Millisecond})
+	sb, err := sandbox.Start(t.Context(), cfg, sandbox.Options{BodyTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,14 +327,14 @@ func TestStalledBodyIsAnswered408(t *testing.T) {
 		t.Fatalf("stalled body: %d %s", resp.StatusCode, b)
 	}
 
-	putFaults(t, sb, obj{"surface": "sc", "latency": "800ms", "count": 1})
+	putFaults(t, sb, obj{"surface": "sc", "latency": "1s", "count": 1})
 	if st := rawPost(t, sb, prefixed(purchase("SLOW-ANSWER")), 5*time.Second); st != 201 {
 		t.Fatalf("an answer slower than the body deadline: %d, want 201", st)
 	}
 
 	// A request without a body whose answer is slow gets it, and its connection stays usable.
 	sub := decode(t, post(t, sb, prefixed(purchase("NO-BODY-SLOW")))).SubsReqID
-	putFaults(t, sb, obj{"surface": "sc", "path": "/subscription/*/response", "status": 503, "latency": "800ms", "count": 1})
+	putFaults(t, sb, obj{"surface": "sc", "path": "/subscription/*/response", "status": 503, "latency": "1s", "count": 1})
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 	for i, want := range []int{503, 200} {
 		req, _ := http.NewRequest("GET", sb.URL()+"/subscription/"+sub+"/response", nil)
@@ -359,9 +359,9 @@ func TestStalledBodyIsAnswered408(t *testing.T) {
 	defer conn2.Close()
 	body = prefixed(purchase("SLOW-BUT-STEADY"))
 	fmt.Fprintf(conn2, "POST /subscription/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n", auth("cust-1"), len(body))
-	for i := 0; i < len(body); i += len(body)/5 + 1 {
-		io.WriteString(conn2, body[i:min(i+len(body)/5+1, len(body))])
-		time.Sleep(150 * time.Millisecond) // 750 ms in all, past the 300 ms deadline
+	for i := 0; i < len(body); i += len(body)/8 + 1 {
+		io.WriteString(conn2, body[i:min(i+len(body)/8+1, len(body))])
+		time.Sleep(100 * time.Millisecond) // 800 ms in all, past the 500 ms deadline
 	}
 	conn2.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp2, err := http.ReadResponse(bufio.NewReader(conn2), nil)
