@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -176,11 +175,11 @@ func (srv *Server) putProducts(c echo.Context) error {
 		rep.Complete = false
 		status = http.StatusBadRequest
 		msg := fmt.Sprintf("reading the body failed after %d bytes (%v): the products before the failure were ingested; send the rest again", body.n, body.err)
-		if errors.Is(body.err, os.ErrDeadlineExceeded) {
+		if web.Stalled(body.err) {
 			status = http.StatusRequestTimeout
 			msg = fmt.Sprintf("the body stopped arriving after %d bytes: the products before it were ingested; send the rest again", body.n)
 		}
-		rep.Findings = append(rep.Findings, og.Diagnostic{Rule: "F1", Field: "body", Severity: og.SeverityError, Message: msg})
+		rep.Findings = append(rep.Findings, og.Finding("F1", "body", msg))
 		web.AddDiagnostics(c, rep.Findings...)
 		return c.JSON(status, rep)
 	}

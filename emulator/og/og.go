@@ -10,7 +10,10 @@
 // Rule ids in comments and diagnostics (A3, P6, O6d, ...) are those of ../shared/SPEC.md.
 package og
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Clock is the sandbox clock. Everything Ordergroove does on a schedule (placement runs,
 // reminders, price lock, feed cadence) reads time from it, never from time.Now.
@@ -61,6 +64,16 @@ func Warning(rule, field, msg string) Diagnostic {
 // Finding returns an error diagnostic.
 func Finding(rule, field, msg string) Diagnostic {
 	return Diagnostic{Rule: rule, Field: field, Message: msg, Severity: SeverityError}
+}
+
+// Clip cuts a value a client or merchant sent to what a diagnostic shows of it: its first 120
+// bytes, and how long it was.
+func Clip(s string) string {
+	const max = 120
+	if len(s) <= max {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:max], len(s))
 }
 
 // Rules returns the distinct rule ids of the error diagnostics, in order of first appearance.

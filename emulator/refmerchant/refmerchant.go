@@ -125,9 +125,9 @@ func (rm *Merchant) answer(w http.ResponseWriter, r *http.Request) (int, string)
 	if msg := rm.verify(r.Header.Get("Authorization"), customer); msg != "" {
 		return http.StatusForbidden, msg + " (O2: every order POST carries an A4 authorization header, signed over the order's customer)"
 	}
-	order999 := field("head/orderPublicId") // a retry of the order carries the same one
-	if order999 == "" {
-		order999 = ogID
+	counted := field("head/orderPublicId") // a retry of the order carries the same one
+	if counted == "" {
+		counted = ogID
 	}
 
 	status, answer := http.StatusOK, success("REF-"+ogID)
@@ -145,10 +145,10 @@ func (rm *Merchant) answer(w http.ResponseWriter, r *http.Request) (int, string)
 		if rm.attempts == nil || len(rm.attempts) >= maxCounted {
 			rm.attempts = map[string]int{} // bounded: orders given up on are never placed
 		}
-		rm.attempts[order999]++
-		attempt := rm.attempts[order999]
+		rm.attempts[counted]++
+		attempt := rm.attempts[counted]
 		if attempt > n {
-			delete(rm.attempts, order999) // placed: nothing more to count
+			delete(rm.attempts, counted) // placed: nothing more to count
 		}
 		rm.mu.Unlock()
 		if attempt <= n {

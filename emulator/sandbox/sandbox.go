@@ -58,7 +58,7 @@ type Options struct {
 	Log *slog.Logger
 	// Wall is the wall clock (time.Now when nil). Tests inject one; sandbox time is derived.
 	Wall func() time.Time
-	// BodyTimeout bounds how long a request body may take to arrive (web.DefaultBodyTimeout
+	// BodyTimeout bounds how long a request body may stop arriving (web.DefaultBodyTimeout
 	// when zero). Tests shorten it.
 	BodyTimeout time.Duration
 }
@@ -368,9 +368,7 @@ func (s *Sandbox) Config() config.Config { return s.cfg }
 func (s *Sandbox) Close() error {
 	s.closeOnce.Do(func() {
 		s.ready.Store(false)
-		if s.stopping != nil {
-			close(s.stopping)
-		}
+		close(s.stopping)
 		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
 		grace := time.AfterFunc(WorkGrace, s.cancel)

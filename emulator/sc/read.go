@@ -93,8 +93,7 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 		s = x
 	case json.Number:
 		s = x.String()
-		head, more := clip(s)
-		r.warn("P2", p, fmt.Sprintf("%s was sent as the number %s%s; P2 wants a string", p, head, more))
+		r.warn("P2", p, fmt.Sprintf("%s was sent as the number %s; P2 wants a string", p, og.Clip(s)))
 	default:
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a string, got %s", p, og.JSONKind(x)))
 		return ""
@@ -115,20 +114,9 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 	return s
 }
 
-// quote quotes a value a client sent for a diagnostic, clipped: a 40 KB value is not echoed.
-func quote(s string) string {
-	head, more := clip(s)
-	return strconv.Quote(head) + more
-}
-
-// clip cuts a value a client sent to what a diagnostic shows of it.
-func clip(s string) (head, more string) {
-	const max = 120
-	if len(s) <= max {
-		return s, ""
-	}
-	return s[:max], fmt.Sprintf("… (%d bytes)", len(s))
-}
+// quote quotes a value a client sent for a diagnostic, clipped (og.Clip): a 40 KB value is not
+// echoed.
+func quote(s string) string { return strconv.Quote(og.Clip(s)) }
 
 // ascii refuses non-ASCII text (C1).
 func (r *reader) ascii(p, s string) {

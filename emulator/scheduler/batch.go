@@ -251,7 +251,7 @@ func (s *Scheduler) applyAnswer(ctx context.Context, m *og.Merchant, rep *og.Fee
 	}
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
-		return refuse("ogOrderId", "ogOrderId %q is not an order id: it is the <orderOgId> of the order in the batch file", clip([]byte(raw)))
+		return refuse("ogOrderId", "ogOrderId %q is not an order id: it is the <orderOgId> of the order in the batch file", og.Clip(raw))
 	}
 	field := fmt.Sprintf("order[%d]", id)
 	if prev, dup := seen[id]; dup {

@@ -229,11 +229,11 @@ func ParseResponse(body []byte) (*og.PlacementResponse, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings.MaxDepth = 8
 	if err := doc.ReadFromBytes(b); err != nil {
-		return nil, fmt.Errorf("the body is not XML (%v): %q", err, clip(b))
+		return nil, fmt.Errorf("the body is not XML (%v): %q", err, og.Clip(string(b)))
 	}
 	root := doc.Root()
 	if root == nil {
-		return nil, fmt.Errorf("the body holds no XML element: %q", clip(b))
+		return nil, fmt.Errorf("the body holds no XML element: %q", og.Clip(string(b)))
 	}
 	if root.Tag == "orders" {
 		return nil, fmt.Errorf("the answer is a batch <orders> document; the API method answers one <order> (O4)")
@@ -260,11 +260,4 @@ func readOrderAnswer(e *etree.Element) (*og.PlacementResponse, error) {
 		return nil, fmt.Errorf("the <order> answer has no <code> (SUCCESS or ERROR)")
 	}
 	return r, nil
-}
-
-func clip(b []byte) string {
-	if len(b) > 120 {
-		return string(b[:120]) + "…"
-	}
-	return string(b)
 }

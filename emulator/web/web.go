@@ -191,7 +191,7 @@ func ReadBody(c echo.Context, max int64) ([]byte, error) {
 		return nil, og.Errorf(og.ETOOLARGE, "", "body", "the body is %d bytes; this endpoint takes at most %d", r.ContentLength, max)
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if Stalled(err) {
 		return nil, og.Errorf(og.ETIMEOUT, "", "body", "the body stopped arriving: %d of %s bytes came, then nothing for the deadline; send the whole body at once", len(b), lengthOf(r))
 	}
 	if err != nil {
@@ -202,6 +202,10 @@ func ReadBody(c echo.Context, max int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Stalled reports whether a read of a request body failed because the body stopped arriving
+// for the server's BodyTimeout.
+func Stalled(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 // lengthOf says how long the request said its body is.
 func lengthOf(r *http.Request) string {
