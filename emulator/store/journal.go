@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -205,7 +204,7 @@ func (j *journal) List(ctx context.Context, f og.JournalFilter) (og.JournalPage,
 			}
 			pageBytes += len(js)
 			var e og.JournalEntry
-			if err := json.Unmarshal(js, &e); err != nil {
+			if err := unmarshal(js, &e); err != nil {
 				return fmt.Errorf("journal entry %d: %w", getUint(k), err)
 			}
 			page.Entries = append(page.Entries, e)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
@@ -67,7 +66,7 @@ func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
 	if raw == nil {
 		return false, nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := unmarshal(raw, v); err != nil {
 		return false, fmt.Errorf("store: decode %s: %w", key, err)
 	}
 	return true, nil
@@ -121,7 +120,7 @@ func (db *DB) appendLog(merchantID string, bucket []byte, v any, max uint64) err
 func eachJSON[T any](b *bolt.Bucket, fn func(key []byte, v *T) error) error {
 	return b.ForEach(func(k, raw []byte) error {
 		v := new(T)
-		if err := json.Unmarshal(raw, v); err != nil {
+		if err := unmarshal(raw, v); err != nil {
 			return fmt.Errorf("store: decode %s: %w", k, err)
 		}
 		return fn(k, v)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -114,7 +113,7 @@ func (v *view) getJSON(bucket []byte, key string, out any) (bool, error) {
 	if err != nil || raw == nil {
 		return false, err
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
+	if err := unmarshal(raw, out); err != nil {
 		return false, fmt.Errorf("store: decode %s: %w", key, err)
 	}
 	return true, nil

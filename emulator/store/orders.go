@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -751,14 +750,14 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 		get := func(key string) []byte { return bodies.Get([]byte(key)) }
 		return b.ForEach(func(k, raw []byte) error {
 			var h orderHead
-			if err := json.Unmarshal(raw, &h); err != nil {
+			if err := unmarshal(raw, &h); err != nil {
 				return err
 			}
 			o := h.Order
 			if h.ItemCount > 0 {
 				o.Items = make([]og.OrderItem, h.ItemCount)
 				for i := range o.Items {
-					if err := json.Unmarshal(items.Get([]byte(itemKey(o.OGID, i))), &o.Items[i]); err != nil {
+					if err := unmarshal(items.Get([]byte(itemKey(o.OGID, i))), &o.Items[i]); err != nil {
 						return fmt.Errorf("store: order %d item %d: %w", o.OGID, i, err)
 					}
 				}
@@ -802,7 +801,7 @@ func (db *DB) LastAttemptAt(ctx context.Context, merchantID string) (time.Time, 
 					At time.Time `json:"time"`
 				} `json:"attempts"`
 			}
-			if err := json.Unmarshal(raw, &h); err != nil {
+			if err := unmarshal(raw, &h); err != nil {
 				return err
 			}
 			for _, a := range h.Attempts {
