@@ -3,11 +3,15 @@ package sc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 )
@@ -85,23 +89,11 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 		}
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not a JSON object%s", hint)
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not valid JSON (read as %s): %v", d.form, err)
+	obj, err := d.parse(s)
+	if err != nil {
+		return nil, err
 	}
-	if dec.More() {
-		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body has text after its JSON object (read as %s)", d.form)
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is JSON but not an object")
-	}
-	if depth(obj, 0) > maxJSONDepth {
-		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body nests deeper than %d levels; a purchase nests four", maxJSONDepth)
-	}
-	d.obj = d.walk(obj, "").(map[string]any)
+	d.obj = obj
 	if d.form != formWhole && d.form != formPrefixedWhole && len(d.unencoded) > 0 {
 		sort.Strings(d.unencoded)
 		list := d.unencoded
@@ -118,50 +110,108 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 	return d, nil
 }
 
-func depth(v any, n int) int {
-	best := n
-	switch x := v.(type) {
-	case map[string]any:
-		for _, c := range x {
-			best = max(best, depth(c, n+1))
-		}
-	case []any:
-		for _, c := range x {
-			best = max(best, depth(c, n+1))
+// jsonOptions reads the body as encoding/json would: a repeated name keeps its last value, and
+// invalid UTF-8 becomes U+FFFD (then refused as non-ASCII where it matters, P2).
+var jsonOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// parse reads the JSON object s and decodes every string leaf as it goes (C2), noting how each
+// was encoded; numbers stay json.Number. It is one pass over the tokens: the purchase POST's
+// throughput depends on it (issue 3).
+func (d *decoded) parse(s string) (map[string]any, *og.Error) {
+	dec := jsontext.NewDecoder(strings.NewReader(s), jsonOptions...)
+	p := parser{d: d, dec: dec}
+	v, err := p.value()
+	if err == nil {
+		if _, end := dec.ReadToken(); end != io.EOF {
+			return nil, og.Errorf(og.EINVALID, "P1", "body", "the body has text after its JSON object (read as %s)", d.form)
 		}
 	}
-	return best
-}
-
-// walk decodes every string leaf of v, noting for diagnostics how each was encoded.
-func (d *decoded) walk(v any, path string) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			x[k] = d.walk(c, join(path, k))
-		}
-		return x
-	case []any:
-		for i, c := range x {
-			x[i] = d.walk(c, path+"["+strconv.Itoa(i)+"]")
-		}
-		return x
-	case string:
-		return d.decodeString(x, path)
+	switch {
+	case errors.Is(err, errTooDeep):
+		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body nests deeper than %d levels; a purchase nests four", maxJSONDepth)
+	case err != nil:
+		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not valid JSON (read as %s): %s", d.form, strings.TrimPrefix(err.Error(), "jsontext: "))
 	}
-	return v
+	return v.(map[string]any), nil
 }
 
-func (d *decoded) decodeString(s, path string) string {
+var errTooDeep = errors.New("too deep")
+
+// parser builds the body's values from dec; path is the dotted path of the value being read
+// (user.shipping_address.city, products[0].sku), made a string only when a diagnostic names it.
+type parser struct {
+	d    *decoded
+	dec  *jsontext.Decoder
+	path []byte
+}
+
+func (p *parser) value() (any, error) {
+	// A value read inside n containers nests n levels deep; the top object is level 0.
+	if p.dec.StackDepth() > maxJSONDepth {
+		return nil, errTooDeep
+	}
+	tok, err := p.dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	switch tok.Kind() {
+	case '{':
+		obj := map[string]any{}
+		for p.dec.PeekKind() != '}' {
+			name, err := p.dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			key := name.String()
+			n := len(p.path)
+			if n > 0 {
+				p.path = append(p.path, '.')
+			}
+			p.path = append(p.path, key...)
+			v, err := p.value()
+			p.path = p.path[:n]
+			if err != nil {
+				return nil, err
+			}
+			obj[key] = v
+		}
+		_, err := p.dec.ReadToken()
+		return obj, err
+	case '[':
+		list := []any{}
+		for i := 0; p.dec.PeekKind() != ']'; i++ {
+			n := len(p.path)
+			p.path = append(strconv.AppendInt(append(p.path, '['), int64(i), 10), ']')
+			v, err := p.value()
+			p.path = p.path[:n]
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+		}
+		_, err := p.dec.ReadToken()
+		return list, err
+	case '"':
+		return p.d.decodeString(tok.String(), p.path), nil
+	case '0':
+		return json.Number(tok.String()), nil
+	case 't', 'f':
+		return tok.Bool(), nil
+	}
+	return nil, nil // null
+}
+
+func (d *decoded) decodeString(s string, at []byte) string {
 	if !strings.Contains(s, "%") {
 		for i := 0; i < len(s); i++ {
-			if !unreserved(s[i]) && !isAESField(path) {
-				d.unencoded = append(d.unencoded, path)
+			if !unreserved(s[i]) && !isAESField(at) {
+				d.unencoded = append(d.unencoded, string(at))
 				break
 			}
 		}
 		return s
 	}
+	path := string(at)
 	dec, err := url.PathUnescape(s)
 	if err != nil {
 		d.diags = append(d.diags, og.Warning("C2", path, fmt.Sprintf("%q has a '%%' that is not a URL escape: taken literally; URL-encode each string value (C2: %%25 for a '%%')", s)))
@@ -176,16 +226,9 @@ func (d *decoded) decodeString(s, path string) string {
 	return dec
 }
 
-func isAESField(path string) bool {
-	return strings.HasSuffix(path, "cc_holder") || strings.HasSuffix(path, "cc_exp_date") ||
-		strings.HasSuffix(path, "cc_number") || strings.HasSuffix(path, "cc_last_4")
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+func isAESField(path []byte) bool {
+	return bytes.HasSuffix(path, []byte("cc_holder")) || bytes.HasSuffix(path, []byte("cc_exp_date")) ||
+		bytes.HasSuffix(path, []byte("cc_number")) || bytes.HasSuffix(path, []byte("cc_last_4"))
 }
 
 // bodyNote is the journal's record of how the body was read, for a developer comparing

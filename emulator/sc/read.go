@@ -587,3 +587,10 @@ func (r *reader) components(obj map[string]any, path string) []og.Component {
 	}
 	return out
 }
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
