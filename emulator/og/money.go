@@ -13,18 +13,23 @@ type Money int64
 const MaxPrice Money = 9999999999
 
 // String formats the amount with two decimals: "19.99".
-func (m Money) String() string {
-	sign := ""
+func (m Money) String() string { return string(m.appendTo(make([]byte, 0, 24))) }
+
+// appendTo appends the amount with two decimals, without fmt: prices are written on every
+// stored subscription and order item (issue 3's throughput).
+func (m Money) appendTo(b []byte) []byte {
+	u := uint64(m)
 	if m < 0 {
-		sign, m = "-", -m
+		b, u = append(b, '-'), uint64(-(m+1))+1 // math.MinInt64 too
 	}
-	return fmt.Sprintf("%s%d.%02d", sign, m/100, m%100)
+	b = strconv.AppendUint(b, u/100, 10)
+	return append(b, '.', byte('0'+u%100/10), byte('0'+u%10))
 }
 
 // MarshalJSON writes the amount as a decimal string, as Ordergroove's API does ("19.99").
 func (m Money) MarshalJSON() ([]byte, error) {
 	// Digits, a sign and a point: nothing to escape.
-	return strconv.AppendQuote(make([]byte, 0, 24), m.String()), nil
+	return append(m.appendTo(append(make([]byte, 0, 26), '"')), '"'), nil
 }
 
 // UnmarshalJSON reads a decimal string or number.

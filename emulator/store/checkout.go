@@ -60,11 +60,10 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 		if _, seen := catalogue[pp.ProductID]; seen {
 			continue
 		}
-		var prod og.Product
-		if ok, err := v.getJSON(bProducts, pp.ProductID, &prod); err != nil {
+		if prod, err := getShared[og.Product](v, bProducts, pp.ProductID); err != nil {
 			return nil, err
-		} else if ok {
-			catalogue[pp.ProductID] = &prod
+		} else if prod != nil {
+			catalogue[pp.ProductID] = prod
 		}
 	}
 	var session, optins *og.Session

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
+	bolt "go.etcd.io/bbolt"
 )
 
 // fill sets every field of v (a pointer) to a value that is not its zero, recursively, so that
@@ -94,5 +96,70 @@ func TestUnmarshalReadsWhatEncodingJSONReads(t *testing.T) {
 	var c og.Customer
 	if err := unmarshal([]byte("{\"first_name\":\"a\xffb\",\"FIRST_NAME\":\"x\",\"first_name\":\"c\"}"), &c); err != nil || c.FirstName != "c" {
 		t.Errorf("invalid UTF-8, duplicate and case-folded names: %v, %q", err, c.FirstName)
+	}
+}
+
+// getShared hands out one decoded product while its stored bytes stay the same, a new one as
+// soon as they change (a feed or the control API updated it), and what the view itself wrote
+// before that; each read is checked at commit like any other.
+func TestGetSharedFollowsTheStoredBytes(t *testing.T) {
+	db := MustOpen(t, Options{})
+	if err := db.EnsureMerchants([]string{"m"}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(price og.Money) {
+		t.Helper()
+		if _, err := db.UpsertProducts(context.Background(), "m", []og.Product{{ProductID: "p", SKU: "p", Name: "P", Price: price, AutoshipEligible: true, InStock: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(v *view) *og.Product {
+		t.Helper()
+		p, err := getShared[og.Product](v, bProducts, "p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	inView := func(fn func(v *view)) {
+		t.Helper()
+		if err := db.bolt.View(func(tx *bolt.Tx) error { fn(newView(tx, db, "m")); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(1000)
+	var first *og.Product
+	inView(func(v *view) { first = read(v) })
+	inView(func(v *view) {
+		if again := read(v); again != first || again.Price != 1000 {
+			t.Errorf("unchanged bytes: got %p (price %s), want the shared %p", again, again.Price, first)
+		}
+		if p, err := getShared[og.Product](v, bProducts, "absent"); p != nil || err != nil {
+			t.Errorf("absent product: %v, %v", p, err)
+		}
+	})
+	put(1250)
+	inView(func(v *view) {
+		now := read(v)
+		if now == first || now.Price != 1250 || first.Price != 1000 {
+			t.Errorf("after the price changed: got price %s (shared value now %s)", now.Price, first.Price)
+		}
+		v.putJSON(bProducts, "p", &og.Product{ProductID: "p", Price: 1})
+		if own := read(v); own.Price != 1 {
+			t.Errorf("the view's own write: price %s", own.Price)
+		}
+	})
+	// A read through the cache is checked at commit: a view that read the product before it
+	// changed is not valid afterwards.
+	var stale *view
+	inView(func(v *view) { read(v); stale = v })
+	put(1300)
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		if stale.valid(tx) {
+			t.Error("a view that read the product at 12.50 is still valid after it changed to 13.00")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -77,6 +77,7 @@ type DB struct {
 	commit  *committer
 	journal *journal
 	ids     idAllocator
+	shared  sharedCache // decoded products (see getShared)
 }
 
 // LockedError reports that another process holds the database.

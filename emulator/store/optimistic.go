@@ -289,3 +289,79 @@ func (a *idAllocator) reset() {
 	defer a.mu.Unlock()
 	a.last = nil
 }
+
+// sharedCache keeps decoded values of records that are read far more often than written (a
+// checkout reads each of its products; a placement, each of its order's products), each with
+// the bytes it was decoded from. A read whose stored bytes are still those bytes gets the
+// decoded value without decoding it again: the value is shared, and callers must not change it.
+type sharedCache struct {
+	mu sync.RWMutex
+	m  map[string]sharedEntry // merchant, bucket, key
+}
+
+type sharedEntry struct {
+	raw []byte
+	val any
+}
+
+// maxShared bounds the cache: past it, the cache starts again empty (a catalogue of a few
+// thousand products stays in).
+const maxShared = 8192
+
+func (c *sharedCache) lookup(key string, raw []byte) (sharedEntry, bool) {
+	c.mu.RLock()
+	e, ok := c.m[key]
+	c.mu.RUnlock()
+	return e, ok && bytes.Equal(e.raw, raw)
+}
+
+func (c *sharedCache) store(key string, e sharedEntry) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxShared {
+		c.m = map[string]sharedEntry{}
+	}
+	c.m[key] = e
+	c.mu.Unlock()
+}
+
+// getShared returns the decoded value of key, or nil when there is none, as getJSON would
+// decode it; the value may be shared with other readers and must not be changed. The read is
+// recorded for the check as get records it.
+func getShared[T any](v *view, bucket []byte, key string) (*T, error) {
+	for i := len(v.writes) - 1; i >= 0; i-- {
+		if w := v.writes[i]; bytes.Equal(w.bucket, bucket) && w.key == key {
+			if w.val == nil {
+				return nil, nil
+			}
+			out := new(T)
+			if err := unmarshal(w.val, out); err != nil {
+				return nil, fmt.Errorf("store: decode %s: %w", key, err)
+			}
+			return out, nil
+		}
+	}
+	b, err := v.bucket(bucket)
+	if err != nil {
+		return nil, err
+	}
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		v.reads = append(v.reads, readRec{bucket: bucket, key: key})
+		return nil, nil
+	}
+	ck := v.merchant + "\x00" + string(bucket) + "\x00" + key
+	if e, ok := v.db.shared.lookup(ck, raw); ok {
+		if out, ok := e.val.(*T); ok {
+			v.reads = append(v.reads, readRec{bucket: bucket, key: key, val: e.raw})
+			return out, nil
+		}
+	}
+	own := bytes.Clone(raw)
+	out := new(T)
+	if err := unmarshal(own, out); err != nil {
+		return nil, fmt.Errorf("store: decode %s: %w", key, err)
+	}
+	v.db.shared.store(ck, sharedEntry{raw: own, val: out})
+	v.reads = append(v.reads, readRec{bucket: bucket, key: key, val: own})
+	return out, nil
+}

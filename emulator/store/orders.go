@@ -415,10 +415,9 @@ func (db *DB) OrderContext(ctx context.Context, m *og.Merchant, id int64) (*og.O
 					c.Subscriptions[s.PublicID] = s
 				}
 			}
-			p := &og.Product{}
-			if ok, err := v.getJSON(bProducts, it.ProductID, p); err != nil {
+			if p, err := getShared[og.Product](v, bProducts, it.ProductID); err != nil {
 				return err
-			} else if ok {
+			} else if p != nil {
 				c.Products[p.ProductID] = p
 			}
 		}
@@ -640,14 +639,9 @@ func nextOrders(v *view, m *og.Merchant, o *og.Order, run, now time.Time) error 
 			}
 		}
 		v.del(bGroups, groupKey(&groupOf))
-		var p og.Product
-		found, err := v.getJSON(bProducts, s.ProductID, &p)
+		pp, err := getShared[og.Product](v, bProducts, s.ProductID)
 		if err != nil {
 			return err
-		}
-		pp := &p
-		if !found {
-			pp = nil
 		}
 		if err := up.add(&s, pp); err != nil {
 			return err

@@ -87,3 +87,26 @@ func TestMaskerEdges(t *testing.T) {
 		t.Fatal("past the bound, header names are judged wrongly")
 	}
 }
+
+// holdsAny's table holds a bit per secret word, and finds what a plain search finds.
+func TestHoldsAnyFindsWhatASearchFinds(t *testing.T) {
+	if len(secretWords) > 32 || secretWords[len(secretWords)-1] != "sig" {
+		t.Fatalf("secretWords: %d words, last %q; the starts table holds 32 and sig goes last", len(secretWords), secretWords[len(secretWords)-1])
+	}
+	naive := func(s string, n int) bool {
+		for _, w := range secretWords[:n] {
+			if strings.Contains(strings.ToLower(s), w) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range []string{"", "s", "sig", "SIG", "a_Sig_b", "x API-KEY", "apikey", "api_ke", "Cc_Number=1",
+		"cc_holder cc_exp_date", `{"hash_key":"x"}`, "PassWd", "pas", "secre", "accesstoken", "AUTH_TOKEN", "cvc", "cv"} {
+		for _, n := range []int{len(secretWords), len(secretWords) - 1} {
+			if got, want := holdsAny(s, n), naive(s, n); got != want {
+				t.Errorf("holdsAny(%q, %d) = %v, want %v", s, n, got, want)
+			}
+		}
+	}
+}

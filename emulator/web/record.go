@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"io"
+	"math/bits"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -222,25 +223,24 @@ var secretWords = []string{"password", "passwd", "secret", "hash_key", "hashkey"
 	"access_token", "accesstoken", "auth_token", "authtoken", "sig"} // "sig" stays last: maskJSONSig
 
 // mayHoldSecret reports whether s holds one of secretWords, in any case.
-func mayHoldSecret(s string) bool { return holdsAny(s, secretWords) }
+func mayHoldSecret(s string) bool { return holdsAny(s, len(secretWords)) }
 
-// starts marks the (lower-cased) first two letters of every secret word, so that the scan
-// looks closer only where a word may begin.
-var starts = func() (t [256][256]bool) {
-	for _, w := range secretWords {
-		t[w[0]][w[1]] = true
+// starts maps the (lower-cased) first two letters of a secret word to the words that begin
+// with them (bit i: secretWords[i]), so that the scan looks closer only where one may begin.
+var starts = func() (t [256][256]uint32) {
+	for i, w := range secretWords {
+		t[w[0]][w[1]] |= 1 << i
 	}
 	return t
 }()
 
-// holdsAny reports whether s holds one of words (lower case), in any case, in one pass and
+// holdsAny reports whether s holds one of the first n secretWords, in any case, in one pass and
 // without allocating.
-func holdsAny(s string, words []string) bool {
+func holdsAny(s string, n int) bool {
+	want := uint32(1)<<n - 1
 	for i := 0; i+1 < len(s); i++ {
-		if !starts[s[i]|0x20][s[i+1]|0x20] {
-			continue
-		}
-		for _, w := range words {
+		for m := starts[s[i]|0x20][s[i+1]|0x20] & want; m != 0; m &= m - 1 {
+			w := secretWords[bits.TrailingZeros32(m)]
 			if len(s)-i >= len(w) && strings.EqualFold(s[i:i+len(w)], w) {
 				return true
 			}
@@ -299,7 +299,7 @@ func maskPairs(re *regexp.Regexp, s, quote string) string {
 // maskJSONSig masks the sig of a JSON authorization header (A4) without the patterns: it is on
 // every storefront request. A header holding anything else secret-looking takes the patterns.
 func maskJSONSig(v string) string {
-	if holdsAny(v, secretWords[:len(secretWords)-1]) {
+	if holdsAny(v, len(secretWords)-1) {
 		return masker{}.text(v)
 	}
 	i := strings.Index(v, `"sig"`)
