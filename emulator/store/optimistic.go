@@ -21,6 +21,27 @@ type view struct {
 	reads    []readRec
 	writes   []writeRec
 	maxes    map[string]int // bucket + key → index in writes of its opMax record
+	buckets  bucketCache    // of tx
+}
+
+// bucketCache keeps the merchant's buckets a transaction has opened: bbolt caches nested
+// buckets only in a writable transaction, and a checkout reads a dozen keys in a read-only one.
+type bucketCache struct {
+	names [][]byte
+	open  []*bolt.Bucket
+}
+
+func (c *bucketCache) get(tx *bolt.Tx, merchant string, name []byte) (*bolt.Bucket, error) {
+	for i, n := range c.names {
+		if bytes.Equal(n, name) {
+			return c.open[i], nil
+		}
+	}
+	b, err := mbucket(tx, merchant, name)
+	if err == nil {
+		c.names, c.open = append(c.names, name), append(c.open, b)
+	}
+	return b, err
 }
 
 type readRec struct {
@@ -85,7 +106,9 @@ func (v *view) appendSeq(bucket []byte, val []byte, max uint64) {
 	v.writes = append(v.writes, writeRec{bucket: bucket, key: string(putUint(max)), val: val, op: opAppend})
 }
 
-func (v *view) bucket(name []byte) (*bolt.Bucket, error) { return mbucket(v.tx, v.merchant, name) }
+func (v *view) bucket(name []byte) (*bolt.Bucket, error) {
+	return v.buckets.get(v.tx, v.merchant, name)
+}
 
 // get returns the value of key, as written earlier by this view or as stored; the read is
 // recorded for the check. The result is a copy: it outlives the transaction.
@@ -138,8 +161,9 @@ func (v *view) del(bucket []byte, key string) {
 
 // valid reports whether every value the view read is still what tx holds.
 func (v *view) valid(tx *bolt.Tx) bool {
+	var open bucketCache
 	for _, r := range v.reads {
-		b, err := mbucket(tx, v.merchant, r.bucket)
+		b, err := open.get(tx, v.merchant, r.bucket)
 		if err != nil {
 			return false
 		}
@@ -152,8 +176,9 @@ func (v *view) valid(tx *bolt.Tx) bool {
 
 // apply performs the view's writes in tx.
 func (v *view) apply(tx *bolt.Tx) error {
+	var open bucketCache
 	for _, w := range v.writes {
-		b, err := mbucket(tx, v.merchant, w.bucket)
+		b, err := open.get(tx, v.merchant, w.bucket)
 		if err != nil {
 			return err
 		}
@@ -236,7 +261,7 @@ func prepare[T any](db *DB, merchant string, logic func(v *view) (T, error)) (*v
 		return nil
 	})
 	if pre != nil {
-		pre.tx = nil
+		pre.tx, pre.buckets = nil, bucketCache{} // both belong to the finished transaction
 	}
 	return pre, preRes, err
 }
