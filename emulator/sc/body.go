@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -130,12 +131,27 @@ func (d *decoded) parse(s string) (map[string]any, *og.Error) {
 	case errors.Is(err, errTooDeep):
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body nests deeper than %d levels; a purchase nests four", maxJSONDepth)
 	case err != nil:
-		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not valid JSON (read as %s): %s", d.form, strings.TrimPrefix(err.Error(), "jsontext: "))
+		why := strings.TrimPrefix(err.Error(), "jsontext: ")
+		var se *jsontext.SyntacticError
+		if errors.As(err, &se) && se.ByteOffset >= 0 && se.ByteOffset <= int64(len(s)) {
+			why += " (near " + near(s, int(se.ByteOffset)) + ")"
+		}
+		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not valid JSON (read as %s): %s", d.form, why)
 	}
 	return v.(map[string]any), nil
 }
 
 var errTooDeep = errors.New("too deep")
+
+// near quotes the text around offset i of s, for a syntax error's diagnostic: in backquotes,
+// which JSON text rarely holds, else Go-quoted.
+func near(s string, i int) string {
+	t := s[max(0, i-16):min(len(s), i+16)]
+	if strings.ContainsFunc(t, func(r rune) bool { return r == '`' || r < ' ' || r == utf8.RuneError }) {
+		return strconv.Quote(t)
+	}
+	return "`" + t + "`"
+}
 
 // parser builds the body's values from dec; path is the dotted path of the value being read
 // (user.shipping_address.city, products[0].sku), made a string only when a diagnostic names it.

@@ -82,6 +82,8 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"P1/not_json", "merchant_id=x&user=y", "looks like a form"},
 		{"P1/broken_json", `{"merchant_id": `, "not valid JSON"},
 		{"P1/trailing_text", `{"a":1} {"b":2}`, "text after"},
+		{"P1/trailing_bracket", `{"a":1}}`, "text after"}, // encoding/json's More() let this one through
+		{"P1/broken_json_says_where", `{"merchant_id": "x",, "user": {}}`, "after offset 20 (near `rchant_id\": \"x\",, \"user\": {}}`)"},
 		{"P1/array", `[1,2]`, "not a JSON object"},
 		{"P1/bad_whole_encoding", `%7B%zz`, "does not decode"},
 		{"P1/too_deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nests deeper"},
