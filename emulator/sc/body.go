@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -39,6 +39,10 @@ type decoded struct {
 	perField  bool     // some string value carried percent escapes
 	unencoded []string // fields whose raw value has characters URL-encoding escapes
 	diags     []og.Diagnostic
+	// While parsing: the fields whose values were percent-decoded, and the diagnostics about
+	// single values (both dropped for a value a repeated name replaced).
+	percent   []string
+	leafDiags []og.Diagnostic
 }
 
 // unreserved reports whether encodeURIComponent leaves c as it is.
@@ -117,66 +121,71 @@ var jsonOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontex
 
 // parse reads the JSON object s and decodes every string leaf as it goes (C2), noting how each
 // was encoded; numbers stay json.Number. It is one pass over the tokens: the purchase POST's
-// throughput depends on it (issue 3).
+// throughput depends on it (issue 3). Refusals come in encoding/json's order: a syntax error
+// anywhere, then text after the object, then nesting.
 func (d *decoded) parse(s string) (map[string]any, *og.Error) {
-	dec := jsontext.NewDecoder(strings.NewReader(s), jsonOptions...)
-	p := parser{d: d, dec: dec}
-	v, err := p.value()
+	p := parser{d: d, dec: jsontext.NewDecoder(strings.NewReader(s), jsonOptions...)}
+	tok, err := p.dec.ReadToken()
+	var v any
 	if err == nil {
-		if _, end := dec.ReadToken(); end != io.EOF {
+		v, err = p.value(tok)
+	}
+	if err == nil {
+		if _, end := p.dec.ReadToken(); end != io.EOF {
 			return nil, og.Errorf(og.EINVALID, "P1", "body", "the body has text after its JSON object (read as %s)", d.form)
 		}
 	}
 	switch {
-	case errors.Is(err, errTooDeep):
-		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body nests deeper than %d levels; a purchase nests four", maxJSONDepth)
 	case err != nil:
-		why := strings.TrimPrefix(err.Error(), "jsontext: ")
-		var se *jsontext.SyntacticError
-		if errors.As(err, &se) && se.ByteOffset >= 0 && se.ByteOffset <= int64(len(s)) {
-			why += " (near " + near(s, int(se.ByteOffset)) + ")"
-		}
-		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not valid JSON (read as %s): %s", d.form, why)
+		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not valid JSON (read as %s): %s", d.form, syntaxError(err))
+	case p.tooDeep:
+		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body nests deeper than %d levels; a purchase nests four", maxJSONDepth)
 	}
+	d.perField = len(d.percent) > 0
+	d.diags = append(d.diags, d.leafDiags...)
 	return v.(map[string]any), nil
 }
 
-var errTooDeep = errors.New("too deep")
-
-// near quotes the text around offset i of s, for a syntax error's diagnostic: in backquotes,
-// which JSON text rarely holds, else Go-quoted.
-func near(s string, i int) string {
-	t := s[max(0, i-16):min(len(s), i+16)]
-	if strings.ContainsFunc(t, func(r rune) bool { return r == '`' || r < ' ' || r == utf8.RuneError }) {
-		return strconv.Quote(t)
+// syntaxError says what is wrong and where: the byte and the member it is in. It quotes none
+// of the body: the text around an error may be a card's expiry or a password, and the journal
+// keeps this message.
+func syntaxError(err error) string {
+	var se *jsontext.SyntacticError
+	if !errors.As(err, &se) {
+		return err.Error()
 	}
-	return "`" + t + "`"
+	why := "unexpected end of the body"
+	if !errors.Is(se.Err, io.ErrUnexpectedEOF) {
+		why = strings.TrimPrefix(se.Err.Error(), "jsontext: ")
+	}
+	why += fmt.Sprintf(" at offset %d", se.ByteOffset)
+	if se.JSONPointer != "" {
+		why += fmt.Sprintf(" (in %s)", se.JSONPointer)
+	}
+	return why
 }
 
 // parser builds the body's values from dec; path is the dotted path of the value being read
 // (user.shipping_address.city, products[0].sku), made a string only when a diagnostic names it.
 type parser struct {
-	d    *decoded
-	dec  *jsontext.Decoder
-	path []byte
+	d       *decoded
+	dec     *jsontext.Decoder
+	path    []byte
+	tooDeep bool // a container nests deeper than maxJSONDepth: its contents were skipped
 }
 
-func (p *parser) value() (any, error) {
-	// A value read inside n containers nests n levels deep; the top object is level 0.
-	if p.dec.StackDepth() > maxJSONDepth {
-		return nil, errTooDeep
-	}
-	tok, err := p.dec.ReadToken()
-	if err != nil {
-		return nil, err
-	}
+// value builds the value that starts with tok.
+func (p *parser) value(tok jsontext.Token) (any, error) {
 	switch tok.Kind() {
 	case '{':
 		obj := map[string]any{}
-		for p.dec.PeekKind() != '}' {
+		if p.dec.StackDepth() > maxJSONDepth {
+			return obj, p.skip()
+		}
+		for {
 			name, err := p.dec.ReadToken()
-			if err != nil {
-				return nil, err
+			if err != nil || name.Kind() == '}' {
+				return obj, err
 			}
 			key := name.String()
 			n := len(p.path)
@@ -184,29 +193,35 @@ func (p *parser) value() (any, error) {
 				p.path = append(p.path, '.')
 			}
 			p.path = append(p.path, key...)
-			v, err := p.value()
+			if _, dup := obj[key]; dup {
+				p.d.forget(string(p.path)) // a repeated name keeps its last value only
+			}
+			v, err := p.next()
 			p.path = p.path[:n]
 			if err != nil {
 				return nil, err
 			}
 			obj[key] = v
 		}
-		_, err := p.dec.ReadToken()
-		return obj, err
 	case '[':
 		list := []any{}
-		for i := 0; p.dec.PeekKind() != ']'; i++ {
+		if p.dec.StackDepth() > maxJSONDepth {
+			return list, p.skip()
+		}
+		for i := 0; ; i++ {
+			tok, err := p.dec.ReadToken()
+			if err != nil || tok.Kind() == ']' {
+				return list, err
+			}
 			n := len(p.path)
 			p.path = append(strconv.AppendInt(append(p.path, '['), int64(i), 10), ']')
-			v, err := p.value()
+			v, err := p.value(tok)
 			p.path = p.path[:n]
 			if err != nil {
 				return nil, err
 			}
 			list = append(list, v)
 		}
-		_, err := p.dec.ReadToken()
-		return list, err
 	case '"':
 		return p.d.decodeString(tok.String(), p.path), nil
 	case '0':
@@ -215,6 +230,41 @@ func (p *parser) value() (any, error) {
 		return tok.Bool(), nil
 	}
 	return nil, nil // null
+}
+
+func (p *parser) next() (any, error) {
+	tok, err := p.dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	return p.value(tok)
+}
+
+// skip reads the rest of a container just opened whose members would nest deeper than
+// maxJSONDepth (the top object is level 0): an empty one is fine; any other is refused once
+// the whole body has been read, so that a syntax error or trailing text is reported first.
+func (p *parser) skip() error {
+	level := p.dec.StackDepth()
+	for first := true; ; first = false {
+		if _, err := p.dec.ReadToken(); err != nil {
+			return err
+		}
+		if p.dec.StackDepth() < level {
+			p.tooDeep = p.tooDeep || !first
+			return nil
+		}
+	}
+}
+
+// forget drops what was noted about the value at path and below: a later member of the same
+// name replaced it.
+func (d *decoded) forget(path string) {
+	under := func(p string) bool {
+		return strings.HasPrefix(p, path) && (len(p) == len(path) || p[len(path)] == '.' || p[len(path)] == '[')
+	}
+	d.unencoded = slices.DeleteFunc(d.unencoded, under)
+	d.percent = slices.DeleteFunc(d.percent, under)
+	d.leafDiags = slices.DeleteFunc(d.leafDiags, func(g og.Diagnostic) bool { return under(g.Field) })
 }
 
 func (d *decoded) decodeString(s string, at []byte) string {
@@ -230,13 +280,13 @@ func (d *decoded) decodeString(s string, at []byte) string {
 	path := string(at)
 	dec, err := url.PathUnescape(s)
 	if err != nil {
-		d.diags = append(d.diags, og.Warning("C2", path, fmt.Sprintf("%q has a '%%' that is not a URL escape: taken literally; URL-encode each string value (C2: %%25 for a '%%')", s)))
+		d.leafDiags = append(d.leafDiags, og.Warning("C2", path, fmt.Sprintf("%q has a '%%' that is not a URL escape: taken literally; URL-encode each string value (C2: %%25 for a '%%')", s)))
 		return s
 	}
-	d.perField = true
+	d.percent = append(d.percent, path)
 	if strings.Contains(dec, "%") {
 		if again, err := url.PathUnescape(dec); err == nil && again != dec {
-			d.diags = append(d.diags, og.Warning("C2", path, fmt.Sprintf("%q still holds URL escapes after decoding (%q): the value was URL-encoded twice", s, dec)))
+			d.leafDiags = append(d.leafDiags, og.Warning("C2", path, fmt.Sprintf("%q still holds URL escapes after decoding (%q): the value was URL-encoded twice", s, dec)))
 		}
 	}
 	return dec

@@ -83,7 +83,9 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"P1/broken_json", `{"merchant_id": `, "not valid JSON"},
 		{"P1/trailing_text", `{"a":1} {"b":2}`, "text after"},
 		{"P1/trailing_bracket", `{"a":1}}`, "text after"}, // encoding/json's More() let this one through
-		{"P1/broken_json_says_where", `{"merchant_id": "x",, "user": {}}`, "after offset 20 (near `rchant_id\": \"x\",, \"user\": {}}`)"},
+		{"P1/broken_json_says_where", `{"merchant_id": "x",, "user": {}}`, "at offset 20"},
+		{"P1/broken_json_quotes_nothing", `{"payment": {"cvv": "987",, "cc_type": "1"}}`, "at offset 26 (in /payment)"},
+		{"P1/truncated", `{"merchant_id": "x", "user": {"user_id": "u`, "unexpected end of the body at offset 43 (in /user/user_id)"},
 		{"P1/array", `[1,2]`, "not a JSON object"},
 		{"P1/bad_whole_encoding", `%7B%zz`, "does not decode"},
 		{"P1/too_deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nests deeper"},
@@ -96,6 +98,10 @@ func TestP1_BodyRefusals(t *testing.T) {
 			field, msg, _ := res.diag(t, "P1")
 			if r.Status != 400 || field != "body" || !strings.Contains(msg, tc.want) || res.Errors["body"] == nil {
 				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			// The answer is journaled as it is: a refusal never quotes the body (a cvv here).
+			if strings.Contains(string(r.Body), "987") {
+				t.Fatalf("the refusal quotes the body: %s", r.Body)
 			}
 		})
 	}

@@ -69,6 +69,7 @@ func TestUnmarshalReadsWhatEncodingJSONReads(t *testing.T) {
 	types := []any{
 		&og.Customer{}, &og.Subscription{}, &og.Product{}, &og.PurchaseResult{}, &og.Session{},
 		&og.PurchaseAttempt{}, &orderHead{}, &og.OrderItem{}, &og.JournalEntry{}, &og.Batch{},
+		&og.Category{}, &og.FeedReport{}, &og.Email{}, &og.Dropped{},
 	}
 	for _, proto := range types {
 		typ := reflect.TypeOf(proto).Elem()
