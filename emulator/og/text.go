@@ -2,7 +2,11 @@ package og
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/go-json-experiment/json/jsontext"
+	"io"
+	"strings"
 )
 
 // NonASCII returns the byte offset of the first character C1 refuses — outside printable
@@ -33,4 +37,23 @@ func JSONKind(v any) string {
 		return "null"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// JSONSyntax says what is wrong with JSON a client sent and where: the offset and the member
+// it is in. It quotes none of the text: around an error may be a card's expiry or a signature,
+// and the journal keeps the message.
+func JSONSyntax(err error) string {
+	var se *jsontext.SyntacticError
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	why := "unexpected end of the text"
+	if !errors.Is(se.Err, io.ErrUnexpectedEOF) {
+		why = strings.TrimPrefix(se.Err.Error(), "jsontext: ")
+	}
+	why += fmt.Sprintf(" at offset %d", se.ByteOffset)
+	if se.JSONPointer != "" {
+		why += fmt.Sprintf(" (in %s)", se.JSONPointer)
+	}
+	return why
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/go-json-experiment/json/jsontext"
+	"io"
 	"math"
 	"net/url"
 	"strconv"
@@ -56,14 +58,9 @@ func ParseAuthHeader(raw string) (AuthHeader, *og.Error) {
 		return h, og.Errorf(og.EUNAUTHORIZED, "A4", "authorization",
 			"the authorization header is not a JSON object; A4 wants {\"public_id\", \"ts\", \"sig_field\", \"sig\"}")
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return h, og.Errorf(og.EUNAUTHORIZED, "A4", "authorization", "the authorization header is not valid JSON: %v", err)
-	}
-	if dec.More() {
-		return h, og.Errorf(og.EUNAUTHORIZED, "A4", "authorization", "the authorization header has text after its JSON object")
+	m, err := readHeaderJSON(s)
+	if err != nil {
+		return h, err
 	}
 	var diags []og.Diagnostic
 	str := func(key string, required bool) string {
@@ -118,6 +115,59 @@ func ParseAuthHeader(raw string) (AuthHeader, *og.Error) {
 		}
 	}
 	return h, nil
+}
+
+// readHeaderJSON reads the header's JSON object: its members' values as encoding/json decodes
+// them with UseNumber, except that an object or an array is kept empty (only its kind is ever
+// named). A repeated name keeps its last value.
+func readHeaderJSON(s string) (map[string]any, *og.Error) {
+	dec := jsontext.NewDecoder(strings.NewReader(s), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	m := map[string]any{}
+	fail := func(err error) (map[string]any, *og.Error) {
+		return nil, og.Errorf(og.EUNAUTHORIZED, "A4", "authorization", "the authorization header is not valid JSON: %s", og.JSONSyntax(err))
+	}
+	if _, err := dec.ReadToken(); err != nil { // the '{' checked by the caller
+		return fail(err)
+	}
+	for {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return fail(err)
+		}
+		if name.Kind() == '}' {
+			break
+		}
+		key := name.String()
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return fail(err)
+		}
+		switch tok.Kind() {
+		case '"':
+			m[key] = tok.String()
+		case '0':
+			m[key] = json.Number(tok.String())
+		case 't', 'f':
+			m[key] = tok.Bool()
+		case 'n':
+			m[key] = nil
+		case '{', '[':
+			if tok.Kind() == '{' {
+				m[key] = map[string]any{}
+			} else {
+				m[key] = []any{}
+			}
+			for dec.StackDepth() > 1 {
+				if _, err := dec.ReadToken(); err != nil {
+					return fail(err)
+				}
+			}
+		}
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, og.Errorf(og.EUNAUTHORIZED, "A4", "authorization", "the authorization header has text after its JSON object")
+	}
+	return m, nil
 }
 
 // parseTS parses a seconds-since-epoch value sent as digits (A2).

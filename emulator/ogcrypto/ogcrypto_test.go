@@ -272,7 +272,11 @@ func TestA4_ParseAuthHeader(t *testing.T) {
 		{name: "A4/missing", raw: "", rule: "A4", want: "missing"},
 		{name: "A4/bearer", raw: "Bearer abc", rule: "A4", want: "Bearer"},
 		{name: "A4/not_json", raw: "public_id=pub", rule: "A4", want: "not a JSON object"},
-		{name: "A4/broken_json", raw: `{"public_id":`, rule: "A4", want: "not valid JSON"},
+		{name: "A4/broken_json", raw: `{"public_id":`, rule: "A4", want: "not valid JSON: unexpected end of the text at offset 13 (in /public_id)"},
+		{name: "A4/broken_json_quotes_nothing", raw: `{"public_id":"pub","sig":"` + sig + `",,}`, rule: "A4", want: "at offset 72"},
+		{name: "A4/trailing_bracket", raw: `{"public_id":"p","ts":1,"sig_field":"u","sig":"s"}}`, rule: "A4", want: "after its JSON"},
+		{name: "A4/repeated_name_last_wins", raw: `{"public_id":"pub","ts":1516309285,"sig_field":"123456789","sig":"x","sig":"` + sig + `"}`},
+		{name: "A4/sig_field_array", raw: `{"public_id":"pub","ts":1516309285,"sig_field":[1,{"a":[]}],"sig":"s"}`, rule: "A4", want: "sig_field must be a string, got an array"},
 		{name: "A4/trailing", raw: `{"public_id":"p","ts":1,"sig_field":"u","sig":"s"} x`, rule: "A4", want: "after its JSON"},
 		{name: "A4/missing_sig", raw: `{"public_id":"pub","ts":1516309285,"sig_field":"123456789"}`, rule: "A4", want: "no sig"},
 		{name: "A4/sig_object", raw: `{"public_id":"pub","ts":1516309285,"sig_field":"123456789","sig":{}}`, rule: "A4", want: "must be a string"},
@@ -286,6 +290,9 @@ func TestA4_ParseAuthHeader(t *testing.T) {
 			if tc.rule != "" {
 				if err == nil || err.Code != og.EUNAUTHORIZED || err.Rule != tc.rule || !strings.Contains(err.Message, tc.want) {
 					t.Fatalf("ParseAuthHeader error = %+v, want %s containing %q", err, tc.rule, tc.want)
+				}
+				if strings.Contains(err.Message, sig) {
+					t.Fatalf("the refusal quotes the signature: %s", err.Message)
 				}
 				return
 			}

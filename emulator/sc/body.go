@@ -3,7 +3,6 @@ package sc
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -137,32 +136,13 @@ func (d *decoded) parse(s string) (map[string]any, *og.Error) {
 	}
 	switch {
 	case err != nil:
-		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not valid JSON (read as %s): %s", d.form, syntaxError(err))
+		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not valid JSON (read as %s): %s", d.form, og.JSONSyntax(err))
 	case p.tooDeep:
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body nests deeper than %d levels; a purchase nests four", maxJSONDepth)
 	}
 	d.perField = len(d.percent) > 0
 	d.diags = append(d.diags, d.leafDiags...)
 	return v.(map[string]any), nil
-}
-
-// syntaxError says what is wrong and where: the byte and the member it is in. It quotes none
-// of the body: the text around an error may be a card's expiry or a password, and the journal
-// keeps this message.
-func syntaxError(err error) string {
-	var se *jsontext.SyntacticError
-	if !errors.As(err, &se) {
-		return err.Error()
-	}
-	why := "unexpected end of the body"
-	if !errors.Is(se.Err, io.ErrUnexpectedEOF) {
-		why = strings.TrimPrefix(se.Err.Error(), "jsontext: ")
-	}
-	why += fmt.Sprintf(" at offset %d", se.ByteOffset)
-	if se.JSONPointer != "" {
-		why += fmt.Sprintf(" (in %s)", se.JSONPointer)
-	}
-	return why
 }
 
 // parser builds the body's values from dec; path is the dotted path of the value being read

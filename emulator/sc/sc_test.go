@@ -85,7 +85,7 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"P1/trailing_bracket", `{"a":1}}`, "text after"}, // encoding/json's More() let this one through
 		{"P1/broken_json_says_where", `{"merchant_id": "x",, "user": {}}`, "at offset 20"},
 		{"P1/broken_json_quotes_nothing", `{"payment": {"cvv": "987",, "cc_type": "1"}}`, "at offset 26 (in /payment)"},
-		{"P1/truncated", `{"merchant_id": "x", "user": {"user_id": "u`, "unexpected end of the body at offset 43 (in /user/user_id)"},
+		{"P1/truncated", `{"merchant_id": "x", "user": {"user_id": "u`, "unexpected end of the text at offset 43 (in /user/user_id)"},
 		{"P1/array", `[1,2]`, "not a JSON object"},
 		{"P1/bad_whole_encoding", `%7B%zz`, "does not decode"},
 		{"P1/too_deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nests deeper"},
