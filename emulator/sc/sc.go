@@ -98,35 +98,50 @@ func (srv *Server) Register(s *web.Server) {
 // pendingBody is staging's answer while a purchase request is being processed (P1).
 const pendingBody = "Response is pending. Please try again soon."
 
+// auth is who a request authenticated as.
+type auth struct {
+	m        *og.Merchant
+	sigField string          // the user id a storefront signature signs; "" for an x-api-key
+	warnings []og.Diagnostic // about the header, for the answer's diagnostics
+}
+
 // authenticate checks the storefront authorization header (A1-A4) or an application x-api-key
-// (S3, X3). It returns the merchant and, for a signature, the user id it signs (sig_field).
-func (srv *Server) authenticate(c echo.Context) (*og.Merchant, string, *og.Error) {
+// (S3, X3). On a failure, the merchant is still returned when the header named one, so that
+// the journal files the refusal under it.
+func (srv *Server) authenticate(c echo.Context) (auth, *og.Error) {
 	req := c.Request()
 	if k := req.Header.Get("x-api-key"); k != "" {
 		m, ok := srv.Merchants.ByAPIKey(k)
 		if !ok {
-			return nil, "", og.Errorf(og.EUNAUTHORIZED, "X3", "x-api-key", "x-api-key %s is not an API key of any configured merchant", og.Mask(k))
+			return auth{}, og.Errorf(og.EUNAUTHORIZED, "X3", "x-api-key", "x-api-key %s is not an API key of any configured merchant", og.Mask(k))
 		}
-		return m, "", nil
+		return auth{m: m}, nil
 	}
 	h, err := ogcrypto.ParseAuthHeader(req.Header.Get("Authorization"))
 	if err != nil {
-		return nil, "", err
+		return auth{}, err
 	}
+	a := auth{warnings: h.Warnings}
 	m, ok := srv.Merchants.ByPublicID(h.PublicID)
 	if !ok {
-		if other, ok := srv.Merchants.ByID(h.PublicID); ok {
-			return nil, "", og.Errorf(og.EUNAUTHORIZED, "A4", "authorization.public_id",
-				"%q is the merchant_id of %q, not its public_id: the header's public_id is %s (the body's merchant_id is the other one)", h.PublicID, other.Name, other.PublicID)
+		m, ok = srv.Merchants.ByID(h.PublicID)
+		if !ok {
+			return auth{}, og.Errorf(og.EUNAUTHORIZED, "A4", "authorization.public_id",
+				"no merchant has public_id %q: use the public_id the sandbox printed at start-up (GET /_sandbox/merchants lists them)", h.PublicID)
 		}
-		return nil, "", og.Errorf(og.EUNAUTHORIZED, "A4", "authorization.public_id",
-			"no merchant has public_id %q: use the public_id the sandbox printed at start-up (GET /_sandbox/merchants lists them)", h.PublicID)
+		// Real integrations send one id in both places (the SFCC cartridge fills the header's
+		// public_id and the body's merchant_id from one setting), and staging takes it
+		// (REFERENCE §1.2: a header whose public_id was "Your Merchant ID" was answered 200).
+		a.warnings = append(a.warnings, og.Warning("A4", "authorization.public_id", fmt.Sprintf(
+			"%q is the merchant_id of %q; the header's public_id is %s (M1). Accepted, as staging accepts it", h.PublicID, m.Name, m.PublicID)))
 	}
+	a.m = m
 	if verr := ogcrypto.Verify(m.HashKey, h.Signed(), srv.Clock.Wall()); verr != nil {
-		verr.Diagnostics = append(verr.AllDiagnostics(), h.Warnings...)
-		return m, "", verr
+		verr.Diagnostics = append(verr.AllDiagnostics(), a.warnings...)
+		return a, verr
 	}
-	return m, h.SigField, nil
+	a.sigField = h.SigField
+	return a, nil
 }
 
 // create is the purchase POST (P1-P8). The request is authenticated first: a fault injected
@@ -144,13 +159,17 @@ func (srv *Server) create(c echo.Context) error {
 	if ct := req.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		diags = append(diags, og.Warning("P1", "content-type", fmt.Sprintf("content-type is %q; staging expects application/json even for a create_request= body (P1)", ct)))
 	}
-	m, sigField, aerr := srv.authenticate(c)
+	a, aerr := srv.authenticate(c)
+	if a.m != nil {
+		web.SetMerchant(c, a.m.ID)
+	}
 	if aerr != nil {
 		all := append(aerr.AllDiagnostics(), diags...)
 		web.AddDiagnostics(c, all...)
 		return c.JSON(http.StatusUnauthorized, map[string]any{"error": aerr.Message, "errors": map[string]any{aerr.Field: aerr.Message}, "diagnostics": all})
 	}
-	web.SetMerchant(c, m.ID)
+	m, sigField := a.m, a.sigField
+	diags = append(diags, a.warnings...)
 	dec, decErr := decodeBody(raw)
 	attempt := og.PurchaseAttempt{At: srv.Clock.Now(), Wall: started}
 	if dec != nil {
@@ -220,6 +239,9 @@ func (srv *Server) process(c echo.Context, m *og.Merchant, sigField string, dec 
 	p, bodyMerchant, rd := readPurchase(m.HashKey, dec.obj)
 	web.Redact(c, rd.secrets...)
 	diags = append(diags, rd.diags...)
+	if bodyMerchant != "" && bodyMerchant == m.PublicID && m.PublicID != m.ID {
+		diags = append(diags, og.Warning("M1", "merchant_id", fmt.Sprintf("merchant_id %q is the merchant's public_id; the body's merchant_id is %s (M1). Accepted, as staging accepts it", bodyMerchant, m.ID)))
+	}
 	if bodyMerchant != "" && bodyMerchant != m.ID && bodyMerchant != m.PublicID {
 		d := og.Finding("M2", "merchant_id", fmt.Sprintf("merchant_id %q is not the merchant the request authenticated as (%s): a credential of one merchant never writes another's data", bodyMerchant, m.ID))
 		all := append([]og.Diagnostic{d}, diags...)
@@ -312,12 +334,15 @@ func sortedKeys(m map[string]string) []string {
 // response is GET /subscription/{subs_req_id}/response (P1): 202 while pending, 200 with the
 // created ids when done.
 func (srv *Server) response(c echo.Context) error {
-	m, _, aerr := srv.authenticate(c)
+	a, aerr := srv.authenticate(c)
+	if a.m != nil {
+		web.SetMerchant(c, a.m.ID)
+	}
 	if aerr != nil {
 		web.AddDiagnostics(c, aerr.AllDiagnostics()...)
 		return c.JSON(http.StatusForbidden, map[string]any{"detail": "Authentication Failed", "diagnostics": aerr.AllDiagnostics()})
 	}
-	web.SetMerchant(c, m.ID)
+	m := a.m
 	id := c.Param("id")
 	if f := srv.Faults.Take(faults.Request{Surface: og.SurfaceSC, Merchant: m.ID, Path: c.Request().URL.Path}); f != nil {
 		web.Note(c, f.Describe())
@@ -350,6 +375,12 @@ func (srv *Server) response(c echo.Context) error {
 		return c.JSON(http.StatusNotFound, map[string]any{"detail": "Not found", "diagnostics": []og.Diagnostic{d}})
 	} else if err != nil {
 		return err
+	}
+	if a.sigField != "" && res.Customer != "" && res.Customer != a.sigField {
+		// Storefront scope is the signed customer's own objects (S3); an x-api-key sees all.
+		d := og.Finding("S3", "authorization.sig_field", fmt.Sprintf("purchase request %s is another customer's: a storefront signature (sig_field %q) reads only its own customer's requests", id, a.sigField))
+		web.AddDiagnostics(c, d)
+		return c.JSON(http.StatusNotFound, map[string]any{"detail": "Not found", "diagnostics": []og.Diagnostic{d}})
 	}
 	return c.JSON(http.StatusOK, map[string]any{
 		"customer": res.Customer, "payment": res.Payment, "shipping_address": res.ShippingAddress,

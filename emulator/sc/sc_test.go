@@ -168,7 +168,9 @@ func TestA_Authentication(t *testing.T) {
 		{name: "A3/stale_ts", header: []string{"Authorization", hdr(fmt.Sprint(stale), ogcrypto.Sign(demo.HashKey, "cust-1", stale))}, status: 401, rule: "A3", want: "3h12m old"},
 		{name: "A2/milliseconds", header: []string{"Authorization", hdr(fmt.Sprint(now*1000), sig)}, status: 401, rule: "A2", want: "milliseconds"},
 		{name: "A4/unknown_public_id", header: []string{"Authorization", strings.Replace(hdr(fmt.Sprint(now), sig), demo.PublicID, "nobody", 1)}, status: 401, rule: "A4", want: `no merchant has public_id "nobody"`},
-		{name: "A4/merchant_id_as_public_id", header: []string{"Authorization", strings.Replace(hdr(fmt.Sprint(now), sig), demo.PublicID, demo.ID, 1)}, status: 401, rule: "A4", want: "is the merchant_id of"},
+		// The SFCC cartridge sends one id as both; staging takes it (REFERENCE §1.2).
+		{name: "A4/merchant_id_as_public_id", header: []string{"Authorization", strings.Replace(hdr(fmt.Sprint(now), sig), demo.PublicID, demo.ID, 1)}, status: 201, rule: "A4", want: "is the merchant_id of"},
+		{name: "M1/public_id_as_merchant_id", header: []string{"Authorization", hdr(fmt.Sprint(now), sig)}, body: func(o obj) obj { return set(o, "merchant_id", demo.PublicID) }, status: 201, rule: "M1", want: "is the merchant's public_id"},
 		{name: "A1/wrong_key", header: []string{"Authorization", hdr(fmt.Sprint(now), ogcrypto.Sign(other.HashKey, "cust-1", now))}, status: 401, rule: "A1", want: "does not match"},
 		{name: "A4/missing", header: []string{"X-Nothing", "1"}, status: 401, rule: "A4", want: "missing"},
 		{name: "X3/unknown_api_key", header: []string{"x-api-key", "nope-123456789"}, status: 401, rule: "X3", want: "not an API key"},
@@ -190,10 +192,21 @@ func TestA_Authentication(t *testing.T) {
 				return
 			}
 			_, msg, _ := res.diag(t, tc.rule)
-			if !strings.Contains(msg, tc.want) || res.Error == "" || len(res.Errors) == 0 {
+			if !strings.Contains(msg, tc.want) || tc.status >= 400 && (res.Error == "" || len(res.Errors) == 0) {
 				t.Fatalf("%s diagnostic %q, want it to contain %q: %s", tc.rule, msg, tc.want, r.Body)
 			}
 		})
+	}
+	// A refusal of a header naming the demo merchant is journaled under it: the commonest
+	// integration failures (a hex signature, a stale ts) show in the merchant's journal.
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&merchant="+demo.ID+"&limit=100", nil).JSON(t, &page)
+	seen := map[int]bool{}
+	for _, e := range page.Entries {
+		seen[e.Status] = true
+	}
+	if !seen[401] || !seen[201] {
+		t.Errorf("the demo merchant's journal has statuses %v, want its 401s too", seen)
 	}
 	// No subscription was written by a refused request, for either merchant.
 	var subs []og.Subscription
@@ -410,6 +423,24 @@ func TestP6_Outcomes(t *testing.T) {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 		golden.JSONIDs(t, "p6_409", r.Body, keep...)
+
+		// Another customer's checkout with that merchant_order_id is a 409 too, without the
+		// first customer's ids; and a storefront signature reads only its own requests (S3).
+		other := purchase("OUT-409")
+		set(other["user"].(obj), "user_id", "cust-2")
+		r = post(t, sb, prefixed(other), "Authorization", auth("cust-2"))
+		res = decode(t, r)
+		_, msg, _ := res.diag(t, "P6")
+		if r.Status != 409 || res.Customer != "" || res.Payment != "" || res.ShippingAddress != "" || !strings.Contains(msg, "another customer's checkout") {
+			t.Fatalf("another customer's 409: %d %s", r.Status, r.Body)
+		}
+		path := sb.URL() + "/subscription/" + created.SubsReqID + "/response"
+		if st := do(t, "GET", path, nil, "Authorization", auth("cust-2")); st.Status != 404 || !strings.Contains(string(st.Body), `"S3"`) {
+			t.Fatalf("cust-2 reading cust-1's purchase request: %d %s", st.Status, st.Body)
+		}
+		if st := do(t, "GET", path, nil, "Authorization", auth("cust-1")); st.Status != 200 {
+			t.Fatalf("cust-1 reading its own purchase request: %d %s", st.Status, st.Body)
+		}
 	})
 	t.Run("P7/non_subscription_checkout", func(t *testing.T) {
 		p := purchase("OUT-P7")

@@ -44,7 +44,7 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 		if _, err := v.getJSON(bRequests, string(reqID), &prev); err != nil {
 			return nil, err
 		}
-		return &og.PurchaseResult{
+		res := &og.PurchaseResult{
 			Status: http.StatusConflict, MerchantOrderID: p.MerchantOrderID, At: now,
 			Customer: prev.Customer, ShippingAddress: prev.ShippingAddress, Payment: prev.Payment,
 			Subscriptions: []map[string]string{},
@@ -52,7 +52,15 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 			Diagnostics: []og.Diagnostic{og.Finding("P6", "merchant_order_id", fmt.Sprintf(
 				"merchant_order_id %q was already received and processed at %s (subs_req_id %s, status %d); resending a checkout needs a new merchant_order_id (P8)",
 				p.MerchantOrderID, prev.At.Format(time.RFC3339), prev.SubsReqID, prev.Status))},
-		}, nil
+		}
+		if prev.Customer != p.User.UserID {
+			// The ids are the first checkout's, and it was another customer's: they are not
+			// this customer's to see (S3).
+			res.Customer, res.ShippingAddress, res.Payment = "", "", ""
+			res.Diagnostics[0].Message = fmt.Sprintf("merchant_order_id %q was already used by another customer's checkout at %s; each checkout needs its own merchant_order_id (P6, P8). That checkout's ids are not returned to this customer",
+				p.MerchantOrderID, prev.At.Format(time.RFC3339))
+		}
+		return res, nil
 	}
 
 	catalogue := map[string]*og.Product{}
