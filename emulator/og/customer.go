@@ -52,14 +52,16 @@ func (a *Address) SameAs(b *Address) bool {
 }
 
 // Payment is a customer's payment method: a token and what may be shown of the card, never
-// its number (E4). The holder and expiry are kept encrypted as received (E1, E3).
+// its number (E4).
 type Payment struct {
-	PublicID       string    `json:"public_id"`
-	Customer       string    `json:"customer"`
-	TokenID        string    `json:"token_id"`
-	CCType         int       `json:"cc_type"` // 1 Visa, 2 MasterCard, 3 Amex, 4 Discover (P3)
+	PublicID string `json:"public_id"`
+	Customer string `json:"customer"`
+	TokenID  string `json:"token_id"`
+	CCType   int    `json:"cc_type"` // 1 Visa, 2 MasterCard, 3 Amex, 4 Discover (P3)
+	// The holder and the expiry (MM/YYYY, E2) are kept AES-encrypted with the merchant's key,
+	// as E1 sends them (E4); a payment stored by an older version holds them in clear.
 	CCHolder       string    `json:"cc_holder"`
-	CCExpDate      string    `json:"cc_exp_date"` // MM/YYYY (E2)
+	CCExpDate      string    `json:"cc_exp_date"`
 	CCNumberEnding string    `json:"cc_number_ending,omitempty"`
 	PaymentMethod  string    `json:"payment_method"` // "credit card" or "PayPal"
 	Label          string    `json:"label,omitempty"`

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 )
@@ -115,6 +117,10 @@ func Decrypt(key, field, text string) (string, []og.Diagnostic, *og.Error) {
 		return fail("the plaintext ends in PKCS#7 padding (OpenSSL's default); E1 pads with '{' to a multiple of 32 (PHP: openssl_encrypt(str_pad($v, 32*ceil((strlen($v)+1)/32), '{'), 'aes-256-ecb', $key, OPENSSL_ZERO_PADDING))")
 	}
 	plain := strings.TrimRight(string(out), "{\x00")
+	if i := og.NonASCII(plain); i >= 0 && utf8.ValidString(plain) && !strings.ContainsFunc(plain, unicode.IsControl) {
+		// Text, in the right key, but not ASCII: the merchant's platform let an accent through.
+		return "", warns, og.Errorf(og.EINVALID, "C1", field, "the value decrypts to text with a non-ASCII character at byte %d: C1 wants ASCII only, so transliterate it before encrypting (é → e)", i)
+	}
 	if !printable([]byte(plain)) {
 		return fail("the value does not decrypt to text with this merchant's hash key: it was encrypted with another key (staging and production keys differ) or another algorithm (E1: AES-256-ECB keyed with the 32 bytes of the hash key)")
 	}

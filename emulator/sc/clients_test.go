@@ -8,6 +8,7 @@ import (
 
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
 )
 
@@ -59,8 +60,12 @@ func TestRealClients_Magento(t *testing.T) {
 	}
 	var cs []og.Customer
 	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/customers", nil).JSON(t, &cs)
-	if cs[0].Email != "ann+shop@example.com" || cs[0].Payments[0].CCExpDate != "03/2027" {
-		t.Fatalf("customer from the M23 body: %+v", cs[0])
+	// The holder and expiry are kept AES-encrypted with the merchant's key (E4).
+	pm := cs[0].Payments[0]
+	exp, _, err1 := ogcrypto.Decrypt(demo.HashKey, "cc_exp_date", pm.CCExpDate)
+	holder, _, err2 := ogcrypto.Decrypt(demo.HashKey, "cc_holder", pm.CCHolder)
+	if cs[0].Email != "ann+shop@example.com" || err1 != nil || err2 != nil || exp != "03/2027" || holder != "Ann Lee" {
+		t.Fatalf("customer from the M23 body: %+v (expiry %q, holder %q)", cs[0], exp, holder)
 	}
 }
 

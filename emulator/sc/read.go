@@ -384,8 +384,11 @@ func (r *reader) aes(obj map[string]any, path, key string, n need) (string, bool
 	}
 	r.secrets = append(r.secrets, s)
 	plain, warns, err := ogcrypto.Decrypt(r.key, p, s)
-	r.diags = append(r.diags, warns...)
 	if err != nil {
+		if err.Rule == "C1" {
+			r.fail("C1", p, msgEncryption, err.Message)
+			return "", false
+		}
 		msg := err.Message
 		switch {
 		case og.LooksLikeCardNumber(s):
@@ -394,9 +397,10 @@ func (r *reader) aes(obj map[string]any, path, key string, n need) (string, bool
 			msg = fmt.Sprintf("%s %s is an expiry in clear, not AES ciphertext: encrypt it with the merchant's hash key (E1). (%s)", p, quote(s), msg)
 		}
 		r.fail("E1", p, msgEncryption, msg)
-		return "", false
+		return "", false // the warnings about a value that did not decrypt are noise
 	}
-	r.ascii(p, plain)
+	r.diags = append(r.diags, warns...)
+	r.secrets = append(r.secrets, plain) // the journal masks what it decrypts to, too
 	return plain, true
 }
 
@@ -422,9 +426,17 @@ func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 		pm.PaymentMethod = m
 	}
 	if holder, ok := r.aes(obj, "payment", "cc_holder", wanted); ok {
-		pm.CCHolder = holder
+		if og.LooksLikeCardNumber(strings.ReplaceAll(holder, " ", "")) {
+			r.fail("E4", "payment.cc_holder", msgEncryption, "cc_holder decrypts to a card number, not the card holder's name: Ordergroove never receives card numbers (E4); send the name on the card")
+		} else {
+			pm.CCHolder = holder
+		}
 	}
-	if exp, ok := r.aes(obj, "payment", "cc_exp_date", wanted); ok {
+	if v, _ := obj["cc_exp_date"].(string); (pm.TokenID != "" || obj["cc_holder"] != nil) && (obj["cc_exp_date"] == nil || strings.TrimSpace(v) == "") {
+		// A card payment without its expiry: staging decrypts nothing and answers its own
+		// message, with nothing after "received: ".
+		r.fail("E2", "payment.cc_exp_date", msgExpiry, "payment.cc_exp_date is missing or blank: a payment needs its expiry, AES-encrypted (E1) as MM/YYYY (E2; a PayPal payment's is 12/2099)")
+	} else if exp, ok := r.aes(obj, "payment", "cc_exp_date", wanted); ok {
 		e, warns, err := ogcrypto.ParseExpiry("payment.cc_exp_date", exp)
 		r.diags = append(r.diags, warns...)
 		if err != nil {

@@ -280,6 +280,10 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "E4/token_id_shaped_like_a_card_number", edit: func(o obj) obj { return set(o, "payment.token_id", "4000 0566 5566 5556") }, status: 201, rule: "E4", field: "payment.token_id", want: "shaped like a card number"},
 		{name: "E1/cc_number_in_clear", edit: func(o obj) obj { return set(o, "payment.cc_number", "4242424242424242") }, status: 400, rule: "E1", field: "payment.cc_number", want: "card number in clear"},
 		{name: "E1/expiry_in_clear", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", "03/2027") }, status: 400, rule: "E1", field: "payment.cc_exp_date", want: "expiry in clear"},
+		{name: "E2/blank_expiry", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", "") }, status: 400, rule: "E2", field: "payment.cc_exp_date", wire: "Expiration date is not valid, received: "},
+		{name: "E2/missing_expiry", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", nil) }, status: 400, rule: "E2", field: "payment.cc_exp_date", wire: "Expiration date is not valid, received: "},
+		{name: "C1/holder_not_ascii_once_decrypted", edit: func(o obj) obj { return set(o, "payment.cc_holder", enc("José Bundy")) }, status: 400, rule: "C1", field: "payment.cc_holder", want: "non-ASCII character at byte 3"},
+		{name: "E4/holder_is_a_card_number", edit: func(o obj) obj { return set(o, "payment.cc_holder", enc("5555 5555 5555 4444")) }, status: 400, rule: "E4", field: "payment.cc_holder", want: "decrypts to a card number"},
 		{name: "P2/missing_every", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.every", nil) }, status: 400, rule: "P2", field: "products[0].tracking_override.every", want: "requires every"},
 		{name: "P3/yearly_is_a_warning", edit: func(o obj) obj {
 			return set(o, "products.0.subscription_info.tracking_override.every_period", "4")
@@ -333,7 +337,8 @@ func TestP2_FieldRules(t *testing.T) {
 		found = found || pm.CCNumberEnding == "1111"
 	}
 	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&limit=1000", nil)
-	for _, secret := range []string{"4111111111111111", "5500005555555559", "4242424242424242", enc("4111111111111111"), encodeURIComponent(enc("4111111111111111")), encodeURIComponent(enc("5500005555555559"))} {
+	for _, secret := range []string{"4111111111111111", "5500005555555559", "4242424242424242", enc("4111111111111111"), encodeURIComponent(enc("4111111111111111")), encodeURIComponent(enc("5500005555555559")),
+		"5555 5555 5555 4444", "Nicholas Bundy\"", "03/27"} { // what encrypted fields decrypt to, too
 		if strings.Contains(string(r.Body), secret) || strings.Contains(string(j.Body), secret) {
 			t.Errorf("the card number or its ciphertext %q was kept", secret)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -99,7 +100,7 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 		if p.User.Billing != nil {
 			billing = upsertAddress(v, cust, p.User.Billing, now)
 		}
-		payment = upsertPayment(v, cust, p.Payment, billing, now)
+		payment = upsertPayment(v, cust, sealed(m.HashKey, p.Payment), billing, now)
 	}
 	// A repeat checkout that changes nothing leaves the record alone: concurrent checkouts of
 	// one customer then do not invalidate each other's work (see view).
@@ -248,6 +249,19 @@ func upsertPayment(v *view, c *customerRec, p *og.PurchasePayment, billing strin
 	c.changed = true
 	v.put(bIDs, pm.PublicID, idRef("payment", c.MerchantUserID))
 	return pm.PublicID
+}
+
+// sealed returns the payment with its holder and expiry AES-encrypted with the merchant's
+// key (E1): the platform keeps only tokens and the encrypted holder and expiry (E4). The
+// encryption has no IV, so an unchanged holder is an unchanged payment.
+func sealed(key string, p *og.PurchasePayment) *og.PurchasePayment {
+	out := *p
+	for _, f := range []*string{&out.CCHolder, &out.CCExpDate} {
+		if *f != "" {
+			*f = ogcrypto.MustEncrypt(key, *f)
+		}
+	}
+	return &out
 }
 
 func idRef(kind, user string) []byte { return append(append([]byte(kind), 0), user...) }
