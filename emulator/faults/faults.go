@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ogsandbox/ogsandbox/emulator/og"
 )
 
 // MaxLatency bounds an injected delay.
@@ -119,6 +121,9 @@ func Check(r *Rule) (field, msg string) {
 		if _, err := path.Match(r.Path, "/"); err != nil {
 			return "path", fmt.Sprintf("path %q is not a valid pattern: %v", r.Path, err)
 		}
+		if !strings.HasPrefix(r.Path, "/") && !strings.HasPrefix(r.Path, "*") {
+			return "path", fmt.Sprintf("path %q never matches: a request path starts with '/' (e.g. /subscription/create, /subscription/*/response)", r.Path)
+		}
 	}
 	if r.Latency != "" {
 		d, err := time.ParseDuration(r.Latency)
@@ -133,8 +138,14 @@ func Check(r *Rule) (field, msg string) {
 // onResponsePath reports whether a rule's path pattern takes in GET /subscription/{id}/response,
 // where 202 answers "pending" (P1).
 func onResponsePath(pattern string) bool {
-	ok, _ := path.Match(strings.TrimSuffix(pattern, "/"), "/subscription/0123456789abcdef01234567/response")
-	return ok
+	parts := strings.Split(strings.TrimSuffix(pattern, "/"), "/")
+	if len(parts) != 4 || parts[0] != "" {
+		return false
+	}
+	match := func(pat, name string) bool { ok, _ := path.Match(pat, name); return ok }
+	id := parts[2] // a pattern of subs_req_ids, or one of them
+	return match(parts[1], "subscription") && match(parts[3], "response") &&
+		(og.IsHex(id, 24) || match(id, "0123456789abcdef01234567"))
 }
 
 // Set replaces every rule (PUT is idempotent). Rules must have passed Check.

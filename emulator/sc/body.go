@@ -82,6 +82,7 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 		} else {
 			d.form = formWhole
 		}
+		d.diags = append(d.diags, og.Warning("C2", "body", fmt.Sprintf("the whole body is URL-encoded (read as %s): staging decodes it, but the guide says not to URL-encode the entire POST; URL-encode each string value instead (C2)", d.form)))
 	}
 	switch {
 	case s == "":

@@ -210,11 +210,20 @@ func TestFaultRules(t *testing.T) {
 		{`{"surface":"sc","status":503,"drop":true}`, "drop"},
 		{`{"surface":"sc","status":503,"after_processing":true}`, "after_processing"},
 		{`{"surface":"sc","status":503,"path":"["}`, "path"},
+		{`{"surface":"sc","status":503,"path":"subscription/create"}`, "path"},
+		{`{"surface":"sc","status":202,"path":"/subscription/create"}`, "status"},
+		{`{"surface":"sc","status":202,"path":"/subscription/nothex/response"}`, "status"},
 		{`[{"surface":"sc","status":503},{"surface":"x","status":503}]`, "faults[1].surface"},
 	} {
 		r := putFaults(t, sb, tc.body)
 		if r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) || !strings.Contains(string(r.Body), "expected") {
 			t.Errorf("PUT faults %s: %d %s", tc.body, r.Status, r.Body)
+		}
+	}
+	// 202 (pending) goes on the response path: every request's, or one request's (P1).
+	for _, p := range []string{"/subscription/*/response", "/subscription/0123456789abcdef01234567/response", "/subscription/*/response/", "/*/*/response"} {
+		if r := putFaults(t, sb, obj{"surface": "sc", "status": 202, "path": p}); r.Status != 200 {
+			t.Errorf("a 202 fault on %s: %d %s", p, r.Status, r.Body)
 		}
 	}
 	if r := putFaults(t, sb, `{"surface":"sc","status":503,"colour":"red"}`); r.Status != 400 || !strings.Contains(string(r.Body), "unknown field") {

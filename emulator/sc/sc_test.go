@@ -47,6 +47,11 @@ func TestP1_BodyForms(t *testing.T) {
 			if r.Status != 201 || res.Result != "Subscription request received" || !og.IsHex(res.SubsReqID, 24) {
 				t.Fatalf("%d %s", r.Status, r.Body)
 			}
+			// Staging decodes a body URL-encoded as a whole, though the guide says not to.
+			whole := strings.Contains(tc.name, "whole_body")
+			if warned := strings.Contains(string(r.Body), "the whole body is URL-encoded"); warned != whole {
+				t.Errorf("C2 warning about the whole body: %v, want %v: %s", warned, whole, r.Body)
+			}
 		})
 	}
 	// Values survive every form exactly: a '+' in a phone number stays a '+', spaces decode.
