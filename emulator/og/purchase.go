@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,7 @@ type PurchaseProduct struct {
 	Total           Money // purchase_info.total
 	Subscription    *PurchaseSubscription
 	Override        *Optin // tracking_override (in subscription_info, or beside it)
+	OverridePath    string // where it was: "subscription_info.tracking_override" or "tracking_override"
 }
 
 // PurchaseSubscription is subscription_info (P2, P4).
@@ -77,12 +79,22 @@ type PurchaseSubscription struct {
 	Components             []Component
 }
 
+// at names a field of p's tracking_override for a diagnostic: where the request had it.
+func (p *PurchaseProduct) at(field string) string {
+	o := p.OverridePath
+	if o == "" {
+		o = "tracking_override"
+	}
+	return fmt.Sprintf("products[%d].%s", p.Index, strings.Replace(field, "tracking_override", o, 1))
+}
+
 // Optin is a subscription opt-in: a product, an offer and a frequency. The offers script
 // records them for a cart session; cartless creation carries them as tracking_override.
 type Optin struct {
 	ProductID string `json:"product"`
 	Offer     string `json:"offer,omitempty"`
 	Frequency
+	ZeroSent bool `json:"-"` // the frequency was sent as 0/0, not left blank (B2)
 }
 
 // Session is a cart session's opt-ins (P7), recorded through the control API until the offers
@@ -208,7 +220,7 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 		case !p.CartTracking && pp.Override != nil:
 			optin = pp.Override
 		case p.CartTracking && pp.Override != nil:
-			plan.Diagnostics = append(plan.Diagnostics, Warning("P4", fmt.Sprintf("products[%d].tracking_override", pp.Index),
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P4", pp.at("tracking_override"),
 				"tracking_override is for cartless creation (og_cart_tracking: false); with cart tracking the session's opt-ins decide, so it was ignored"))
 		}
 		if optin == nil {
@@ -247,6 +259,12 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 				fmt.Sprintf("sku %q differs from the catalogue's sku %q for product %s; the catalogue's is used", pp.SKU, cat.SKU, pp.ProductID)))
 		}
 		freq := optin.Frequency
+		if optin.ZeroSent {
+			fail(pp, "tracking_override.every_period", "", "Invalid frequency", "")
+			plan.Diagnostics = append(plan.Diagnostics, Finding("B2", pp.at("tracking_override.every"),
+				"every 0 / every_period 0 is a one-time purchase (B2), not a subscription frequency: leave tracking_override out for a one-time purchase, or send the frequency the customer chose"))
+			continue
+		}
 		if freq.IsZero() && cat.Frequency != nil {
 			freq = *cat.Frequency // F6: the product's default frequency
 		}
@@ -263,12 +281,12 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			case freq.EveryPeriod < PeriodDay || freq.EveryPeriod > PeriodYear:
 				field = "tracking_override.every_period"
 			}
-			plan.Diagnostics = append(plan.Diagnostics, Finding(rule, fmt.Sprintf("products[%d].%s", pp.Index, field), why))
+			plan.Diagnostics = append(plan.Diagnostics, Finding(rule, pp.at(field), why))
 			fail(pp, "tracking_override.every_period", "", "Invalid frequency", "")
 			continue
 		}
 		if !p.CartTracking && pp.Override != nil && freq == pp.Override.Frequency && freq.EveryPeriod == PeriodYear {
-			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", fmt.Sprintf("products[%d].tracking_override.every_period", pp.Index),
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", pp.at("tracking_override.every_period"),
 				"every_period 4 (year) is beyond P3's 1 (day), 2 (week) and 3 (month) for a purchase POST; accepted, as a product feed may set yearly frequencies (F6)"))
 		}
 		ps := PlannedSubscription{Product: pp, Catalogue: cat, Quantity: pp.Quantity, Price: cat.Price,

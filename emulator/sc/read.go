@@ -541,13 +541,13 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 		sub.Components = r.components(si, sp)
 		if to := r.object(si, sp, "tracking_override", optional); to != nil {
 			o := r.optin(to, sp+".tracking_override", r.whenCartless())
-			pp.Override = &o
+			pp.Override, pp.OverridePath = &o, "subscription_info.tracking_override"
 		}
 		pp.Subscription = sub
 	}
 	if to := r.object(obj, path, "tracking_override", optional); to != nil && pp.Override == nil {
 		o := r.optin(to, path+".tracking_override", r.whenCartless())
-		pp.Override = &o
+		pp.Override, pp.OverridePath = &o, "tracking_override"
 	}
 	if pp.Override != nil && pp.Override.ProductID == "" {
 		pp.Override.ProductID = pp.ProductID
@@ -565,6 +565,9 @@ func (r *reader) optin(obj map[string]any, path string, offer need) og.Optin {
 	o.Offer = r.str(obj, path, "offer", offer)
 	o.Every, _ = r.integer(obj, path, "every", optional)
 	o.EveryPeriod, _ = r.integer(obj, path, "every_period", optional)
+	// Blank values take the product's default frequency (F6); zeros are a one-time purchase's
+	// frequency, 0/0, which a subscription option may not have (B2).
+	o.ZeroSent = o.Every == 0 && o.EveryPeriod == 0 && zeroLiteral(obj["every"]) && zeroLiteral(obj["every_period"])
 	if o.Every < 0 || o.EveryPeriod < 0 {
 		r.fail("P3", path+".every", msgInvalid, "every and every_period are positive whole numbers")
 	}
@@ -598,6 +601,19 @@ func (r *reader) components(obj map[string]any, path string) []og.Component {
 		out = append(out, comp)
 	}
 	return out
+}
+
+// zeroLiteral reports whether v is a zero sent as a number or a string of digits.
+func zeroLiteral(v any) bool {
+	switch x := v.(type) {
+	case json.Number:
+		n, err := x.Int64()
+		return err == nil && n == 0
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(x))
+		return err == nil && n == 0
+	}
+	return false
 }
 
 func join(path, key string) string {

@@ -289,10 +289,14 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "E2/missing_expiry", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", nil) }, status: 400, rule: "E2", field: "payment.cc_exp_date", wire: "Expiration date is not valid, received: "},
 		{name: "C1/holder_not_ascii_once_decrypted", edit: func(o obj) obj { return set(o, "payment.cc_holder", enc("José Bundy")) }, status: 400, rule: "C1", field: "payment.cc_holder", want: "non-ASCII character at byte 3"},
 		{name: "E4/holder_is_a_card_number", edit: func(o obj) obj { return set(o, "payment.cc_holder", enc("5555 5555 5555 4444")) }, status: 400, rule: "E4", field: "payment.cc_holder", want: "decrypts to a card number"},
-		{name: "P2/missing_every", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.every", nil) }, status: 400, rule: "P2", field: "products[0].tracking_override.every", want: "requires every"},
+		{name: "P2/missing_every", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.every", nil) }, status: 400, rule: "P2", field: "products[0].subscription_info.tracking_override.every", want: "requires every"},
+		{name: "B2/zero_frequency_is_not_a_subscription", edit: func(o obj) obj {
+			set(o, "products.0.subscription_info.tracking_override.every", "0")
+			return set(o, "products.0.subscription_info.tracking_override.every_period", 0)
+		}, status: 400, rule: "B2", field: "products[0].subscription_info.tracking_override.every", want: "one-time purchase (B2)"},
 		{name: "P3/yearly_is_a_warning", edit: func(o obj) obj {
 			return set(o, "products.0.subscription_info.tracking_override.every_period", "4")
-		}, status: 201, rule: "P3", field: "products[0].tracking_override.every_period", want: "beyond P3's"},
+		}, status: 201, rule: "P3", field: "products[0].subscription_info.tracking_override.every_period", want: "beyond P3's"},
 		{name: "P2/missing_subscription_quantity_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.quantity", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.quantity"},
 		{name: "P2/missing_offer_is_a_warning", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.offer", nil) }, status: 201, rule: "P2", field: "products[0].subscription_info.tracking_override.offer"},
 		{name: "P2/numeric_user_id", edit: func(o obj) obj { return set(o, "user.user_id", 4242) }, status: 401, rule: "A4", want: "sig_field"},
