@@ -232,13 +232,16 @@ func (srv *Server) putSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	const want = `{"optins": [{"product": "<product_id>", "every": 2, "every_period": 2, "offer": "<offer id>"}]} (every/every_period may be left out for the product's default frequency)`
+	const want = `{"optins": [{"product": "<product_id>", "every": 2, "every_period": 2, "offer": "<offer id>", "first_order_place_date": "YYYY-MM-DD"}]} (every/every_period may be left out for the product's default frequency; first_order_place_date is optional)`
 	var in sessionIn
 	trimmed := strings.TrimSpace(string(body))
 	var derr error
-	if strings.HasPrefix(trimmed, "[") {
+	switch {
+	case trimmed == "null" || trimmed == "":
+		return Fail(c, http.StatusBadRequest, "optins", fmt.Sprintf("the body is %q, not a session's opt-ins", trimmed), want)
+	case strings.HasPrefix(trimmed, "["):
 		derr = json.Unmarshal(body, &in.Optins)
-	} else {
+	default:
 		dec := json.NewDecoder(strings.NewReader(trimmed))
 		dec.DisallowUnknownFields()
 		derr = dec.Decode(&in)
@@ -251,19 +254,50 @@ func (srv *Server) putSession(c echo.Context) error {
 	if len(s.SessionID) > og.MaxIdentifier {
 		return Fail(c, http.StatusBadRequest, "session_id", fmt.Sprintf("the session id is %d bytes long", len(s.SessionID)), fmt.Sprintf("a session id of up to %d bytes, as the purchase POST takes (P2)", og.MaxIdentifier))
 	}
-	for _, o := range in.Optins {
-		s.Optins = append(s.Optins, og.Optin{ProductID: o.ProductID, Offer: o.Offer, Frequency: og.Frequency{Every: int(o.Every), EveryPeriod: int(o.EveryPeriod)}})
+	ps, err := srv.Catalogue.FindProducts(c.Request().Context(), m.ID)
+	if err != nil {
+		return err
 	}
-	for i, o := range s.Optins {
+	catalogue := make(map[string]*og.Product, len(ps))
+	for i := range ps {
+		catalogue[ps[i].ProductID] = &ps[i]
+	}
+	var diags []og.Diagnostic
+	for i, oi := range in.Optins {
 		field := fmt.Sprintf("optins[%d]", i)
+		o := og.Optin{ProductID: oi.ProductID, Offer: oi.Offer, Frequency: og.Frequency{Every: int(oi.Every), EveryPeriod: int(oi.EveryPeriod)}}
 		if strings.TrimSpace(o.ProductID) == "" {
 			return Fail(c, http.StatusBadRequest, field+".product", "an opt-in names no product", want)
 		}
 		if !o.Frequency.IsZero() {
 			if err := o.Frequency.Check(); err != nil {
-				return Fail(c, http.StatusBadRequest, field+".every_period", err.Error(), want)
+				at := ".every"
+				if o.EveryPeriod < og.PeriodDay || o.EveryPeriod > og.PeriodYear {
+					at = ".every_period"
+				}
+				return Fail(c, http.StatusBadRequest, field+at, err.Error(), want)
 			}
 		}
+		if oi.FirstOrderPlaceDate != "" {
+			d, err := og.ParseDate(oi.FirstOrderPlaceDate)
+			if err != nil {
+				return Fail(c, http.StatusBadRequest, field+".first_order_place_date", fmt.Sprintf("first_order_place_date %q is not a date", og.Clip(oi.FirstOrderPlaceDate)), "YYYY-MM-DD (the offers script's first-order-place-date)")
+			}
+			o.FirstOrderPlaceDate = d
+		}
+		// Opt-ins that cannot become subscriptions are recorded as sent, and named now: the
+		// checkout would refuse them (F1, F2, F4, F6).
+		switch p := catalogue[o.ProductID]; {
+		case p == nil:
+			diags = append(diags, og.Warning("F1", field+".product", fmt.Sprintf("product %q is not in the catalogue: a checkout with this opt-in will refuse it", og.Clip(o.ProductID))))
+		case o.Frequency.IsZero() && p.Frequency == nil:
+			diags = append(diags, og.Warning("F6", field+".every", fmt.Sprintf("no frequency, and product %s has no default frequency: a checkout with this opt-in will refuse it; give every and every_period", p.ProductID)))
+		default:
+			if rule, why := p.SubscribableProblem(); rule != "" {
+				diags = append(diags, og.Warning(rule, field+".product", why+": a checkout with this opt-in will refuse it"))
+			}
+		}
+		s.Optins = append(s.Optins, o)
 	}
 	if s.Optins == nil {
 		s.Optins = []og.Optin{}
@@ -272,7 +306,13 @@ func (srv *Server) putSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s)
+	return c.JSON(http.StatusOK, sessionOut{Session: s, Diagnostics: diags})
+}
+
+// sessionOut is a recorded session, with what its opt-ins will meet at checkout.
+type sessionOut struct {
+	og.Session
+	Diagnostics []og.Diagnostic `json:"diagnostics,omitempty"`
 }
 
 // sessionIn is the body of a sessions PUT. Frequencies may be numbers or, as the purchase
@@ -284,10 +324,11 @@ type sessionIn struct {
 }
 
 type optinIn struct {
-	ProductID   string  `json:"product"`
-	Offer       string  `json:"offer"`
-	Every       flexInt `json:"every"`
-	EveryPeriod flexInt `json:"every_period"`
+	ProductID           string  `json:"product"`
+	Offer               string  `json:"offer"`
+	Every               flexInt `json:"every"`
+	EveryPeriod         flexInt `json:"every_period"`
+	FirstOrderPlaceDate string  `json:"first_order_place_date"`
 }
 
 // flexInt is a whole number written as a JSON number or a string of digits.

@@ -94,7 +94,10 @@ type Optin struct {
 	ProductID string `json:"product"`
 	Offer     string `json:"offer,omitempty"`
 	Frequency
-	ZeroSent bool `json:"-"` // the frequency was sent as 0/0, not left blank (B2)
+	// FirstOrderPlaceDate is the offers script's first-order-place-date (REFERENCE §6): the
+	// first order's date, as subscription_info's is for cartless creation.
+	FirstOrderPlaceDate Date `json:"first_order_place_date,omitzero"`
+	ZeroSent            bool `json:"-"` // the frequency was sent as 0/0, not left blank (B2)
 }
 
 // Session is a cart session's opt-ins (P7), recorded through the control API until the offers
@@ -308,9 +311,13 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			fail(pp, "purchase_info.quantity", "P2", "Invalid quantity", fmt.Sprintf("quantity %d: a subscription needs at least 1", ps.Quantity))
 			continue
 		}
-		ps.NextOrder = firstOrderDate(today, freq, sub)
+		when := sub // what moves the first order date
+		if p.CartTracking && !optin.FirstOrderPlaceDate.IsZero() {
+			when = &PurchaseSubscription{FirstOrderPlaceDate: optin.FirstOrderPlaceDate}
+		}
+		ps.NextOrder = firstOrderDate(today, freq, when)
 		ps.AnchorDay = ps.NextOrder.Day
-		if sub == nil || sub.FirstOrderPlaceDate.IsZero() && sub.InitialOrderOffsetDays == 0 {
+		if when == nil || when.FirstOrderPlaceDate.IsZero() && when.InitialOrderOffsetDays == 0 {
 			ps.AnchorDay = today.Day
 		}
 		if horizon := today.AddDays(MaxFrequencyDays); ps.NextOrder.After(horizon) {

@@ -605,10 +605,28 @@ func TestP7_CartSessionOptins(t *testing.T) {
 		{`{"optins":[{"product":"X","every":1,"every_period":9}]}`, "optins[0].every_period"},
 		{`{"opt_ins":[]}`, "opt_ins"},
 		{`{"optins":[{"product":"X","every":"weekly","every_period":2}]}`, "optins"},
+		{`{"optins":[{"product":"X","every":0,"every_period":2}]}`, "optins[0].every"},
+		{`{"optins":[{"product":"X","every":99999999,"every_period":2}]}`, "optins[0].every"},
+		{`{"optins":[{"product":"X","first_order_place_date":"04/01/2027"}]}`, "optins[0].first_order_place_date"},
+		{`null`, "optins"},
 	} {
 		if r := do(t, "PUT", sessURL, tc.body); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
 			t.Errorf("PUT session %s: %d %s", tc.body, r.Status, r.Body)
 		}
+	}
+	// Opt-ins a checkout would refuse are recorded, and named at once.
+	r = do(t, "PUT", sessURL, obj{"optins": []any{obj{"product": "NOPE"}, obj{"product": "LEASH-RED"}}})
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"field":"optins[0].product"`) || !strings.Contains(string(r.Body), `"field":"optins[1].`) {
+		t.Errorf("opt-ins of an unknown product and of one without a default frequency: %d %s", r.Status, r.Body)
+	}
+	// The offers script's first-order-place-date sets the first order's date (REFERENCE §6).
+	do(t, "PUT", sessURL, obj{"optins": []any{obj{"product": "CT-4050", "every": 1, "every_period": 3, "first_order_place_date": "2031-04-01"}}})
+	if r := post(t, sb, prefixed(cart("CART-3"))); r.Status != 201 {
+		t.Fatalf("checkout with a first order date: %d %s", r.Status, r.Body)
+	}
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &subs)
+	if last := subs[len(subs)-1]; len(subs) != 3 || last.NextOrderDate.String() != "2031-04-01" {
+		t.Errorf("the opt-in's first order date: %d subscriptions, the last on %s", len(subs), last.NextOrderDate)
 	}
 	// A session id too long to be one is refused, not a storage error.
 	long := sb.URL() + "/_sandbox/merchants/" + demo.ID + "/sessions/" + strings.Repeat("s", 40_000)
