@@ -40,6 +40,9 @@ type rawProduct struct {
 	extra         map[string]value
 	relationships []rawRelationship
 	unknown       []value // unknown elements (text holds the name)
+	// wrongType names JSON fields whose value has the wrong shape (text: the field; the
+	// expected shape follows a tab), refused rather than dropped.
+	wrongType []value
 }
 
 type rawGroup struct {
@@ -255,6 +258,10 @@ func validate(raw *rawProduct, rep *Report, now time.Time, source string) (og.Pr
 	}
 	for _, u := range raw.unknown {
 		warn(u, "F2", u.text, fmt.Sprintf("unknown element <%s> is ignored", u.text))
+	}
+	for _, w := range raw.wrongType {
+		field, want, _ := strings.Cut(w.text, "\t")
+		fail(w, "F2", field, fmt.Sprintf("%s should be %s", field, want))
 	}
 	return p, ok
 }

@@ -116,3 +116,35 @@ func TestJSONProducts(t *testing.T) {
 		}
 	}
 }
+
+// A JSON field whose value has the wrong shape refuses its product, naming the field and what
+// it should be: dropping it would report a product accepted without its groups or relations.
+func TestJSONProductsOfTheWrongShape(t *testing.T) {
+	base := `"sku":"W","name":"W","price":"1.00","in_stock":1,"autoship_eligible":1`
+	for _, tc := range []struct{ field, body, want string }{
+		{"groups", `"groups":"abc"`, `groups should be an array of {"type", "name"} objects or of names, not a string`},
+		{"groups", `"groups":{"group":[]}`, "not an object"},
+		{"categories", `"categories":"single"`, "categories should be an array of category ids, not a string"},
+		{"relationships", `"relationships":"x"`, "relationships should be an array"},
+		{"extra_data", `"extra_data":[{"key":"k","value":"v"}]`, `extra_data should be an object of "key": "value" fields, not an array`},
+		{"name", `"name":["a"]`, "name should be a string, a number or a boolean, not an array"},
+		{"price", `"price":{"v":1}`, "price should be a string, a number or a boolean, not an object"},
+		{"default_frequency", `"default_frequency":3`, "not a number"},
+	} {
+		body := `[{"product_id":"W",` + base + `,` + tc.body + `}, 7]`
+		rep, err := ReadProductsJSON(strings.NewReader(body), "put", now, func([]og.Product) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, f := range rep.Findings {
+			found = found || f.Severity == og.SeverityError && strings.HasSuffix(f.Field, tc.field) && strings.Contains(f.Message, tc.want)
+		}
+		if rep.Accepted != 0 || rep.Refused != 2 || !found {
+			t.Errorf("%s: accepted %d, refused %d, findings %+v", tc.body, rep.Accepted, rep.Refused, rep.Findings)
+		}
+		if last := rep.Findings[len(rep.Findings)-1]; !strings.Contains(last.Message, "product #2 is a number, not a JSON object") {
+			t.Errorf("a number in the array: %+v", last)
+		}
+	}
+}

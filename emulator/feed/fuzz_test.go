@@ -40,6 +40,36 @@ func FuzzReadProducts(f *testing.F) {
 	})
 }
 
+// FuzzReadProductsJSON: the control API's JSON products, as FuzzReadProducts reads feeds.
+func FuzzReadProductsJSON(f *testing.F) {
+	f.Add([]byte(`[{"product_id":"J1","sku":"J1","name":"J","price":"9.99","in_stock":1,"groups":[{"type":"sku_swap","name":"G"}],"extra_data":{"k":"v"},"default_frequency":{"every":1,"every_period":3}}]`))
+	f.Add([]byte(`[{"product_id":"J","groups":"x","relationships":[{"name":"discontinued_replacement","related":{"product_id":2}}]},1,null,[]]`))
+	f.Add([]byte(`[{"name":["a"],"price":{"v":1},"categories":[[1]]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got []og.Product
+		rep, err := ReadProductsJSON(bytes.NewReader(data), "put", time.Unix(0, 0), func(ps []og.Product) error {
+			got = append(got, ps...)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ReadProductsJSON failed on its own input: %v", err)
+		}
+		if rep.Accepted != len(got) || rep.Accepted+rep.Refused != rep.Entries {
+			t.Fatalf("counts: %d accepted (%d handed over), %d refused, %d products", rep.Accepted, len(got), rep.Refused, rep.Entries)
+		}
+		for _, d := range rep.Findings {
+			if d.Rule == "" || d.Message == "" {
+				t.Fatalf("finding without rule or message: %+v", d)
+			}
+		}
+		for _, p := range got {
+			if p.ProductID == "" || len(p.ProductID) > 64 || len(p.Name) > 1024 || p.Price > og.MaxPrice || p.Price < 0 {
+				t.Fatalf("accepted an out-of-bounds product: %+v", p)
+			}
+		}
+	})
+}
+
 // FuzzReadCategories: no input crashes the categories reader; the counts add up; every
 // accepted category has an id and a name within bounds, and no accepted category is its own
 // ancestor.

@@ -319,10 +319,17 @@ func ReadProductsJSON(r io.Reader, name string, now time.Time, accept func([]og.
 	}
 	var batch []og.Product
 	for dec.More() {
-		var obj map[string]any
-		if err := dec.Decode(&obj); err != nil {
-			rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Message: fmt.Sprintf("product #%d is not a JSON object: %v; products after it were not read", rep.Entries+1, err)})
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Message: fmt.Sprintf("product #%d is not valid JSON: %v; products after it were not read", rep.Entries+1, err)})
 			break
+		}
+		obj, isObj := v.(map[string]any)
+		if !isObj {
+			rep.Entries++
+			rep.Refused++
+			rep.Add(og.Diagnostic{Rule: "F2", Field: fmt.Sprintf("products[%d]", rep.Entries-1), Severity: og.SeverityError, Message: fmt.Sprintf("product #%d is %s, not a JSON object of the feed's fields", rep.Entries, og.JSONKind(v))})
+			continue
 		}
 		rep.Entries++
 		p, ok := validate(jsonRaw(obj, rep.Entries-1), &rep, now, name)
@@ -351,7 +358,11 @@ func ReadProductsJSON(r io.Reader, name string, now time.Time, accept func([]og.
 // {"default_frequency": {"every", "every_period"}}.
 func jsonRaw(obj map[string]any, index int) *rawProduct {
 	raw := &rawProduct{index: index, fields: map[string]value{}, extra: map[string]value{}}
-	str := func(v any) value {
+	wrong := func(field, want string, got any) {
+		raw.wrongType = append(raw.wrongType, value{text: field + "\t" + want + ", not " + og.JSONKind(got)})
+	}
+	// field is the value's path, for a refusal when it is not a scalar.
+	str := func(field string, v any) value {
 		switch x := v.(type) {
 		case string:
 			return value{text: x, cdata: true, empty: strings.TrimSpace(x) == ""}
@@ -365,53 +376,66 @@ func jsonRaw(obj map[string]any, index int) *rawProduct {
 		case nil:
 			return value{empty: true}
 		default:
-			b, _ := json.Marshal(x)
-			return value{text: string(b), cdata: true}
+			wrong(field, "a string, a number or a boolean", x)
+			return value{empty: true}
 		}
+	}
+	list := func(field string, v any, want string) []any {
+		l, ok := v.([]any)
+		if !ok && v != nil {
+			wrong(field, want, v)
+		}
+		return l
+	}
+	object := func(field string, v any, want string) map[string]any {
+		m, ok := v.(map[string]any)
+		if !ok && v != nil {
+			wrong(field, want, v)
+		}
+		return m
 	}
 	for k, v := range obj {
 		switch k {
 		case "groups":
-			list, _ := v.([]any)
-			for _, g := range list {
+			for _, g := range list(k, v, `an array of {"type", "name"} objects or of names`) {
 				switch x := g.(type) {
 				case map[string]any:
 					t, _ := x["type"].(string)
-					raw.groups = append(raw.groups, rawGroup{typ: t, value: str(x["name"])})
+					raw.groups = append(raw.groups, rawGroup{typ: t, value: str("groups.name", x["name"])})
 				default:
-					raw.groups = append(raw.groups, rawGroup{value: str(x)})
+					raw.groups = append(raw.groups, rawGroup{value: str("groups", x)})
 				}
 			}
 		case "categories":
-			list, _ := v.([]any)
-			for _, c := range list {
-				raw.categories = append(raw.categories, str(c))
+			for _, c := range list(k, v, "an array of category ids") {
+				raw.categories = append(raw.categories, str("categories", c))
 			}
 		case "extra_data":
-			m, _ := v.(map[string]any)
-			for ek, ev := range m {
-				raw.extra[ek] = str(ev)
+			for ek, ev := range object(k, v, `an object of "key": "value" fields`) {
+				raw.extra[ek] = str("extra_data."+ek, ev)
 			}
 		case "relationships":
-			list, _ := v.([]any)
-			for _, r := range list {
-				m, _ := r.(map[string]any)
-				rr := rawRelationship{name: str(m["name"])}
+			for _, r := range list(k, v, `an array of {"name", "related"} objects`) {
+				m := object("relationships[]", r, `an object {"name", "related"}`)
+				rr := rawRelationship{name: str("relationships.name", m["name"])}
 				switch rel := m["related"].(type) {
 				case []any:
 					for _, x := range rel {
-						rr.related = append(rr.related, str(x))
+						rr.related = append(rr.related, str("relationships.related", x))
 					}
 				case map[string]any:
-					rr.related = append(rr.related, str(rel["product_id"]))
+					rr.related = append(rr.related, str("relationships.related.product_id", rel["product_id"]))
 				case string:
-					rr.related = append(rr.related, str(rel))
+					rr.related = append(rr.related, str("relationships.related", rel))
+				case nil:
+				default:
+					wrong("relationships.related", "an array of product ids", rel)
 				}
 				raw.relationships = append(raw.relationships, rr)
 			}
 		case "default_frequency":
-			m, _ := v.(map[string]any)
-			raw.fields["every"], raw.fields["every_period"] = str(m["every"]), str(m["every_period"])
+			m := object(k, v, `an object {"every", "every_period"}`)
+			raw.fields["every"], raw.fields["every_period"] = str("default_frequency.every", m["every"]), str("default_frequency.every_period", m["every_period"])
 		case "source", "updated_at":
 			// what GET products shows: accepted back, not validated
 		default:
@@ -419,7 +443,7 @@ func jsonRaw(obj map[string]any, index int) *rawProduct {
 				raw.unknown = append(raw.unknown, value{text: k})
 				continue
 			}
-			raw.fields[k] = str(v)
+			raw.fields[k] = str(k, v)
 		}
 	}
 	return raw
