@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,26 +71,64 @@ func (srv *Server) merchant(c echo.Context) (*og.Merchant, error) {
 	return m, nil
 }
 
+// knownParams refuses a query parameter the endpoint does not take: a misspelt filter would
+// otherwise list everything, as if it matched.
+func knownParams(c echo.Context, names ...string) error {
+	var unknown []string
+	for k := range c.QueryParams() {
+		if !slices.Contains(names, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	expected := "no query parameters"
+	if len(names) > 0 {
+		expected = "only " + strings.Join(names, ", ")
+	}
+	return Fail(c, http.StatusBadRequest, unknown[0], fmt.Sprintf("unknown query parameter %q", unknown[0]), expected)
+}
+
+// subscriptions lists the merchant's subscriptions: ?customer= and ?status= filter.
 func (srv *Server) subscriptions(c echo.Context) error {
 	m, err := srv.merchant(c)
 	if m == nil {
 		return err
 	}
+	if err := knownParams(c, "customer", "status"); err != nil {
+		return err
+	}
+	status := c.QueryParam("status")
+	if status != "" && status != og.SubscriptionActive && status != og.SubscriptionCancelled {
+		return Fail(c, http.StatusBadRequest, "status", fmt.Sprintf("unknown subscription status %q", status), "active or cancelled")
+	}
 	subs, err := srv.Subscriptions.FindSubscriptions(c.Request().Context(), m.ID, og.SubscriptionFilter{Customer: c.QueryParam("customer")})
 	if err != nil {
 		return err
 	}
+	if status != "" {
+		subs = slices.DeleteFunc(subs, func(s og.Subscription) bool { return s.Status != status })
+	}
 	return c.JSON(http.StatusOK, subs)
 }
 
+// customers lists the merchant's customers: ?customer= (a merchant user id) filters.
 func (srv *Server) customers(c echo.Context) error {
 	m, err := srv.merchant(c)
 	if m == nil {
 		return err
 	}
+	if err := knownParams(c, "customer"); err != nil {
+		return err
+	}
 	cs, err := srv.Customers.FindCustomers(c.Request().Context(), m.ID)
 	if err != nil {
 		return err
+	}
+	if id := c.QueryParam("customer"); id != "" {
+		cs = slices.DeleteFunc(cs, func(x og.Customer) bool { return x.MerchantUserID != id })
 	}
 	return c.JSON(http.StatusOK, cs)
 }
@@ -355,6 +394,9 @@ func (n *flexInt) UnmarshalJSON(b []byte) error {
 func (srv *Server) orders(c echo.Context) error {
 	m, err := srv.merchant(c)
 	if m == nil {
+		return err
+	}
+	if err := knownParams(c, "status", "customer", "subscription"); err != nil {
 		return err
 	}
 	f := og.OrderFilter{Status: c.QueryParam("status"), Customer: c.QueryParam("customer"), Subscription: c.QueryParam("subscription")}

@@ -757,3 +757,42 @@ func TestWarningsNameOnlyWhatTheClientSent(t *testing.T) {
 		}
 	}
 }
+
+// The control API's lists filter by what CONTROL.md and the README name, and refuse a
+// parameter they do not take: a misspelt filter must not list everything as if it matched.
+func TestControlListFilters(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	for _, user := range []string{"cust-1", "cust-2"} {
+		p := set(purchase("FILTER-"+user), "user.user_id", user)
+		if r := post(t, sb, prefixed(p), "Authorization", auth(user)); r.Status != 201 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	}
+	base := sb.URL() + "/_sandbox/merchants/" + demo.ID
+	count := func(path string) int {
+		t.Helper()
+		var list []json.RawMessage
+		r := do(t, "GET", base+path, nil)
+		if r.Status != 200 {
+			t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+		r.JSON(t, &list)
+		return len(list)
+	}
+	for path, want := range map[string]int{
+		"/subscriptions": 2, "/subscriptions?status=active": 2, "/subscriptions?status=cancelled": 0,
+		"/subscriptions?customer=cust-2": 1, "/customers": 2, "/customers?customer=cust-2": 1, "/orders?customer=cust-1": 1,
+	} {
+		if got := count(path); got != want {
+			t.Errorf("GET %s: %d entries, want %d", path, got, want)
+		}
+	}
+	for path, field := range map[string]string{
+		"/subscriptions?custmer=cust-2": "custmer", "/subscriptions?status=paused": "status",
+		"/customers?user_id=cust-2": "user_id", "/orders?state=placed": "state",
+	} {
+		if r := do(t, "GET", base+path, nil); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+field+`"`) {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+	}
+}
