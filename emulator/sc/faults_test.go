@@ -163,6 +163,10 @@ func TestFaultDropConnection(t *testing.T) {
 	if page.Entries[0].Status != 0 || !strings.Contains(page.Entries[0].Note, "connection dropped") {
 		t.Fatalf("journal of a dropped request: %+v", page.Entries[0])
 	}
+	// The drop after processing is journaled as the fault, beside how the body was read.
+	if e := page.Entries[2]; e.Status != 0 || !strings.Contains(e.Note, "after processing") || !strings.Contains(e.Note, "body read as") {
+		t.Fatalf("journal of a request dropped after processing: %+v", e)
+	}
 }
 
 // P8: a client that gives up after 5 seconds passes; one that waits longer fails. The answer

@@ -215,7 +215,7 @@ func (srv *Server) create(c echo.Context) error {
 		if gone {
 			record(status)
 			c.Response().Status = 0
-			web.Note(c, fmt.Sprintf("%s; the client gave up after %s, before the answer (%d)", f.Describe(), time.Duration(attempt.WaitedMS*float64(time.Millisecond)).Round(time.Millisecond), status))
+			web.Note(c, fmt.Sprintf("the client gave up after %s, before the answer (%d)", time.Duration(attempt.WaitedMS*float64(time.Millisecond)).Round(time.Millisecond), status))
 			return nil // there is nobody to answer
 		}
 	}
@@ -252,7 +252,7 @@ func (srv *Server) process(c echo.Context, m *og.Merchant, sigField string, dec 
 		d := og.Finding("A4", "authorization.sig_field", fmt.Sprintf("the signature is over sig_field %q but the purchase is for user.user_id %q: sign the customer's merchant user id", sigField, p.User.UserID))
 		all := append([]og.Diagnostic{d}, diags...)
 		web.AddDiagnostics(c, all...)
-		return http.StatusUnauthorized, map[string]any{"error": d.Message, "errors": map[string]any{"authorization": "Authentication failed"}, "diagnostics": all}
+		return http.StatusUnauthorized, map[string]any{"error": d.Message, "errors": map[string]any{"authorization.sig_field": d.Message}, "diagnostics": all}
 	}
 	if rd.failed() {
 		web.AddDiagnostics(c, diags...)

@@ -174,8 +174,14 @@ func Redact(c echo.Context, secrets ...string) {
 	c.Set(keyRedact, prev)
 }
 
-// Note adds a note to the exchange's journal entry.
-func Note(c echo.Context, note string) { c.Set(keyNote, note) }
+// Note adds a note to the exchange's journal entry. Notes add up: a fault's note stays beside
+// how the body was read.
+func Note(c echo.Context, note string) {
+	if prev, _ := c.Get(keyNote).(string); prev != "" && prev != note {
+		note = prev + "; " + note
+	}
+	c.Set(keyNote, note)
+}
 
 // SkipJournal keeps an exchange out of the journal (reads of the control API).
 func SkipJournal(c echo.Context) { c.Set(keySkip, true) }
