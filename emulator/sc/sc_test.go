@@ -356,11 +356,14 @@ func TestP2_FieldRules(t *testing.T) {
 		t.Fatal("the last four digits of the card were not kept")
 	}
 	// A card-shaped token is kept as the token (gateways' network tokens look like this), but
-	// the journal masks it.
-	for _, form := range []string{"4000 0566 5566 5556", "4000%200566%205566%205556"} {
-		if strings.Contains(string(j.Body), form) {
-			t.Errorf("the journal kept the card-shaped token %q", form)
+	// the journal and the customers listing mask it.
+	for _, form := range []string{"4000 0566 5566 5556", "4000%200566%205566%205556", "4000056655665556"} {
+		if strings.Contains(string(j.Body), form) || strings.Contains(string(r.Body), form) {
+			t.Errorf("the journal or the customers listing kept the card-shaped token %q", form)
 		}
+	}
+	if !strings.Contains(string(r.Body), `"token_id":"****5556"`) {
+		t.Errorf("the customers listing does not show the card-shaped token's last four: %.400s", r.Body)
 	}
 }
 
