@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -137,7 +138,8 @@ func (srv *Server) authenticate(c echo.Context) (auth, *og.Error) {
 	}
 	a.m = m
 	if verr := ogcrypto.Verify(m.HashKey, h.Signed(), srv.Clock.Wall()); verr != nil {
-		verr.Diagnostics = append(verr.AllDiagnostics(), a.warnings...)
+		// A warning about the field that failed says again what the refusal says.
+		verr.Diagnostics = append(verr.AllDiagnostics(), slices.DeleteFunc(a.warnings, func(w og.Diagnostic) bool { return w.Field == verr.Field })...)
 		return a, verr
 	}
 	a.sigField = h.SigField

@@ -162,6 +162,7 @@ func TestA_Authentication(t *testing.T) {
 		status int
 		rule   string
 		want   string
+		once   bool // the diagnostic is the only one on its field
 	}{
 		{name: "A4/ts_number", header: []string{"Authorization", hdr(fmt.Sprint(now), sig)}, status: 201},
 		{name: "A4/ts_string", header: []string{"Authorization", hdr(`"`+fmt.Sprint(now)+`"`, sig)}, status: 201},
@@ -177,6 +178,7 @@ func TestA_Authentication(t *testing.T) {
 		{name: "A4/merchant_id_as_public_id", header: []string{"Authorization", strings.Replace(hdr(fmt.Sprint(now), sig), demo.PublicID, demo.ID, 1)}, status: 201, rule: "A4", want: "is the merchant_id of"},
 		{name: "M1/public_id_as_merchant_id", header: []string{"Authorization", hdr(fmt.Sprint(now), sig)}, body: func(o obj) obj { return set(o, "merchant_id", demo.PublicID) }, status: 201, rule: "M1", want: "is the merchant's public_id"},
 		{name: "A1/wrong_key", header: []string{"Authorization", hdr(fmt.Sprint(now), ogcrypto.Sign(other.HashKey, "cust-1", now))}, status: 401, rule: "A1", want: "does not match"},
+		{name: "A1/url_encoded_sig_said_once", header: []string{"Authorization", hdr(fmt.Sprint(now), url.QueryEscape(sig))}, status: 401, rule: "A1", want: "URL-encoded", once: true},
 		{name: "A4/missing", header: []string{"X-Nothing", "1"}, status: 401, rule: "A4", want: "missing"},
 		{name: "X3/unknown_api_key", header: []string{"x-api-key", "nope-123456789"}, status: 401, rule: "X3", want: "not an API key"},
 		{name: "A4/sig_field_is_not_the_user", header: []string{"Authorization", auth("someone-else")}, status: 401, rule: "A4", want: `sig_field "someone-else"`},
@@ -196,7 +198,18 @@ func TestA_Authentication(t *testing.T) {
 			if tc.rule == "" {
 				return
 			}
-			_, msg, _ := res.diag(t, tc.rule)
+			field, msg, _ := res.diag(t, tc.rule)
+			if tc.once {
+				n := 0
+				for _, d := range res.Diagnostics {
+					if d.Field == field {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("%d diagnostics on %s: %s", n, field, r.Body)
+				}
+			}
 			if !strings.Contains(msg, tc.want) || tc.status >= 400 && (res.Error == "" || len(res.Errors) == 0) {
 				t.Fatalf("%s diagnostic %q, want it to contain %q: %s", tc.rule, msg, tc.want, r.Body)
 			}
