@@ -118,6 +118,18 @@ func TestP8_Violations(t *testing.T) {
 	putFaults(t, sb, obj{"surface": "sc", "status": 503, "count": 1})
 	post(t, sb, prefixed(purchase("P8-NEVER")))
 	advance(t, sb, "11m")
+	// Three resends in time, then the last one days later: not the one P8 asks for, and the
+	// verdict, once given, stays.
+	putFaults(t, sb, obj{"surface": "sc", "status": 500, "count": 4})
+	for range 4 {
+		post(t, sb, prefixed(purchase("P8-DAYS")))
+	}
+	advance(t, sb, "49h")
+	if c := checksOf(t, sb)["resend_after_5xx/P8-DAYS"]; c.Status != og.CheckFail || !strings.Contains(c.Message, "none in the day after the first 24 hours") {
+		t.Errorf("no resend by 48 hours: %+v", c)
+	}
+	putFaults(t, sb, []any{})
+	post(t, sb, prefixed(purchase("P8-DAYS")))
 
 	checks := checksOf(t, sb)
 	for key, want := range map[string]string{
@@ -125,6 +137,7 @@ func TestP8_Violations(t *testing.T) {
 		"resend_after_5xx/P8-HOUR":   "between the 10-minute retries and the 24-hour one",
 		"no_resend_after_409/P8-409": "sent again 1 time(s) with the same id",
 		"resend_after_5xx/P8-NEVER":  "resent 0 times within 10 minutes",
+		"resend_after_5xx/P8-DAYS":   "comes the day after (by 48 hours)",
 	} {
 		c := checks[key]
 		if c.Status != og.CheckFail || c.Rule != "P8" || !strings.Contains(c.Message, want) {
