@@ -28,7 +28,7 @@ type FeedLog interface {
 
 // Ingest reads product feeds into the catalogue, with their effects (F3), and keeps the report.
 type Ingest interface {
-	Products(ctx context.Context, m *og.Merchant, name string, r io.Reader, format string) (og.FeedReport, error)
+	Products(ctx context.Context, m *og.Merchant, name string, r io.Reader, format, via string) (og.FeedReport, error)
 }
 
 // AttemptLog lists a merchant's purchase POST attempts, for the P8 checks.
@@ -206,11 +206,11 @@ func (srv *Server) putProducts(c echo.Context) error {
 	var rep og.FeedReport
 	switch firstByte(br) {
 	case '<':
-		rep, err = srv.Ingest.Products(ctx, m, name, br, "xml")
+		rep, err = srv.Ingest.Products(ctx, m, name, br, "xml", og.FeedViaControlAPI)
 	case '[':
-		rep, err = srv.Ingest.Products(ctx, m, name, br, "json")
+		rep, err = srv.Ingest.Products(ctx, m, name, br, "json", og.FeedViaControlAPI)
 	case '{':
-		rep, err = srv.Ingest.Products(ctx, m, name, io.MultiReader(strings.NewReader("["), br, strings.NewReader("]")), "json")
+		rep, err = srv.Ingest.Products(ctx, m, name, io.MultiReader(strings.NewReader("["), br, strings.NewReader("]")), "json", og.FeedViaControlAPI)
 	default:
 		return Fail(c, http.StatusBadRequest, "body", "the body is neither a product feed (XML) nor JSON products", `a <products> feed, or a JSON array such as [{"product_id": "P1", "sku": "P1", "name": "Dog food", "price": "19.99", "in_stock": 1}]`)
 	}

@@ -190,7 +190,7 @@ func (in *Ingester) readDropped(ctx context.Context, m *og.Merchant, name, kind 
 	var rep og.FeedReport
 	switch kind {
 	case KindProducts:
-		rep, err = in.Products(ctx, m, name, f, "xml")
+		rep, err = in.Products(ctx, m, name, f, "xml", og.FeedViaSFTP)
 	case KindCategories:
 		rep, err = in.Categories(ctx, m, name, f)
 	case KindBatchResponse:
@@ -265,7 +265,8 @@ func summary(rep og.FeedReport) string {
 // Products reads a product feed (format "xml", or "json" for the control API's JSON array)
 // into m's catalogue, applies F3 to the subscriptions of discontinued products once the whole
 // file is stored, and keeps the report.
-func (in *Ingester) Products(ctx context.Context, m *og.Merchant, name string, r io.Reader, format string) (og.FeedReport, error) {
+// via says how the file came (og.FeedViaSFTP...).
+func (in *Ingester) Products(ctx context.Context, m *og.Merchant, name string, r io.Reader, format, via string) (og.FeedReport, error) {
 	var eff og.CatalogueEffects
 	var discontinued []string
 	// Each batch commits while the next is parsed; a failed commit stops the reading one batch
@@ -314,7 +315,7 @@ func (in *Ingester) Products(ctx context.Context, m *og.Merchant, name string, r
 	for _, f := range eff.Findings {
 		rep.Add(f)
 	}
-	rep.Effects = &eff
+	rep.Effects, rep.Via = &eff, via
 	return rep, in.Store.RecordFeed(ctx, m.ID, rep)
 }
 

@@ -247,8 +247,16 @@ func CheckFeedCadence(feeds []FeedReport, lastRun time.Time) Check {
 		return c
 	}
 	var latest time.Time
+	shortcut := false // products came another way: the control API or the catalogue file
 	for _, f := range feeds {
-		if f.Kind == "products" && !f.ReceivedAt.After(lastRun) && f.ReceivedAt.After(latest) {
+		if f.Kind != "products" || f.ReceivedAt.After(lastRun) {
+			continue
+		}
+		if f.Via != "" && f.Via != FeedViaSFTP {
+			shortcut = true
+			continue
+		}
+		if f.ReceivedAt.After(latest) {
 			latest = f.ReceivedAt
 		}
 	}
@@ -256,6 +264,9 @@ func CheckFeedCadence(feeds []FeedReport, lastRun time.Time) Check {
 	case latest.IsZero():
 		c.Status = CheckFail
 		c.Message = fmt.Sprintf("no product feed arrived before the placement run of %s: Ordergroove places orders with the catalogue as the last feed left it (F1)", lastRun.Format(time.RFC3339))
+		if shortcut {
+			c.Message += "; products loaded through the control API or the catalogue file are the sandbox's shortcuts, not the merchant's feed job, which drops files on the SFTP site"
+		}
 	case lastRun.Sub(latest) > FeedLead:
 		c.Status = CheckFail
 		c.Message = fmt.Sprintf("the last product feed before the placement run of %s arrived %s earlier, at %s: run the feed at least daily, before placement (F1)",

@@ -8,8 +8,11 @@ import (
 // FeedReport is the outcome of reading one feed file (F1-F8): how many entries it held, how
 // many were ingested, and every finding with its line and rule id.
 type FeedReport struct {
-	File       string            `json:"file"`
-	Kind       string            `json:"kind"` // "products", "categories", "batch_response"
+	File string `json:"file"`
+	Kind string `json:"kind"` // "products", "categories", "batch_response"
+	// Via is how the file came: FeedViaSFTP (also when empty: reports from before it was
+	// kept), FeedViaControlAPI or FeedViaCatalogue (the merchant's catalogue file at start).
+	Via        string            `json:"via,omitempty"`
 	ReceivedAt time.Time         `json:"received_at"`
 	Entries    int               `json:"entries"` // products, categories or order answers read
 	Accepted   int               `json:"accepted"`
@@ -18,6 +21,14 @@ type FeedReport struct {
 	Findings   []Diagnostic      `json:"findings"`
 	Effects    *CatalogueEffects `json:"effects,omitempty"`
 }
+
+// How a feed came (FeedReport.Via). Only the SFTP drop site is the merchant's feed job; the
+// others are the sandbox's shortcuts.
+const (
+	FeedViaSFTP       = "sftp"
+	FeedViaControlAPI = "control API"
+	FeedViaCatalogue  = "catalogue file"
+)
 
 // MaxFindings bounds the findings of one report; past it the report says how many were left
 // out, so that a broken 100,000-line feed yields a readable report.

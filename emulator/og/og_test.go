@@ -93,6 +93,9 @@ func TestCheckFeedCadence(t *testing.T) {
 		{"two_days_before", []FeedReport{feed(run.Add(-48 * time.Hour))}, run, CheckFail},
 		{"the_night_before", []FeedReport{feed(run.Add(-48 * time.Hour)), feed(run.Add(-6 * time.Hour))}, run, CheckPass},
 		{"categories_do_not_count", []FeedReport{{Kind: "categories", ReceivedAt: run.Add(-time.Hour)}}, run, CheckFail},
+		{"control_api_does_not_count", []FeedReport{{Kind: "products", Via: FeedViaControlAPI, ReceivedAt: run.Add(-time.Hour)}}, run, CheckFail},
+		{"catalogue_file_does_not_count", []FeedReport{{Kind: "products", Via: FeedViaCatalogue, ReceivedAt: run.Add(-time.Hour)}}, run, CheckFail},
+		{"sftp_counts", []FeedReport{{Kind: "products", Via: FeedViaSFTP, ReceivedAt: run.Add(-time.Hour)}}, run, CheckPass},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := CheckFeedCadence(tc.feeds, tc.run)

@@ -44,7 +44,7 @@ func (s *Sandbox) loadCatalogues(ctx context.Context) error {
 
 // ingestProducts reads a product feed into m's catalogue and records its report.
 func (s *Sandbox) ingestProducts(ctx context.Context, m *og.Merchant, name string, r io.Reader) error {
-	rep, err := s.ingest.Products(ctx, m, name, r, "xml")
+	rep, err := s.ingest.Products(ctx, m, name, r, "xml", og.FeedViaCatalogue)
 	if err != nil {
 		return fmt.Errorf("merchant %s: catalogue %s: %w", m.ID, name, err)
 	}
