@@ -58,8 +58,9 @@ type Payment struct {
 	Customer string `json:"customer"`
 	TokenID  string `json:"token_id"`
 	CCType   int    `json:"cc_type"` // 1 Visa, 2 MasterCard, 3 Amex, 4 Discover (P3)
-	// The holder and the expiry (MM/YYYY, E2) are kept AES-encrypted with the merchant's key,
-	// as E1 sends them (E4); a payment stored by an older version holds them in clear.
+	// The holder and the expiry (MM/YYYY, E2) are kept AES-encrypted with the store's own key
+	// (E4); the order context holds them in clear, for the order XML to encrypt (E3). A
+	// payment stored by an older version holds them in clear.
 	CCHolder       string    `json:"cc_holder"`
 	CCExpDate      string    `json:"cc_exp_date"`
 	CCNumberEnding string    `json:"cc_number_ending,omitempty"`

@@ -443,6 +443,48 @@ func TestRestartKeepsTheSchedule(t *testing.T) {
 	}
 }
 
+// E3/E4: a payment's holder and expiry are kept encrypted with the store's own key, never in
+// clear; the order XML carries them encrypted with the merchant's key of the day, so a
+// merchant whose hash key changes between the checkout and the order still gets them.
+func TestE3_PaymentsOutliveAHashKeyChange(t *testing.T) {
+	ms := newMerchant(t, success)
+	dir := t.TempDir()
+	newKey := strings.Repeat("n", 32)
+	mutate := func(key string) func(c *config.Config) {
+		return func(c *config.Config) {
+			c.ClockStart = start
+			c.Merchants[0].Placement.URL = ms.URL
+			if key != "" {
+				c.Merchants[0].HashKey = key
+			}
+		}
+	}
+	sb := sandboxtest.StartIn(t, dir, mutate(""))
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "kay", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	var cs []og.Customer
+	r := sandboxtest.Do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/customers", nil)
+	r.JSON(t, &cs)
+	if strings.Contains(string(r.Body), "Test Customer") || strings.Contains(string(r.Body), "12/2030") || cs[0].Payments[0].CCHolder == "" {
+		t.Fatalf("the customers listing shows the holder or expiry in clear: %s", r.Body)
+	}
+	sb.Close()
+	sb = sandboxtest.StartIn(t, dir, mutate(newKey))
+	sandboxtest.Advance(t, sb, "7d")
+	got := ms.received()
+	if len(got) != 1 {
+		t.Fatalf("%d orders placed", len(got))
+	}
+	for field, want := range map[string]string{"orderCcOwner": "Test Customer", "orderCcExpire": "12/2030"} {
+		el := got[0].order.FindElement("head/" + field)
+		if el == nil {
+			t.Fatalf("no %s in %s", field, got[0].body)
+		}
+		if plain, _, err := ogcrypto.Decrypt(newKey, field, el.Text()); err != nil || plain != want {
+			t.Errorf("%s decrypts with the merchant's new key to %q, %v; want %q", field, plain, err, want)
+		}
+	}
+}
+
 // The control API's orders and emails carry every field CONTROL.md names, empty until it has a
 // value, so that scripts can read them without checking for the key; a time that is not set
 // (the next run of a finished order) is left out rather than printed as year 1.

@@ -202,16 +202,11 @@ func xmlName(k string) string {
 	return b.String()
 }
 
-// encrypt returns a stored holder or expiry as AES ciphertext (E3): as stored (E4), or
-// encrypted now when an older version stored it in clear.
-func encrypt(key, stored string) string {
-	if stored == "" {
+func encrypt(key, plain string) string {
+	if plain == "" {
 		return ""
 	}
-	if _, warns, err := ogcrypto.Decrypt(key, "", stored); err == nil && len(warns) == 0 {
-		return stored
-	}
-	ct, err := ogcrypto.Encrypt(key, stored)
+	ct, err := ogcrypto.Encrypt(key, plain)
 	if err != nil {
 		return ""
 	}

@@ -79,20 +79,6 @@ func TestO3_OrderXML(t *testing.T) {
 	}
 }
 
-// E3/E4: a payment keeps its holder and expiry encrypted; they go into the order XML as kept,
-// and one stored in clear by an older version is encrypted on the way out: the same XML.
-func TestE4_StoredCiphertextGoesOutAsKept(t *testing.T) {
-	clear, sealed := orderContext(), orderContext()
-	clear.Payment.CCHolder = "Nicholas Bundy"
-	sealed.Payment.CCHolder = ogcrypto.MustEncrypt(key, "Nicholas Bundy")
-	sealed.Payment.CCExpDate = ogcrypto.MustEncrypt(key, "01/2019")
-	a, err1 := OrderXML(clear)
-	b, err2 := OrderXML(sealed)
-	if err1 != nil || err2 != nil || string(a) != string(b) || !strings.Contains(string(b), sealed.Payment.CCExpDate) {
-		t.Fatalf("XML from a payment in clear and from one encrypted differ (%v, %v):\n%s\n%s", err1, err2, a, b)
-	}
-}
-
 // O3 arithmetic and E3, checked field by field on the seed's example.
 func TestO3_Amounts(t *testing.T) {
 	b, _ := OrderXML(orderContext())

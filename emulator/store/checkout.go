@@ -100,7 +100,7 @@ func checkout(v *view, m *og.Merchant, p *og.Purchase, now time.Time) (*og.Purch
 		if p.User.Billing != nil {
 			billing = upsertAddress(v, cust, p.User.Billing, now)
 		}
-		payment = upsertPayment(v, cust, sealed(m.HashKey, p.Payment), billing, now)
+		payment = upsertPayment(v, cust, sealed(v.db.paymentKey, p.Payment), billing, now)
 	}
 	// A repeat checkout that changes nothing leaves the record alone: concurrent checkouts of
 	// one customer then do not invalidate each other's work (see view).
@@ -251,9 +251,9 @@ func upsertPayment(v *view, c *customerRec, p *og.PurchasePayment, billing strin
 	return pm.PublicID
 }
 
-// sealed returns the payment with its holder and expiry AES-encrypted with the merchant's
-// key (E1): the platform keeps only tokens and the encrypted holder and expiry (E4). The
-// encryption has no IV, so an unchanged holder is an unchanged payment.
+// sealed returns the payment with its holder and expiry AES-encrypted with the store's key:
+// the platform keeps only tokens and the encrypted holder and expiry (E4). The encryption has
+// no IV, so an unchanged holder is an unchanged payment.
 func sealed(key string, p *og.PurchasePayment) *og.PurchasePayment {
 	out := *p
 	for _, f := range []*string{&out.CCHolder, &out.CCExpDate} {
@@ -262,6 +262,28 @@ func sealed(key string, p *og.PurchasePayment) *og.PurchasePayment {
 		}
 	}
 	return &out
+}
+
+// opened returns a stored payment with its holder and expiry in clear, for the order XML,
+// which encrypts them with the merchant's key (E3); sealedOut returns it with both encrypted
+// with the store's key, for a listing. A payment stored in clear by an older version is
+// taken as it is.
+func opened(key string, pm og.Payment) og.Payment {
+	for _, f := range []*string{&pm.CCHolder, &pm.CCExpDate} {
+		if plain, _, err := ogcrypto.Decrypt(key, "", *f); *f != "" && err == nil {
+			*f = plain
+		}
+	}
+	return pm
+}
+
+func sealedOut(key string, pm og.Payment) og.Payment {
+	for _, f := range []*string{&pm.CCHolder, &pm.CCExpDate} {
+		if _, _, err := ogcrypto.Decrypt(key, "", *f); *f != "" && err != nil {
+			*f = ogcrypto.MustEncrypt(key, *f) // stored in clear by an older version
+		}
+	}
+	return pm
 }
 
 func idRef(kind, user string) []byte { return append(append([]byte(kind), 0), user...) }
@@ -327,7 +349,13 @@ func (db *DB) FindSubscriptions(ctx context.Context, merchantID string, f og.Sub
 
 // FindCustomers returns a merchant's customers with their addresses and payments.
 func (db *DB) FindCustomers(ctx context.Context, merchantID string) ([]og.Customer, error) {
-	return list[og.Customer](db, merchantID, bCustomers, nil)
+	cs, err := list[og.Customer](db, merchantID, bCustomers, nil)
+	for i := range cs {
+		for j := range cs[i].Payments {
+			cs[i].Payments[j] = sealedOut(db.paymentKey, cs[i].Payments[j])
+		}
+	}
+	return cs, err
 }
 
 // RecordAttempt records a purchase POST for the P8 checks, without waiting for the commit.

@@ -10,7 +10,9 @@
 package store
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +49,7 @@ var (
 	keySchema         = []byte("schema")
 	keyClockOffset    = []byte("clock_offset")
 	keyJournalBytes   = []byte("journal_bytes")
+	keyPaymentKey     = []byte("payment_key") // the AES key payments' holder and expiry are kept under (E4)
 	keyJournalDropped = []byte("journal_dropped")
 )
 
@@ -78,6 +81,9 @@ type DB struct {
 	journal *journal
 	ids     idAllocator
 	shared  sharedCache // decoded products (see getShared)
+	// paymentKey encrypts payments' holder and expiry at rest (E4). It is the store's own, not
+	// a merchant's hash key: a merchant whose key changes keeps its customers' payments.
+	paymentKey string
 }
 
 // LockedError reports that another process holds the database.
@@ -138,6 +144,14 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 		if err := ensureMerchants(tx, opts.Merchants); err != nil {
 			return err
+		}
+		if db.paymentKey = string(meta.Get(keyPaymentKey)); db.paymentKey == "" {
+			var k [16]byte
+			rand.Read(k[:])
+			db.paymentKey = hex.EncodeToString(k[:]) // 32 characters: an AES-256 key as E1 uses
+			if err := meta.Put(keyPaymentKey, []byte(db.paymentKey)); err != nil {
+				return err
+			}
 		}
 		if v := meta.Get(keySchema); v != nil && getUint(v) < 2 {
 			if err := indexProductSubs(tx); err != nil {

@@ -394,6 +394,7 @@ func (db *DB) OrderContext(ctx context.Context, m *og.Merchant, id int64) (*og.O
 		}
 		for i := range c.Customer.Payments {
 			if pm := &c.Customer.Payments[i]; pm.PublicID == c.Order.Payment {
+				*pm = opened(db.paymentKey, *pm) // the order XML encrypts them with the merchant's key (E3)
 				c.Payment = pm
 			}
 		}
