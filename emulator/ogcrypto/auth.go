@@ -83,6 +83,9 @@ func ParseAuthHeader(raw string) (AuthHeader, *og.Error) {
 	}
 	h.PublicID = str("public_id", true)
 	h.SigField = str("sig_field", true)
+	if _, sent := m["sig_field"]; sent && strings.TrimSpace(h.SigField) == "" && len(diags) == 0 {
+		diags = append(diags, og.Finding("A4", "authorization.sig_field", "sig_field is blank: it is the customer's merchant user id, which the signature is over"))
+	}
 	h.Sig = str("sig", true)
 	h.TrustLevel = str("trust_level", false)
 	switch v := m["ts"].(type) {

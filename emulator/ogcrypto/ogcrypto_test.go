@@ -278,6 +278,7 @@ func TestA4_ParseAuthHeader(t *testing.T) {
 		{name: "A4/repeated_name_last_wins", raw: `{"public_id":"pub","ts":1516309285,"sig_field":"123456789","sig":"x","sig":"` + sig + `"}`},
 		{name: "A4/sig_field_array", raw: `{"public_id":"pub","ts":1516309285,"sig_field":[1,{"a":[]}],"sig":"s"}`, rule: "A4", want: "sig_field must be a string, got an array"},
 		{name: "A4/trailing", raw: `{"public_id":"p","ts":1,"sig_field":"u","sig":"s"} x`, rule: "A4", want: "after its JSON"},
+		{name: "A4/blank_sig_field", raw: `{"public_id":"pub","ts":1516309285,"sig_field":" ","sig":"s"}`, rule: "A4", want: "sig_field is blank"},
 		{name: "A4/missing_sig", raw: `{"public_id":"pub","ts":1516309285,"sig_field":"123456789"}`, rule: "A4", want: "no sig"},
 		{name: "A4/sig_object", raw: `{"public_id":"pub","ts":1516309285,"sig_field":"123456789","sig":{}}`, rule: "A4", want: "must be a string"},
 		{name: "A2/ts_fraction", raw: `{"public_id":"pub","ts":1516309285.5,"sig_field":"u","sig":"s"}`, rule: "A2", want: "fraction"},

@@ -432,7 +432,7 @@ func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 			pm.CCHolder = holder
 		}
 	}
-	if v, _ := obj["cc_exp_date"].(string); (pm.TokenID != "" || obj["cc_holder"] != nil) && (obj["cc_exp_date"] == nil || strings.TrimSpace(v) == "") {
+	if v, isString := obj["cc_exp_date"].(string); (pm.TokenID != "" || obj["cc_holder"] != nil) && (obj["cc_exp_date"] == nil || isString && strings.TrimSpace(v) == "") {
 		// A card payment without its expiry: staging decrypts nothing and answers its own
 		// message, with nothing after "received: ".
 		r.fail("E2", "payment.cc_exp_date", msgExpiry, "payment.cc_exp_date is missing or blank: a payment needs its expiry, AES-encrypted (E1) as MM/YYYY (E2; a PayPal payment's is 12/2099)")

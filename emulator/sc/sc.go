@@ -101,9 +101,12 @@ const pendingBody = "Response is pending. Please try again soon."
 
 // auth is who a request authenticated as.
 type auth struct {
-	m        *og.Merchant
-	sigField string          // the user id a storefront signature signs; "" for an x-api-key
-	warnings []og.Diagnostic // about the header, for the answer's diagnostics
+	m *og.Merchant
+	// storefront: a signature over sigField, the customer's user id, whose own objects it
+	// reaches (S3); otherwise an application x-api-key, which reaches every object.
+	storefront bool
+	sigField   string
+	warnings   []og.Diagnostic // about the header, for the answer's diagnostics
 }
 
 // authenticate checks the storefront authorization header (A1-A4) or an application x-api-key
@@ -142,7 +145,7 @@ func (srv *Server) authenticate(c echo.Context) (auth, *og.Error) {
 		verr.Diagnostics = append(verr.AllDiagnostics(), slices.DeleteFunc(a.warnings, func(w og.Diagnostic) bool { return w.Field == verr.Field })...)
 		return a, verr
 	}
-	a.sigField = h.SigField
+	a.storefront, a.sigField = true, h.SigField
 	return a, nil
 }
 
@@ -170,7 +173,7 @@ func (srv *Server) create(c echo.Context) error {
 		web.AddDiagnostics(c, all...)
 		return c.JSON(http.StatusUnauthorized, map[string]any{"error": aerr.Message, "errors": map[string]any{aerr.Field: aerr.Message}, "diagnostics": all})
 	}
-	m, sigField := a.m, a.sigField
+	m := a.m
 	diags = append(diags, a.warnings...)
 	dec, decErr := decodeBody(raw)
 	attempt := og.PurchaseAttempt{At: srv.Clock.Now(), Wall: started}
@@ -207,7 +210,7 @@ func (srv *Server) create(c echo.Context) error {
 		}
 	}
 
-	status, body := srv.process(c, m, sigField, dec, decErr, diags)
+	status, body := srv.process(c, a, dec, decErr, diags)
 	if f != nil && f.Latency > 0 {
 		waited, gone, cut := srv.delay(req.Context(), f.Latency)
 		attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
@@ -230,7 +233,8 @@ func (srv *Server) create(c echo.Context) error {
 }
 
 // process reads and applies an authenticated purchase POST and returns its answer.
-func (srv *Server) process(c echo.Context, m *og.Merchant, sigField string, dec *decoded, decErr *og.Error, diags []og.Diagnostic) (int, any) {
+func (srv *Server) process(c echo.Context, a auth, dec *decoded, decErr *og.Error, diags []og.Diagnostic) (int, any) {
+	m := a.m
 	if decErr != nil {
 		all := append(decErr.AllDiagnostics(), diags...)
 		web.AddDiagnostics(c, all...)
@@ -250,8 +254,8 @@ func (srv *Server) process(c echo.Context, m *og.Merchant, sigField string, dec 
 		web.AddDiagnostics(c, all...)
 		return http.StatusUnauthorized, map[string]any{"error": msgInvalidMerchant + bodyMerchant, "errors": map[string]any{"merchant_id": msgInvalidMerchant + bodyMerchant}, "diagnostics": all}
 	}
-	if sigField != "" && p.User.UserID != "" && sigField != p.User.UserID {
-		d := og.Finding("A4", "authorization.sig_field", fmt.Sprintf("the signature is over sig_field %q but the purchase is for user.user_id %q: sign the customer's merchant user id", sigField, p.User.UserID))
+	if a.storefront && p.User.UserID != "" && a.sigField != p.User.UserID {
+		d := og.Finding("A4", "authorization.sig_field", fmt.Sprintf("the signature is over sig_field %q but the purchase is for user.user_id %q: sign the customer's merchant user id", a.sigField, p.User.UserID))
 		all := append([]og.Diagnostic{d}, diags...)
 		web.AddDiagnostics(c, all...)
 		return http.StatusUnauthorized, map[string]any{"error": d.Message, "errors": map[string]any{"authorization.sig_field": d.Message}, "diagnostics": all}
@@ -378,7 +382,7 @@ func (srv *Server) response(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if a.sigField != "" && res.Customer != "" && res.Customer != a.sigField {
+	if a.storefront && res.Customer != a.sigField {
 		// Storefront scope is the signed customer's own objects (S3); an x-api-key sees all.
 		d := og.Finding("S3", "authorization.sig_field", fmt.Sprintf("purchase request %s is another customer's: a storefront signature (sig_field %q) reads only its own customer's requests", id, a.sigField))
 		web.AddDiagnostics(c, d)

@@ -219,12 +219,16 @@ func TestA_Authentication(t *testing.T) {
 	// integration failures (a hex signature, a stale ts) show in the merchant's journal.
 	var page og.JournalPage
 	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&merchant="+demo.ID+"&limit=100", nil).JSON(t, &page)
-	seen := map[int]bool{}
+	seen := map[string]bool{}
 	for _, e := range page.Entries {
-		seen[e.Status] = true
+		for _, r := range e.Rules {
+			seen[fmt.Sprint(e.Status, " ", r)] = true
+		}
 	}
-	if !seen[401] || !seen[201] {
-		t.Errorf("the demo merchant's journal has statuses %v, want its 401s too", seen)
+	for _, want := range []string{"401 A1", "401 A2", "401 A3"} { // refused before the merchant was known to be theirs
+		if !seen[want] {
+			t.Errorf("the demo merchant's journal has no %s: %v", want, seen)
+		}
 	}
 	// No subscription was written by a refused request, for either merchant.
 	var subs []og.Subscription
@@ -299,6 +303,7 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "E1/cc_number_in_clear", edit: func(o obj) obj { return set(o, "payment.cc_number", "4242424242424242") }, status: 400, rule: "E1", field: "payment.cc_number", want: "card number in clear"},
 		{name: "E1/expiry_in_clear", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", "03/2027") }, status: 400, rule: "E1", field: "payment.cc_exp_date", want: "expiry in clear"},
 		{name: "E2/blank_expiry", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", "") }, status: 400, rule: "E2", field: "payment.cc_exp_date", wire: "Expiration date is not valid, received: "},
+		{name: "E1/expiry_a_number_is_no_ciphertext", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", 32027) }, status: 400, rule: "E1", field: "payment.cc_exp_date", wire: "The credit card encryption is not valid"},
 		{name: "E2/missing_expiry", edit: func(o obj) obj { return set(o, "payment.cc_exp_date", nil) }, status: 400, rule: "E2", field: "payment.cc_exp_date", wire: "Expiration date is not valid, received: "},
 		{name: "C1/holder_not_ascii_once_decrypted", edit: func(o obj) obj { return set(o, "payment.cc_holder", enc("José Bundy")) }, status: 400, rule: "C1", field: "payment.cc_holder", want: "non-ASCII character at byte 3"},
 		{name: "E4/holder_is_a_card_number", edit: func(o obj) obj { return set(o, "payment.cc_holder", enc("5555 5555 5555 4444")) }, status: 400, rule: "E4", field: "payment.cc_holder", want: "decrypts to a card number"},
@@ -470,6 +475,10 @@ func TestP6_Outcomes(t *testing.T) {
 		}
 		if st := do(t, "GET", path, nil, "Authorization", auth("cust-1")); st.Status != 200 {
 			t.Fatalf("cust-1 reading its own purchase request: %d %s", st.Status, st.Body)
+		}
+		// A signature over a blank sig_field is nobody's, not everybody's.
+		if st := do(t, "GET", path, nil, "Authorization", auth("")); st.Status != 403 {
+			t.Fatalf("a blank sig_field reading cust-1's purchase request: %d %s", st.Status, st.Body)
 		}
 	})
 	t.Run("P7/non_subscription_checkout", func(t *testing.T) {
