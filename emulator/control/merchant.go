@@ -313,9 +313,12 @@ func (srv *Server) putSession(c echo.Context) error {
 	var diags []og.Diagnostic
 	for i, oi := range in.Optins {
 		field := fmt.Sprintf("optins[%d]", i)
-		o := og.Optin{ProductID: oi.ProductID, Offer: oi.Offer, Frequency: og.Frequency{Every: int(oi.Every), EveryPeriod: int(oi.EveryPeriod)}}
+		o := og.Optin{ProductID: oi.ProductID, Offer: oi.Offer, Frequency: og.Frequency{Every: oi.Every.int(), EveryPeriod: oi.EveryPeriod.int()}}
 		if strings.TrimSpace(o.ProductID) == "" {
 			return Fail(c, http.StatusBadRequest, field+".product", "an opt-in names no product", want)
+		}
+		if oi.Every != nil && oi.EveryPeriod != nil && o.Frequency.IsZero() {
+			return Fail(c, http.StatusBadRequest, field+".every", "every 0 / every_period 0 is a one-time purchase (B2), not a subscription opt-in", "a frequency, or every and every_period left out for the product's default")
 		}
 		if !o.Frequency.IsZero() {
 			if err := o.Frequency.Check(); err != nil {
@@ -372,11 +375,18 @@ type sessionIn struct {
 }
 
 type optinIn struct {
-	ProductID           string  `json:"product"`
-	Offer               string  `json:"offer"`
-	Every               flexInt `json:"every"`
-	EveryPeriod         flexInt `json:"every_period"`
-	FirstOrderPlaceDate string  `json:"first_order_place_date"`
+	ProductID           string   `json:"product"`
+	Offer               string   `json:"offer"`
+	Every               *flexInt `json:"every"` // nil: left out (the product's default)
+	EveryPeriod         *flexInt `json:"every_period"`
+	FirstOrderPlaceDate string   `json:"first_order_place_date"`
+}
+
+func (n *flexInt) int() int {
+	if n == nil {
+		return 0
+	}
+	return int(*n)
 }
 
 // flexInt is a whole number written as a JSON number or a string of digits.

@@ -66,7 +66,6 @@ type PurchaseProduct struct {
 	Total           Money // purchase_info.total
 	Subscription    *PurchaseSubscription
 	Override        *Optin // tracking_override (in subscription_info, or beside it)
-	OverridePath    string // where it was: "subscription_info.tracking_override" or "tracking_override"
 }
 
 // PurchaseSubscription is subscription_info (P2, P4).
@@ -79,13 +78,17 @@ type PurchaseSubscription struct {
 	Components             []Component
 }
 
-// at names a field of p's tracking_override for a diagnostic: where the request had it.
-func (p *PurchaseProduct) at(field string) string {
-	o := p.OverridePath
-	if o == "" {
-		o = "tracking_override"
+// at names a field of the opt-in (every, every_period) for a diagnostic: where the request
+// had it, else as the tracking_override of product p.
+func (o *Optin) at(p *PurchaseProduct, field string) string {
+	base := fmt.Sprintf("products[%d].tracking_override", p.Index)
+	if o != nil && o.At != "" {
+		base = o.At
 	}
-	return fmt.Sprintf("products[%d].%s", p.Index, strings.Replace(field, "tracking_override", o, 1))
+	if field == "" {
+		return base
+	}
+	return base + "." + field
 }
 
 // Optin is a subscription opt-in: a product, an offer and a frequency. The offers script
@@ -98,6 +101,9 @@ type Optin struct {
 	// first order's date, as subscription_info's is for cartless creation.
 	FirstOrderPlaceDate Date `json:"first_order_place_date,omitzero"`
 	ZeroSent            bool `json:"-"` // the frequency was sent as 0/0, not left blank (B2)
+	// At is where the request had it (products[0].subscription_info.tracking_override,
+	// tracking[1]), for diagnostics.
+	At string `json:"-"`
 }
 
 // Session is a cart session's opt-ins (P7), recorded through the control API until the offers
@@ -223,7 +229,7 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 		case !p.CartTracking && pp.Override != nil:
 			optin = pp.Override
 		case p.CartTracking && pp.Override != nil:
-			plan.Diagnostics = append(plan.Diagnostics, Warning("P4", pp.at("tracking_override"),
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P4", pp.Override.at(pp, ""),
 				"tracking_override is for cartless creation (og_cart_tracking: false); with cart tracking the session's opt-ins decide, so it was ignored"))
 		}
 		if optin == nil {
@@ -264,7 +270,7 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 		freq := optin.Frequency
 		if optin.ZeroSent {
 			fail(pp, "tracking_override.every_period", "", "Invalid frequency", "")
-			plan.Diagnostics = append(plan.Diagnostics, Finding("B2", pp.at("tracking_override.every"),
+			plan.Diagnostics = append(plan.Diagnostics, Finding("B2", optin.at(pp, "every"),
 				"every 0 / every_period 0 is a one-time purchase (B2), not a subscription frequency: leave tracking_override out for a one-time purchase, or send the frequency the customer chose"))
 			continue
 		}
@@ -284,12 +290,12 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			case freq.EveryPeriod < PeriodDay || freq.EveryPeriod > PeriodYear:
 				field = "tracking_override.every_period"
 			}
-			plan.Diagnostics = append(plan.Diagnostics, Finding(rule, pp.at(field), why))
+			plan.Diagnostics = append(plan.Diagnostics, Finding(rule, optin.at(pp, strings.TrimPrefix(field, "tracking_override.")), why))
 			fail(pp, "tracking_override.every_period", "", "Invalid frequency", "")
 			continue
 		}
 		if !p.CartTracking && pp.Override != nil && freq == pp.Override.Frequency && freq.EveryPeriod == PeriodYear {
-			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", pp.at("tracking_override.every_period"),
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", optin.at(pp, "every_period"),
 				"every_period 4 (year) is beyond P3's 1 (day), 2 (week) and 3 (month) for a purchase POST; accepted, as a product feed may set yearly frequencies (F6)"))
 		}
 		ps := PlannedSubscription{Product: pp, Catalogue: cat, Quantity: pp.Quantity, Price: cat.Price,

@@ -541,13 +541,13 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 		sub.Components = r.components(si, sp)
 		if to := r.object(si, sp, "tracking_override", optional); to != nil {
 			o := r.optin(to, sp+".tracking_override", r.whenCartless())
-			pp.Override, pp.OverridePath = &o, "subscription_info.tracking_override"
+			pp.Override = &o
 		}
 		pp.Subscription = sub
 	}
 	if to := r.object(obj, path, "tracking_override", optional); to != nil && pp.Override == nil {
 		o := r.optin(to, path+".tracking_override", r.whenCartless())
-		pp.Override, pp.OverridePath = &o, "tracking_override"
+		pp.Override = &o
 	}
 	if pp.Override != nil && pp.Override.ProductID == "" {
 		pp.Override.ProductID = pp.ProductID
@@ -558,7 +558,7 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 // optin reads a tracking_override or tracking entry: offer, every, every_period. Blank every
 // and every_period (SFCC's legacy offer mode sends "") leave the product's default frequency.
 func (r *reader) optin(obj map[string]any, path string, offer need) og.Optin {
-	var o og.Optin
+	o := og.Optin{At: path}
 	if v, ok := obj["product"]; ok && v != nil {
 		o.ProductID = r.str(obj, path, "product", optional)
 	}

@@ -308,6 +308,11 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "C1/holder_not_ascii_once_decrypted", edit: func(o obj) obj { return set(o, "payment.cc_holder", enc("José Bundy")) }, status: 400, rule: "C1", field: "payment.cc_holder", want: "non-ASCII character at byte 3"},
 		{name: "E4/holder_is_a_card_number", edit: func(o obj) obj { return set(o, "payment.cc_holder", enc("5555 5555 5555 4444")) }, status: 400, rule: "E4", field: "payment.cc_holder", want: "decrypts to a card number"},
 		{name: "P2/missing_every", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.every", nil) }, status: 400, rule: "P2", field: "products[0].subscription_info.tracking_override.every", want: "requires every"},
+		{name: "B2/zero_frequency_in_the_tracking_array", edit: func(o obj) obj {
+			set(o, "products.0.subscription_info", nil)
+			o["tracking"] = []any{obj{"product": "DF-30", "offer": "o", "every": 0, "every_period": 0}}
+			return o
+		}, status: 400, rule: "B2", field: "tracking[0].every", want: "one-time purchase (B2)"},
 		{name: "B2/zero_frequency_is_not_a_subscription", edit: func(o obj) obj {
 			set(o, "products.0.subscription_info.tracking_override.every", "0")
 			return set(o, "products.0.subscription_info.tracking_override.every_period", 0)
@@ -634,6 +639,7 @@ func TestP7_CartSessionOptins(t *testing.T) {
 		{`{"optins":[{"product":"X","every":99999999,"every_period":2}]}`, "optins[0].every"},
 		{`{"optins":[{"product":"X","first_order_place_date":"04/01/2027"}]}`, "optins[0].first_order_place_date"},
 		{`null`, "optins"},
+		{`{"optins":[{"product":"X","every":0,"every_period":"0"}]}`, "optins[0].every"},
 	} {
 		if r := do(t, "PUT", sessURL, tc.body); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
 			t.Errorf("PUT session %s: %d %s", tc.body, r.Status, r.Body)
