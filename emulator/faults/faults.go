@@ -143,9 +143,27 @@ func onResponsePath(pattern string) bool {
 		return false
 	}
 	match := func(pat, name string) bool { ok, _ := path.Match(pat, name); return ok }
-	id := parts[2] // a pattern of subs_req_ids, or one of them
-	return match(parts[1], "subscription") && match(parts[3], "response") &&
-		(og.IsHex(id, 24) || match(id, "0123456789abcdef01234567"))
+	return match(parts[1], "subscription") && match(parts[3], "response") && mayMatchRequestID(parts[2])
+}
+
+// mayMatchRequestID reports whether an id pattern can match a subs_req_id (24 hex digits):
+// one id, any id (*), or ids by their start or end (6b03*, *e5a1).
+func mayMatchRequestID(pat string) bool {
+	const zeros = "000000000000000000000000"
+	candidates := []string{pat, "0123456789abcdef01234567"}
+	if i := strings.IndexAny(pat, "*?["); i >= 0 && i <= 24 {
+		candidates = append(candidates, pat[:i]+zeros[i:]) // the literal start, then zeros
+	}
+	if j := strings.LastIndexAny(pat, "*?]"); j >= 0 && len(pat)-j-1 <= 24 {
+		tail := pat[j+1:]
+		candidates = append(candidates, zeros[len(tail):]+tail) // zeros, then the literal end
+	}
+	for _, id := range candidates {
+		if ok, _ := path.Match(pat, id); ok && og.IsHex(id, 24) {
+			return true
+		}
+	}
+	return false
 }
 
 // Set replaces every rule (PUT is idempotent). Rules must have passed Check.

@@ -230,6 +230,7 @@ func TestFaultRules(t *testing.T) {
 		{`{"surface":"sc","status":503,"path":"subscription/create"}`, "path"},
 		{`{"surface":"sc","status":202,"path":"/subscription/create"}`, "status"},
 		{`{"surface":"sc","status":202,"path":"/subscription/nothex/response"}`, "status"},
+		{`{"surface":"sc","status":202,"path":"/subscription/zz*/response"}`, "status"},
 		{`[{"surface":"sc","status":503},{"surface":"x","status":503}]`, "faults[1].surface"},
 	} {
 		r := putFaults(t, sb, tc.body)
@@ -238,7 +239,8 @@ func TestFaultRules(t *testing.T) {
 		}
 	}
 	// 202 (pending) goes on the response path: every request's, or one request's (P1).
-	for _, p := range []string{"/subscription/*/response", "/subscription/0123456789abcdef01234567/response", "/subscription/*/response/", "/*/*/response"} {
+	for _, p := range []string{"/subscription/*/response", "/subscription/0123456789abcdef01234567/response", "/subscription/*/response/", "/*/*/response",
+		"/subscription/6b03*/response", "/subscription/*e5a1/response", "/subscription/6b03????????????????????/response"} {
 		if r := putFaults(t, sb, obj{"surface": "sc", "status": 202, "path": p}); r.Status != 200 {
 			t.Errorf("a 202 fault on %s: %d %s", p, r.Status, r.Body)
 		}
