@@ -428,6 +428,13 @@ func (srv *Server) orders(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	for i := range os {
+		o := &os[i]
+		o.XML = og.MaskCardTokens(o.XML)
+		for j := range o.Attempts {
+			o.Attempts[j].Request = og.MaskCardTokens(o.Attempts[j].Request)
+		}
+	}
 	return c.JSON(http.StatusOK, os)
 }
 

@@ -146,3 +146,18 @@ func TestLooksLikeCardNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskCardTokens(t *testing.T) {
+	for in, want := range map[string]string{
+		"<h><orderTokenId><![CDATA[4000056655665556]]></orderTokenId></h>":                                  "<h><orderTokenId><![CDATA[****5556]]></orderTokenId></h>",
+		"<orderTokenId>4000 0566 5566 5556</orderTokenId>":                                                  "<orderTokenId>****5556</orderTokenId>",
+		"<orderTokenId><![CDATA[tok_123]]></orderTokenId>":                                                  "<orderTokenId><![CDATA[tok_123]]></orderTokenId>",
+		"<a><orderTokenId>4000056655665556</orderTokenId><orderTokenId>4111111111111111</orderTokenId></a>": "<a><orderTokenId>****5556</orderTokenId><orderTokenId>****1111</orderTokenId></a>",
+		"<orderTokenId>4000056655665556":                                                                    "<orderTokenId>4000056655665556", // not closed: left alone
+		"no xml":                                                                                            "no xml",
+	} {
+		if got := MaskCardTokens(in); got != want {
+			t.Errorf("MaskCardTokens(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

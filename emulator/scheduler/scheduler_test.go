@@ -485,6 +485,26 @@ func TestE3_PaymentsOutliveAHashKeyChange(t *testing.T) {
 	}
 }
 
+// E4: a token shaped like a card number goes to the merchant as it is (it is what the merchant
+// charges), and the orders listing and the journal show its last four only.
+func TestE4_CardShapedTokenIsMaskedWhereTheSandboxShowsIt(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	const token = "4000056655665556"
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "lee", Token: token, Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Advance(t, sb, "7d")
+	got := ms.received()
+	if len(got) != 1 || !strings.Contains(got[0].body, token) {
+		t.Fatalf("the merchant did not get the token: %d orders", len(got))
+	}
+	for _, path := range []string{"/_sandbox/merchants/" + demoID + "/orders", "/_sandbox/journal?limit=100"} {
+		body := string(sandboxtest.Do(t, "GET", sb.URL()+path, nil).Body)
+		if strings.Contains(body, token) || !strings.Contains(body, "****5556") {
+			t.Errorf("GET %s shows the card-shaped token, or not its last four", path)
+		}
+	}
+}
+
 // The control API's orders and emails carry every field CONTROL.md names, empty until it has a
 // value, so that scripts can read them without checking for the key; a time that is not set
 // (the next run of a finished order) is left out rather than printed as year 1.

@@ -256,9 +256,13 @@ func (m masker) text(s string) string {
 	for _, form := range m.forms {
 		s = strings.ReplaceAll(s, form, "****")
 	}
-	if !mayHoldSecret(s) || strings.HasPrefix(strings.TrimSpace(s), "<") {
+	if strings.HasPrefix(strings.TrimSpace(s), "<") {
 		// XML (order XML, feeds) holds no secret by construction: no card number (E4), the
-		// expiry encrypted (E3). The JSON and form patterns do not apply to it.
+		// expiry encrypted (E3) — only a token may be shaped like a card number. The JSON and
+		// form patterns do not apply to it.
+		return og.MaskCardTokens(s)
+	}
+	if !mayHoldSecret(s) {
 		return s
 	}
 	s = maskPairs(jsonPair, s, `"`)
