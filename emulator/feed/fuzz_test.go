@@ -21,23 +21,30 @@ func FuzzReadProducts(f *testing.F) {
 			got = append(got, ps...)
 			return nil
 		})
-		if err != nil {
-			t.Fatalf("ReadProducts failed on its own input: %v", err)
-		}
-		if rep.Accepted != len(got) || rep.Accepted+rep.Refused != rep.Entries {
-			t.Fatalf("counts: %d accepted (%d handed over), %d refused, %d products", rep.Accepted, len(got), rep.Refused, rep.Entries)
-		}
-		for _, d := range rep.Findings {
-			if d.Rule == "" || d.Message == "" {
-				t.Fatalf("finding without rule or message: %+v", d)
-			}
-		}
-		for _, p := range got {
-			if p.ProductID == "" || len(p.ProductID) > 64 || len(p.Name) > 1024 || p.Price > og.MaxPrice || p.Price < 0 {
-				t.Fatalf("accepted an out-of-bounds product: %+v", p)
-			}
-		}
+		checkProductsReport(t, rep, got, err)
 	})
+}
+
+// checkProductsReport holds what every products reading promises, whatever its input: the
+// counts add up, every finding names its rule, and every accepted product is within bounds.
+func checkProductsReport(t *testing.T, rep Report, got []og.Product, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("the reader failed on its own input: %v", err)
+	}
+	if rep.Accepted != len(got) || rep.Accepted+rep.Refused != rep.Entries {
+		t.Fatalf("counts: %d accepted (%d handed over), %d refused, %d products", rep.Accepted, len(got), rep.Refused, rep.Entries)
+	}
+	for _, d := range rep.Findings {
+		if d.Rule == "" || d.Message == "" {
+			t.Fatalf("finding without rule or message: %+v", d)
+		}
+	}
+	for _, p := range got {
+		if p.ProductID == "" || len(p.ProductID) > 64 || len(p.Name) > 1024 || p.Price > og.MaxPrice || p.Price < 0 {
+			t.Fatalf("accepted an out-of-bounds product: %+v", p)
+		}
+	}
 }
 
 // FuzzReadProductsJSON: the control API's JSON products, as FuzzReadProducts reads feeds.
@@ -51,22 +58,7 @@ func FuzzReadProductsJSON(f *testing.F) {
 			got = append(got, ps...)
 			return nil
 		})
-		if err != nil {
-			t.Fatalf("ReadProductsJSON failed on its own input: %v", err)
-		}
-		if rep.Accepted != len(got) || rep.Accepted+rep.Refused != rep.Entries {
-			t.Fatalf("counts: %d accepted (%d handed over), %d refused, %d products", rep.Accepted, len(got), rep.Refused, rep.Entries)
-		}
-		for _, d := range rep.Findings {
-			if d.Rule == "" || d.Message == "" {
-				t.Fatalf("finding without rule or message: %+v", d)
-			}
-		}
-		for _, p := range got {
-			if p.ProductID == "" || len(p.ProductID) > 64 || len(p.Name) > 1024 || p.Price > og.MaxPrice || p.Price < 0 {
-				t.Fatalf("accepted an out-of-bounds product: %+v", p)
-			}
-		}
+		checkProductsReport(t, rep, got, err)
 	})
 }
 
