@@ -72,8 +72,8 @@ func (srv *Server) merchant(c echo.Context) (*og.Merchant, error) {
 }
 
 // knownParams refuses a query parameter the endpoint does not take: a misspelt filter would
-// otherwise list everything, as if it matched.
-func knownParams(c echo.Context, names ...string) error {
+// otherwise list everything, as if it matched. It reports false once it has answered.
+func knownParams(c echo.Context, names ...string) (bool, error) {
 	var unknown []string
 	for k := range c.QueryParams() {
 		if !slices.Contains(names, k) {
@@ -81,14 +81,14 @@ func knownParams(c echo.Context, names ...string) error {
 		}
 	}
 	if len(unknown) == 0 {
-		return nil
+		return true, nil
 	}
 	slices.Sort(unknown)
 	expected := "no query parameters"
 	if len(names) > 0 {
 		expected = "only " + strings.Join(names, ", ")
 	}
-	return Fail(c, http.StatusBadRequest, unknown[0], fmt.Sprintf("unknown query parameter %q", unknown[0]), expected)
+	return false, Fail(c, http.StatusBadRequest, unknown[0], fmt.Sprintf("unknown query parameter %q", unknown[0]), expected)
 }
 
 // subscriptions lists the merchant's subscriptions: ?customer= and ?status= filter.
@@ -97,7 +97,7 @@ func (srv *Server) subscriptions(c echo.Context) error {
 	if m == nil {
 		return err
 	}
-	if err := knownParams(c, "customer", "status"); err != nil {
+	if ok, err := knownParams(c, "customer", "status"); !ok {
 		return err
 	}
 	status := c.QueryParam("status")
@@ -120,7 +120,7 @@ func (srv *Server) customers(c echo.Context) error {
 	if m == nil {
 		return err
 	}
-	if err := knownParams(c, "customer"); err != nil {
+	if ok, err := knownParams(c, "customer"); !ok {
 		return err
 	}
 	cs, err := srv.Customers.FindCustomers(c.Request().Context(), m.ID)
@@ -415,7 +415,7 @@ func (srv *Server) orders(c echo.Context) error {
 	if m == nil {
 		return err
 	}
-	if err := knownParams(c, "status", "customer", "subscription"); err != nil {
+	if ok, err := knownParams(c, "status", "customer", "subscription"); !ok {
 		return err
 	}
 	f := og.OrderFilter{Status: c.QueryParam("status"), Customer: c.QueryParam("customer"), Subscription: c.QueryParam("subscription")}
