@@ -59,3 +59,38 @@ func MaskCardTokens(xml string) string {
 	b.WriteString(xml)
 	return b.String()
 }
+
+// MaskCardNumbers masks every run of 15 to 19 digits (single spaces or dashes between them
+// allowed) that passes the Luhn check, down to its last four: a card number a client sent
+// where nothing could read it (a body that is not JSON, a request refused before it was read)
+// never reaches the journal (E4, X2). Shorter runs are left alone: a 13-digit millisecond
+// timestamp is not a card.
+func MaskCardNumbers(s string) string {
+	var b strings.Builder
+	done := 0 // s[:done] is written to b (or nothing was masked yet)
+	for i := 0; i < len(s); {
+		if s[i] < '0' || s[i] > '9' {
+			i++
+			continue
+		}
+		end, digits := i, 0
+		for j := i; j < len(s); j++ {
+			if c := s[j]; c >= '0' && c <= '9' {
+				digits, end = digits+1, j+1
+			} else if (c != ' ' && c != '-') || j+1 >= len(s) || s[j+1] < '0' || s[j+1] > '9' {
+				break
+			}
+		}
+		if run := s[i:end]; digits >= 15 && digits <= 19 && LooksLikeCardNumber(run) {
+			b.WriteString(s[done:i])
+			b.WriteString("****" + run[len(run)-4:])
+			done = end
+		}
+		i = end
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}

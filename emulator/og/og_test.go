@@ -161,3 +161,20 @@ func TestMaskCardTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskCardNumbers(t *testing.T) {
+	for in, want := range map[string]string{
+		"[4111111111111111":                        "[****1111",
+		`{"cc_number":4111 1111 1111 1111}`:        `{"cc_number":****1111}`,
+		"a 5555-5555-5555-4444 b 4000056655665556": "a ****4444 b ****5556",
+		"ts 1716000000000 and 4111111111111112":    "ts 1716000000000 and 4111111111111112", // too short; not Luhn
+		"order 12345678901234567890123":            "order 12345678901234567890123",         // 23 digits: no card
+		"4111111111111111":                         "****1111",
+		"x4111111111111111y":                       "x****1111y",
+		"plain text":                               "plain text",
+	} {
+		if got := MaskCardNumbers(in); got != want {
+			t.Errorf("MaskCardNumbers(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -123,7 +123,12 @@ func (srv *Server) authenticate(c echo.Context) (auth, *og.Error) {
 	}
 	h, err := ogcrypto.ParseAuthHeader(req.Header.Get("Authorization"))
 	if err != nil {
-		return auth{}, err
+		// A header that names its merchant is that merchant's failure, for the journal.
+		m, ok := srv.Merchants.ByPublicID(h.PublicID)
+		if !ok {
+			m, _ = srv.Merchants.ByID(h.PublicID)
+		}
+		return auth{m: m}, err
 	}
 	a := auth{warnings: h.Warnings}
 	m, ok := srv.Merchants.ByPublicID(h.PublicID)
@@ -171,6 +176,7 @@ func (srv *Server) create(c echo.Context) error {
 	if aerr != nil {
 		all := append(aerr.AllDiagnostics(), diags...)
 		web.AddDiagnostics(c, all...)
+		redactUnprocessed(c, raw, a.m)
 		return c.JSON(http.StatusUnauthorized, map[string]any{"error": aerr.Message, "errors": map[string]any{aerr.Field: aerr.Message}, "diagnostics": all})
 	}
 	m := a.m
@@ -195,6 +201,7 @@ func (srv *Server) create(c echo.Context) error {
 		web.Note(c, f.Describe())
 		attempt.Fault = f.Describe()
 		if f.Status != 0 || f.Drop && !f.AfterProcessing {
+			redactUnprocessed(c, raw, m)
 			waited, gone, cut := srv.delay(req.Context(), f.Latency)
 			attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
 			if cut {
@@ -230,6 +237,23 @@ func (srv *Server) create(c echo.Context) error {
 	}
 	record(status)
 	return c.JSON(status, body)
+}
+
+// redactUnprocessed registers the secrets of a purchase body that is answered without being
+// processed (a refused authorization, an injected fault), so that the journal masks them as
+// it masks a processed one's. A body that cannot be read is left to the journal's scan for
+// card numbers.
+func redactUnprocessed(c echo.Context, raw []byte, m *og.Merchant) {
+	dec, err := decodeBody(raw)
+	if err != nil {
+		return
+	}
+	key := ""
+	if m != nil {
+		key = m.HashKey
+	}
+	_, _, r := readPurchase(key, dec.obj)
+	web.Redact(c, r.secrets...)
 }
 
 // process reads and applies an authenticated purchase POST and returns its answer.

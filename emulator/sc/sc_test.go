@@ -828,3 +828,36 @@ func TestControlListFilters(t *testing.T) {
 		}
 	}
 }
+
+// X2/E4: a purchase answered without being processed — refused authorization, an injected
+// fault, a body that is not JSON — is journaled with its card data masked, as a processed one
+// is, and under the merchant its header names.
+func TestX2_UnprocessedPurchasesAreMaskedInTheJournal(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	p := purchase("MASK-1")
+	set(p, "payment.token_id", "5555555555554444")
+	set(p, "payment.cc_holder", "Clear Holdername")
+	set(p, "payment.cc_exp_date", "09/2031")
+	bad := `{"public_id":"` + demo.PublicID + `","ts":"abc","sig_field":"cust-1","sig":"x"}`
+	if r := post(t, sb, prefixed(p), "Authorization", bad); r.Status != 401 {
+		t.Fatalf("a bad ts: %d %s", r.Status, r.Body)
+	}
+	putFaults(t, sb, obj{"surface": "sc", "status": 503, "count": 1})
+	if r := post(t, sb, prefixed(p)); r.Status != 503 {
+		t.Fatalf("the fault: %d %s", r.Status, r.Body)
+	}
+	if r := post(t, sb, `{"payment": {"cc_number": 4111 1111 1111 1111, "x": [4000056655665556`); r.Status != 400 {
+		t.Fatalf("a body that is not JSON: %d %s", r.Status, r.Body)
+	}
+	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&merchant="+demo.ID+"&limit=10", nil)
+	var page og.JournalPage
+	j.JSON(t, &page)
+	if len(page.Entries) != 3 {
+		t.Fatalf("%d journal entries under the demo merchant, want the 401, the 503 and the 400", len(page.Entries))
+	}
+	for _, secret := range []string{"5555555555554444", "Clear Holdername", "Clear%20Holdername", "09/2031", "09%2F2031", "4111 1111 1111 1111", "4000056655665556"} {
+		if strings.Contains(string(j.Body), secret) {
+			t.Errorf("the journal keeps %q", secret)
+		}
+	}
+}

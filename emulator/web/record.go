@@ -249,7 +249,11 @@ func holdsAny(s string, n int) bool {
 	return false
 }
 
-func (m masker) text(s string) string {
+// text masks what m and the patterns find in s, then any card number left (a body nothing
+// could read, a request refused before it was read) down to its last four (E4).
+func (m masker) text(s string) string { return og.MaskCardNumbers(m.patterns(s)) }
+
+func (m masker) patterns(s string) string {
 	if s == "" {
 		return s
 	}
