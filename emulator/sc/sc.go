@@ -412,10 +412,15 @@ func (srv *Server) response(c echo.Context) error {
 		web.AddDiagnostics(c, d)
 		return c.JSON(http.StatusNotFound, map[string]any{"detail": "Not found", "diagnostics": []og.Diagnostic{d}})
 	}
-	return c.JSON(http.StatusOK, map[string]any{
+	body := map[string]any{
 		"customer": res.Customer, "payment": res.Payment, "shipping_address": res.ShippingAddress,
 		"subscriptions": res.Subscriptions, "errors": res.Errors,
-	})
+	}
+	if len(a.warnings) > 0 {
+		web.AddDiagnostics(c, a.warnings...)
+		body["diagnostics"] = a.warnings
+	}
+	return c.JSON(http.StatusOK, body)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

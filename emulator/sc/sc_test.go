@@ -478,8 +478,13 @@ func TestP6_Outcomes(t *testing.T) {
 		if st := do(t, "GET", path, nil, "Authorization", auth("cust-2")); st.Status != 404 || !strings.Contains(string(st.Body), `"S3"`) {
 			t.Fatalf("cust-2 reading cust-1's purchase request: %d %s", st.Status, st.Body)
 		}
-		if st := do(t, "GET", path, nil, "Authorization", auth("cust-1")); st.Status != 200 {
+		if st := do(t, "GET", path, nil, "Authorization", auth("cust-1")); st.Status != 200 || strings.Contains(string(st.Body), "diagnostics") {
 			t.Fatalf("cust-1 reading its own purchase request: %d %s", st.Status, st.Body)
+		}
+		// The merchant_id as public_id is taken here too, and said.
+		asID := strings.Replace(auth("cust-1"), demo.PublicID, demo.ID, 1)
+		if st := do(t, "GET", path, nil, "Authorization", asID); st.Status != 200 || !strings.Contains(string(st.Body), "is the merchant_id of") {
+			t.Fatalf("reading with the merchant_id as public_id: %d %s", st.Status, st.Body)
 		}
 		// A signature over a blank sig_field is nobody's, not everybody's.
 		if st := do(t, "GET", path, nil, "Authorization", auth("")); st.Status != 403 {
