@@ -93,6 +93,11 @@ func TestHoldsAnyFindsWhatASearchFinds(t *testing.T) {
 	if len(secretWords) > 32 || secretWords[len(secretWords)-1] != "sig" {
 		t.Fatalf("secretWords: %d words, last %q; the starts table holds 32 and sig goes last", len(secretWords), secretWords[len(secretWords)-1])
 	}
+	for _, w := range secretWords {
+		if w[0] < 'a' || w[0] > 'z' || w[1] < 'a' || w[1] > 'z' {
+			t.Fatalf("secret word %q does not start with two lower-case letters, as the starts table needs", w)
+		}
+	}
 	naive := func(s string, n int) bool {
 		for _, w := range secretWords[:n] {
 			if strings.Contains(strings.ToLower(s), w) {

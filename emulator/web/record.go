@@ -225,21 +225,27 @@ var secretWords = []string{"password", "passwd", "secret", "hash_key", "hashkey"
 // mayHoldSecret reports whether s holds one of secretWords, in any case.
 func mayHoldSecret(s string) bool { return holdsAny(s, len(secretWords)) }
 
-// starts maps the (lower-cased) first two letters of a secret word to the words that begin
-// with them (bit i: secretWords[i]), so that the scan looks closer only where one may begin.
-var starts = func() (t [256][256]uint32) {
+// starts maps the first two letters of a secret word (lower-cased, a to z) to the words that
+// begin with them (bit i: secretWords[i]), so that the scan looks closer only where one may
+// begin.
+var starts [26][26]uint32
+
+func init() {
 	for i, w := range secretWords {
-		t[w[0]][w[1]] |= 1 << i
+		starts[w[0]-'a'][w[1]-'a'] |= 1 << i
 	}
-	return t
-}()
+}
 
 // holdsAny reports whether s holds one of the first n secretWords, in any case, in one pass and
 // without allocating.
 func holdsAny(s string, n int) bool {
 	want := uint32(1)<<n - 1
 	for i := 0; i+1 < len(s); i++ {
-		for m := starts[s[i]|0x20][s[i+1]|0x20] & want; m != 0; m &= m - 1 {
+		a, b := s[i]|0x20-'a', s[i+1]|0x20-'a' // bytes: anything but a letter is 26 or more
+		if a >= 26 || b >= 26 {
+			continue
+		}
+		for m := starts[a][b] & want; m != 0; m &= m - 1 {
 			w := secretWords[bits.TrailingZeros32(m)]
 			if len(s)-i >= len(w) && strings.EqualFold(s[i:i+len(w)], w) {
 				return true
@@ -249,8 +255,6 @@ func holdsAny(s string, n int) bool {
 	return false
 }
 
-// text masks what m and the patterns find in s, then any card number left (a body nothing
-// could read, a request refused before it was read) down to its last four (E4).
 func (m masker) text(s string) string { return og.MaskCardNumbers(m.patterns(s)) }
 
 func (m masker) patterns(s string) string {
