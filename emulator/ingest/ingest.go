@@ -307,6 +307,17 @@ func (in *Ingester) Products(ctx context.Context, m *og.Merchant, name string, r
 	if err != nil {
 		return rep, err
 	}
+	if !rep.Complete && len(discontinued) > 0 {
+		// A file read only part-way is not the catalogue the merchant meant: its products are
+		// kept, but swapping or cancelling subscriptions and emailing customers (F3) waits for
+		// the whole file.
+		names := strings.Join(discontinued[:min(len(discontinued), 5)], ", ")
+		if len(discontinued) > 5 {
+			names += ", ..."
+		}
+		rep.Add(og.Finding("F3", "discontinued", fmt.Sprintf("the file was not read to its end, so the %d discontinued product(s) read before the break (%s) did not swap or cancel their subscriptions and no customer was emailed: fix the file and drop it again (F3)", len(discontinued), names)))
+		discontinued = nil
+	}
 	e, err := in.Store.ApplyDiscontinued(ctx, m.ID, discontinued)
 	if err != nil {
 		return rep, err

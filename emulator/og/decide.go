@@ -164,13 +164,15 @@ func decideResponse(o *Order, r *PlacementResponse, now time.Time) Decision {
 		return Decision{Status: OrderRejected, StatusCode: StatusResponseError, Rule: "O6c", Done: true,
 			Text: fmt.Sprintf("the answer's code is %q, neither SUCCESS nor ERROR: rejected, not retried, the customer is not notified (O6c)", r.Code)}
 	}
-	code := strings.TrimSpace(r.ErrorCode)
+	sent := strings.TrimSpace(r.ErrorCode)
+	code := sent // "20" is O5's 020
 	if len(code) > 0 && len(code) < 3 && allDigits(code) {
 		code = strings.Repeat("0", 3-len(code)) + code
 	}
 	meaning, known := ErrorCodes[code]
 	if !known {
-		return Decision{Status: OrderRejected, StatusCode: StatusResponseError, Rule: "O6c", Done: true, ErrorCode: code, ErrorMessage: r.ErrorMsg,
+		// The order keeps what the merchant sent: padded, "40" would read as a code of O5's.
+		return Decision{Status: OrderRejected, StatusCode: StatusResponseError, Rule: "O6c", Done: true, ErrorCode: sent, ErrorMessage: r.ErrorMsg,
 			Text: fmt.Sprintf("ERROR with errorCode %q, which is not one of O5's codes (020, 100-180, 999): the answer cannot be understood; rejected, not retried, the customer is not notified (O6c)", r.ErrorCode)}
 	}
 	if code == "999" {

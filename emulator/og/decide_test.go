@@ -287,3 +287,14 @@ func TestCheckConflictsCountsOnlyResendsAfterThe409(t *testing.T) {
 		})
 	}
 }
+
+// An order keeps the errorCode the merchant sent when it is not one of O5's; a short form of
+// one of O5's ("20") is read, and kept, as that code.
+func TestDecisionKeepsTheErrorCodeSent(t *testing.T) {
+	week := RetryWindow{Freqs: []Frequency{{1, PeriodWeek}}}
+	for sent, want := range map[string]string{"40": "40", " 555 ": "555", "20": "020", "140": "140"} {
+		if d := Decide(&Order{}, errorAnswer(sent), week, decideNow); d.ErrorCode != want {
+			t.Errorf("errorCode %q: the order keeps %q, want %q", sent, d.ErrorCode, want)
+		}
+	}
+}

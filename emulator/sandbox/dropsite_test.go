@@ -221,6 +221,35 @@ func TestF3_DiscontinuedProductsOverSFTP(t *testing.T) {
 	}
 }
 
+// F3 with F7: a feed the sandbox could not read to its end keeps the products read before the
+// break, but does not swap or cancel subscriptions, nor email customers, for the discontinued
+// ones among them: a typo further down is not the catalogue the merchant meant.
+func TestF3_AFeedReadPartWayChangesNoSubscription(t *testing.T) {
+	sb, c := startDropSite(t)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "ann", Items: []sandboxtest.Item{{Product: "CT-4050"}}})
+	feed := "<products>\n<product><name><![CDATA[CT-4050]]></name><product_id>CT-4050</product_id><sku>CT-4050</sku><price>1.00</price>" +
+		"<autoship_eligible>0</autoship_eligible><in_stock>0</in_stock><discontinued>1</discontinued>" +
+		"<relationships><relationship><name>discontinued_replacement</name><related><product_id>DF-30</product_id></related></relationship></relationships></product>\n" +
+		"<product><name>Bits & Bobs</name><product_id>BB</product_id></product>\n</products>\n"
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", []byte(feed))
+	rep := lastFeed(t, sb)
+	found := false
+	for _, f := range rep.Findings {
+		found = found || f.Rule == "F3" && strings.Contains(f.Message, "not read to its end") && strings.Contains(f.Message, "CT-4050")
+	}
+	if rep.Complete || !found || rep.Effects == nil || rep.Effects.Swapped != 0 || rep.Effects.Emails != 0 || rep.Via != og.FeedViaSFTP {
+		t.Fatalf("report of a feed read part-way: %+v effects %+v", rep, rep.Effects)
+	}
+	var subs []og.Subscription
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/subscriptions", nil).JSON(t, &subs)
+	if len(subs) != 1 || subs[0].ProductID != "CT-4050" || subs[0].Status != og.SubscriptionActive {
+		t.Fatalf("the subscription changed: %+v", subs)
+	}
+	if emails := sandboxtest.Emails(t, sb, demoID); len(emails) != 0 {
+		t.Fatalf("customers were emailed: %+v", emails)
+	}
+}
+
 // F3 with P4: a subscription swapped to a replacement keeps the price it locked at checkout;
 // one that locked nothing takes the replacement's price. Its upcoming order and the order XML
 // follow.

@@ -323,6 +323,9 @@ func (db *DB) CategoryKnown(ctx context.Context, merchantID, id string) (bool, e
 // the caller, like a journal entry: the products it reports on are already committed, and
 // Feeds waits for it.
 func (db *DB) RecordFeed(ctx context.Context, merchantID string, r og.FeedReport) error {
+	if r.Via == "" {
+		r.Via = og.FeedViaSFTP // the drop site's files: the others say how they came
+	}
 	return db.appendLog(merchantID, bFeeds, &r, maxFeedReports)
 }
 
