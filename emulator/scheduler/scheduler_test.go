@@ -239,6 +239,8 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 		// next: the subscription went on to its next order (every finished order, and an
 		// O6d order left pending).
 		next bool
+		// errorCode, when set, is the order's error_code.
+		errorCode string
 	}{
 		{name: "O6b/100_card_type", answer: errorCode("100"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
 		{name: "O6b/110_card_number", answer: errorCode("110"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailPaymentIssue, posts: 1, rule: "O6b"},
@@ -253,6 +255,8 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 		{name: "O6c/garbage", answer: func(int, *etree.Element) (int, string) { return 200, "OK thanks" }, status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
 		{name: "O6c/redirect_is_not_followed", answer: func(int, *etree.Element) (int, string) { return 302, "" }, status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
 		{name: "O6c/unknown_code", answer: errorCode("555"), status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
+		{name: "O6c/short_unknown_code_kept_as_sent", answer: errorCode("40"), status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c", errorCode: "40"},
+		{name: "O6b/short_form_of_020", answer: errorCode("20"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailTechnical, posts: 1, rule: "O6b", errorCode: "020"},
 		{name: "O6d/999_three_retries_then_rejected", answer: errorCode("999"), advance: []string{"1d", "1d", "1d"}, status: og.OrderRejected, code: og.StatusRejected, email: og.EmailGeneric, posts: 4, rule: "O6d"},
 		{name: "O6d/999_then_success_on_a_retry", answer: func(n int, o *etree.Element) (int, string) {
 			if n <= 2 {
@@ -290,6 +294,9 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 			o := findOrder(t, sb, "2026-01-11")
 			if o.Status != tc.status || o.StatusCode != tc.code {
 				t.Fatalf("order %s/%d, want %s/%d; attempts:\n%s", o.Status, o.StatusCode, tc.status, tc.code, ledger(o))
+			}
+			if tc.errorCode != "" && o.ErrorCode != tc.errorCode {
+				t.Fatalf("error_code %q, want %q", o.ErrorCode, tc.errorCode)
 			}
 			if tc.attempts != 0 && len(o.Attempts) != tc.attempts {
 				t.Fatalf("%d attempts, want %d:\n%s", len(o.Attempts), tc.attempts, ledger(o))
