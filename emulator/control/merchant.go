@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ogsandbox/ogsandbox/emulator/faults"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 	"github.com/ogsandbox/ogsandbox/emulator/web"
 )
 
@@ -132,10 +133,18 @@ func (srv *Server) customers(c echo.Context) error {
 	}
 	for i := range cs {
 		for j := range cs[i].Payments {
+			pm := &cs[i].Payments[j]
 			// A token shaped like a card number is kept (gateways' network tokens look like
 			// one, and orders carry it) but shown as the journal shows it: its last four (E4).
-			if pm := &cs[i].Payments[j]; og.LooksLikeCardNumber(pm.TokenID) {
+			if og.LooksLikeCardNumber(pm.TokenID) {
 				pm.TokenID = og.Mask(strings.ReplaceAll(pm.TokenID, " ", ""))
+			}
+			// The holder and expiry are shown as the merchant sent them: encrypted with its
+			// hash key (E1), which the developer can decrypt to check what was kept.
+			for _, f := range []*string{&pm.CCHolder, &pm.CCExpDate} {
+				if *f != "" {
+					*f = ogcrypto.MustEncrypt(m.HashKey, *f)
+				}
 			}
 		}
 	}

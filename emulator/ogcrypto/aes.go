@@ -51,6 +51,33 @@ func Encrypt(key, plaintext string) (string, error) {
 	return base64.StdEncoding.EncodeToString(out), nil
 }
 
+// sealedPrefix marks a value Seal encrypted, so that a stored value says whether it is.
+const sealedPrefix = "sealed:"
+
+// Seal encrypts a value to keep at rest (E4) with a key of the sandbox's own, as E1 encrypts,
+// behind a prefix that marks it sealed.
+func Seal(key, plain string) string { return sealedPrefix + MustEncrypt(key, plain) }
+
+// Open returns what Seal sealed, and true; a value that is not sealed (stored in clear by an
+// older version) comes back as it is, with false. It reads only Seal's own output: none of
+// Decrypt's tolerance of clients, nor its bound on their ciphertext.
+func Open(key, v string) (string, bool) {
+	ct, ok := strings.CutPrefix(v, sealedPrefix)
+	if !ok {
+		return v, false
+	}
+	raw, err := base64.StdEncoding.DecodeString(ct)
+	if err != nil || len(raw)%aes.BlockSize != 0 || CheckKey(key) != nil {
+		return "", true // not Seal's: nothing to show rather than the wrong thing
+	}
+	block, _ := aes.NewCipher([]byte(key))
+	out := make([]byte, len(raw))
+	for i := 0; i < len(raw); i += aes.BlockSize {
+		block.Decrypt(out[i:i+aes.BlockSize], raw[i:i+aes.BlockSize])
+	}
+	return strings.TrimRight(string(out), "{"), true
+}
+
 // MustEncrypt is Encrypt for keys known to be valid (the configuration checked them).
 func MustEncrypt(key, plaintext string) string {
 	s, err := Encrypt(key, plaintext)

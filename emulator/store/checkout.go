@@ -251,38 +251,25 @@ func upsertPayment(v *view, c *customerRec, p *og.PurchasePayment, billing strin
 	return pm.PublicID
 }
 
-// sealed returns the payment with its holder and expiry AES-encrypted with the store's key:
-// the platform keeps only tokens and the encrypted holder and expiry (E4). The encryption has
-// no IV, so an unchanged holder is an unchanged payment.
+// sealed returns the payment with its holder and expiry sealed with the store's key: the
+// platform keeps only tokens and the encrypted holder and expiry (E4). The encryption has no
+// IV, so an unchanged holder is an unchanged payment.
 func sealed(key string, p *og.PurchasePayment) *og.PurchasePayment {
 	out := *p
 	for _, f := range []*string{&out.CCHolder, &out.CCExpDate} {
 		if *f != "" {
-			*f = ogcrypto.MustEncrypt(key, *f)
+			*f = ogcrypto.Seal(key, *f)
 		}
 	}
 	return &out
 }
 
-// opened returns a stored payment with its holder and expiry in clear, for the order XML,
-// which encrypts them with the merchant's key (E3); sealedOut returns it with both encrypted
-// with the store's key, for a listing. A payment stored in clear by an older version is
-// taken as it is.
+// opened returns a stored payment with its holder and expiry in clear: for the order XML,
+// which encrypts them with the merchant's key (E3), and for the customers listing, which does
+// too. A payment stored in clear by an older version is taken as it is.
 func opened(key string, pm og.Payment) og.Payment {
-	for _, f := range []*string{&pm.CCHolder, &pm.CCExpDate} {
-		if plain, _, err := ogcrypto.Decrypt(key, "", *f); *f != "" && err == nil {
-			*f = plain
-		}
-	}
-	return pm
-}
-
-func sealedOut(key string, pm og.Payment) og.Payment {
-	for _, f := range []*string{&pm.CCHolder, &pm.CCExpDate} {
-		if _, _, err := ogcrypto.Decrypt(key, "", *f); *f != "" && err != nil {
-			*f = ogcrypto.MustEncrypt(key, *f) // stored in clear by an older version
-		}
-	}
+	pm.CCHolder, _ = ogcrypto.Open(key, pm.CCHolder)
+	pm.CCExpDate, _ = ogcrypto.Open(key, pm.CCExpDate)
 	return pm
 }
 
@@ -347,12 +334,13 @@ func (db *DB) FindSubscriptions(ctx context.Context, merchantID string, f og.Sub
 	return out, err
 }
 
-// FindCustomers returns a merchant's customers with their addresses and payments.
+// FindCustomers returns a merchant's customers with their addresses and payments, holders and
+// expiries in clear: a caller that shows them encrypts them (E1, E4).
 func (db *DB) FindCustomers(ctx context.Context, merchantID string) ([]og.Customer, error) {
 	cs, err := list[og.Customer](db, merchantID, bCustomers, nil)
 	for i := range cs {
 		for j := range cs[i].Payments {
-			cs[i].Payments[j] = sealedOut(db.paymentKey, cs[i].Payments[j])
+			cs[i].Payments[j] = opened(db.paymentKey, cs[i].Payments[j])
 		}
 	}
 	return cs, err

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
+	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -162,5 +164,21 @@ func TestGetSharedFollowsTheStoredBytes(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// E4: a payment's holder and expiry are kept sealed with the store's key, never in clear; one
+// stored in clear by an older version is read as it is.
+func TestPaymentsAreSealedAtRest(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	p := sealed(key, &og.PurchasePayment{TokenID: "t", CCHolder: "Ann Lee", CCExpDate: "03/2027"})
+	if !strings.HasPrefix(p.CCHolder, "sealed:") || !strings.HasPrefix(p.CCExpDate, "sealed:") || strings.Contains(p.CCHolder+p.CCExpDate, "Ann") {
+		t.Fatalf("sealed: %+v", p)
+	}
+	long := strings.Repeat("x", 3072) // past Decrypt's bound on what clients send: Open reads it
+	for stored, want := range map[string]string{p.CCHolder: "Ann Lee", p.CCExpDate: "03/2027", "Old Clear": "Old Clear", ogcrypto.Seal(key, long): long} {
+		if got := opened(key, og.Payment{CCHolder: stored}).CCHolder; got != want {
+			t.Errorf("opened(%.20q) = %.20q, want %.20q", stored, got, want)
+		}
 	}
 }
