@@ -148,3 +148,15 @@ func TestJSONProductsOfTheWrongShape(t *testing.T) {
 		}
 	}
 }
+
+// A JSON array cut short is not complete, whether the cut falls inside a product or after
+// one: the ingester holds back F3's swaps for an incomplete list.
+func TestJSONProductsCutShortAreIncomplete(t *testing.T) {
+	p := `{"product_id":"J1","sku":"J1","name":"J","price":"1.00","in_stock":1}`
+	for body, complete := range map[string]bool{"[" + p + "]": true, "[" + p: false, "[" + p + ",": false, "[" + p + `,{"product_id":"J2"`: false, "[]": true} {
+		rep, err := ReadProductsJSON(strings.NewReader(body), "put", now, func([]og.Product) error { return nil })
+		if err != nil || rep.Complete != complete {
+			t.Errorf("%s: complete %v, want %v (%v)", body, rep.Complete, complete, err)
+		}
+	}
+}

@@ -318,10 +318,12 @@ func ReadProductsJSON(r io.Reader, name string, now time.Time, accept func([]og.
 		return rep, nil
 	}
 	var batch []og.Product
+	complete := true
 	for dec.More() {
 		var v any
 		if err := dec.Decode(&v); err != nil {
 			rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Message: fmt.Sprintf("product #%d is not valid JSON: %v; products after it were not read", rep.Entries+1, err)})
+			complete = false
 			break
 		}
 		obj, isObj := v.(map[string]any)
@@ -346,7 +348,14 @@ func ReadProductsJSON(r io.Reader, name string, now time.Time, accept func([]og.
 			batch = batch[:0]
 		}
 	}
-	rep.Complete = true
+	if complete {
+		// The array must close: a body cut after a product is not the whole list.
+		if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+			rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Message: "the JSON array of products does not close with ']': the body was cut short"})
+			complete = false
+		}
+	}
+	rep.Complete = complete
 	if len(batch) > 0 {
 		return rep, accept(batch)
 	}

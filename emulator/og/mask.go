@@ -60,37 +60,63 @@ func MaskCardTokens(xml string) string {
 	return b.String()
 }
 
-// MaskCardNumbers masks every run of 15 to 19 digits (single spaces or dashes between them
-// allowed) that passes the Luhn check, down to its last four: a card number a client sent
-// where nothing could read it (a body that is not JSON, a request refused before it was read)
-// never reaches the journal (E4, X2). Shorter runs are left alone: a 13-digit millisecond
-// timestamp is not a card.
+// MaskCardNumbers masks each card number in s down to its last four: 15 to 19 digits, in
+// groups that single spaces or dashes may separate, starting with 2 to 6 (the card networks)
+// and passing the Luhn check, even with other digit groups beside it ("4111111111111111
+// 12/2030"). It is for text nothing could parse — a purchase body that is not JSON — where a
+// card number cannot be found by its field (E4, X2).
 func MaskCardNumbers(s string) string {
-	var b strings.Builder
-	done := 0 // s[:done] is written to b (or nothing was masked yet)
+	type span struct{ start, end int }
+	var masks []span
 	for i := 0; i < len(s); {
-		if s[i] < '0' || s[i] > '9' {
+		if !isDigit(s[i]) {
 			i++
 			continue
 		}
-		end, digits := i, 0
-		for j := i; j < len(s); j++ {
-			if c := s[j]; c >= '0' && c <= '9' {
-				digits, end = digits+1, j+1
-			} else if (c != ' ' && c != '-') || j+1 >= len(s) || s[j+1] < '0' || s[j+1] > '9' {
-				break
+		// A run: digit groups joined by one separator each.
+		var groups []span
+		j := i
+		for {
+			k := j
+			for k < len(s) && isDigit(s[k]) {
+				k++
+			}
+			groups = append(groups, span{j, k})
+			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
+				j = k + 1
+				continue
+			}
+			j = k
+			break
+		}
+		for g := 0; g < len(groups); g++ {
+			digits := 0
+			for h := g; h < len(groups); h++ {
+				if digits += groups[h].end - groups[h].start; digits > 19 {
+					break
+				}
+				card := s[groups[g].start:groups[h].end]
+				if digits >= 15 && card[0] >= '2' && card[0] <= '6' && LooksLikeCardNumber(card) {
+					masks = append(masks, span{groups[g].start, groups[h].end})
+					g = h
+					break
+				}
 			}
 		}
-		if run := s[i:end]; digits >= 15 && digits <= 19 && LooksLikeCardNumber(run) {
-			b.WriteString(s[done:i])
-			b.WriteString("****" + run[len(run)-4:])
-			done = end
-		}
-		i = end
+		i = j
 	}
-	if done == 0 {
+	if len(masks) == 0 {
 		return s
+	}
+	var b strings.Builder
+	done := 0
+	for _, m := range masks {
+		b.WriteString(s[done:m.start])
+		b.WriteString("****" + s[m.end-4:m.end])
+		done = m.end
 	}
 	b.WriteString(s[done:])
 	return b.String()
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -171,10 +171,31 @@ func TestMaskCardNumbers(t *testing.T) {
 		"order 12345678901234567890123":            "order 12345678901234567890123",         // 23 digits: no card
 		"4111111111111111":                         "****1111",
 		"x4111111111111111y":                       "x****1111y",
+		"4111111111111111 123":                     "****1111 123",
+		"4111 1111 1111 1111 12 2030":              "****1111 12 2030",
+		"qty 2 4111111111111111":                   "qty 2 ****1111",
+		"4111111111111111-2030":                    "****1111-2030",
+		"id 100000000000009 ts 1763835209123458":   "id 100000000000009 ts 1763835209123458", // 1 and 1..: no network's
 		"plain text":                               "plain text",
 	} {
 		if got := MaskCardNumbers(in); got != want {
 			t.Errorf("MaskCardNumbers(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzMaskCardNumbers: masking never grows a card back, and masked text masks to itself.
+func FuzzMaskCardNumbers(f *testing.F) {
+	for _, s := range []string{"4111111111111111", "4111 1111 1111 1111 12 2030", "qty 2 4111111111111111", "1-2-3", "5555-5555-5555-4444-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		once := MaskCardNumbers(s)
+		if twice := MaskCardNumbers(once); twice != once {
+			t.Fatalf("MaskCardNumbers is not settled on %q: %q then %q", s, once, twice)
+		}
+		if len(once) > len(s) {
+			t.Fatalf("masking grew %q to %q", s, once)
+		}
+	})
 }

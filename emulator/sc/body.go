@@ -133,7 +133,7 @@ func (d *decoded) parse(s string) (map[string]any, *og.Error) {
 	if err == nil {
 		at := p.dec.InputOffset()
 		if _, end := p.dec.ReadToken(); end != io.EOF {
-			return nil, og.Errorf(og.EINVALID, "P1", "body", "the body has text after its JSON object, which ends at offset %d (read as %s)", at, d.form)
+			return nil, og.Errorf(og.EINVALID, "P1", "body", "the body has text after its JSON object, which ends at offset %d of the JSON as read (%s)", at, d.form)
 		}
 	}
 	switch {

@@ -400,7 +400,11 @@ func (r *reader) aes(obj map[string]any, path, key string, n need) (string, bool
 		return "", false // the warnings about a value that did not decrypt are noise
 	}
 	r.diags = append(r.diags, warns...)
-	r.secrets = append(r.secrets, plain) // the journal masks what it decrypts to, too
+	if len(plain) >= 6 || key == "cc_exp_date" {
+		// The journal masks what it decrypts to, too, wherever it appears (staging echoes an
+		// expiry it refuses); a short holder ("Ann") would mask parts of names and emails.
+		r.secrets = append(r.secrets, plain)
+	}
 	return plain, true
 }
 

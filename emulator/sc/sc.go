@@ -241,11 +241,12 @@ func (srv *Server) create(c echo.Context) error {
 
 // redactUnprocessed registers the secrets of a purchase body that is answered without being
 // processed (a refused authorization, an injected fault), so that the journal masks them as
-// it masks a processed one's. A body that cannot be read is left to the journal's scan for
-// card numbers.
+// it masks a processed one's; a body that cannot be parsed has the journal scan it for card
+// numbers instead.
 func redactUnprocessed(c echo.Context, raw []byte, m *og.Merchant) {
 	dec, err := decodeBody(raw)
 	if err != nil {
+		web.ScanCardNumbers(c)
 		return
 	}
 	key := ""
@@ -260,6 +261,7 @@ func redactUnprocessed(c echo.Context, raw []byte, m *og.Merchant) {
 func (srv *Server) process(c echo.Context, a auth, dec *decoded, decErr *og.Error, diags []og.Diagnostic) (int, any) {
 	m := a.m
 	if decErr != nil {
+		web.ScanCardNumbers(c) // no field names its secrets
 		all := append(decErr.AllDiagnostics(), diags...)
 		web.AddDiagnostics(c, all...)
 		return http.StatusBadRequest, errorBody(map[string]any{decErr.Field: decErr.Message}, all)

@@ -87,7 +87,7 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"P1/not_json", "merchant_id=x&user=y", "looks like a form"},
 		{"P1/broken_json", `{"merchant_id": `, "not valid JSON"},
 		{"P1/trailing_text", `{"a":1} {"b":2}`, "text after"},
-		{"P1/trailing_bracket", `{"a":1}}`, "text after its JSON object, which ends at offset 7"}, // encoding/json's More() let this one through
+		{"P1/trailing_bracket", `{"a":1}}`, "text after its JSON object, which ends at offset 7 of the JSON as read"}, // encoding/json's More() let this one through
 		{"P1/broken_json_says_where", `{"merchant_id": "x",, "user": {}}`, "at offset 20"},
 		{"P1/broken_json_quotes_nothing", `{"payment": {"cvv": "987",, "cc_type": "1"}}`, "at offset 26 (in /payment)"},
 		{"P1/truncated", `{"merchant_id": "x", "user": {"user_id": "u`, "unexpected end of the text at offset 43 (in /user/user_id)"},

@@ -60,6 +60,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		diags, _ := c.Get(keyDiags).([]og.Diagnostic)
 		redact, _ := c.Get(keyRedact).([]string)
 		note, _ := c.Get(keyNote).(string)
+		scan, _ := c.Get(keyScanCards).(bool)
 		m := newMasker(redact)
 		diags = m.diagnostics(diags)
 		reqLen := reqCap.n
@@ -70,7 +71,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			Time: start, WallTime: wall, Surface: surface, MerchantID: merchant, Direction: og.DirectionIn,
 			Request: og.Exchange{
 				Method: req.Method, URL: m.text(req.URL.RequestURI()), Header: m.header(req.Header),
-				Body: m.text(reqCap.String()), BodyBytes: reqLen, Truncated: reqLen > int64(reqCap.buf.Len()),
+				Body: m.body(reqCap.String(), scan), BodyBytes: reqLen, Truncated: reqLen > int64(reqCap.buf.Len()),
 			},
 			Response: og.Exchange{
 				Header: m.header(c.Response().Header()), Body: m.text(respCap.String()),
@@ -255,9 +256,17 @@ func holdsAny(s string, n int) bool {
 	return false
 }
 
-func (m masker) text(s string) string { return og.MaskCardNumbers(m.patterns(s)) }
+// body masks a request body; scan (ScanCardNumbers) also masks any card number in it, for a
+// body nothing could parse, whose card numbers no field names.
+func (m masker) body(s string, scan bool) string {
+	if s = m.text(s); scan {
+		s = og.MaskCardNumbers(s)
+	}
+	return s
+}
 
-func (m masker) patterns(s string) string {
+// text masks the registered secrets in s, and the values of secret-looking keys.
+func (m masker) text(s string) string {
 	if s == "" {
 		return s
 	}

@@ -27,12 +27,13 @@ import (
 
 // Context keys.
 const (
-	keySurface  = "og.surface"
-	keyMerchant = "og.merchant"
-	keyDiags    = "og.diags"
-	keyRedact   = "og.redact"
-	keyNote     = "og.note"
-	keySkip     = "og.skipjournal"
+	keySurface   = "og.surface"
+	keyMerchant  = "og.merchant"
+	keyDiags     = "og.diags"
+	keyRedact    = "og.redact"
+	keyScanCards = "og.scan_cards"
+	keyNote      = "og.note"
+	keySkip      = "og.skipjournal"
 )
 
 // Fallback renders a framework error (404, 405) for requests under a path prefix.
@@ -173,6 +174,10 @@ func Redact(c echo.Context, secrets ...string) {
 	}
 	c.Set(keyRedact, prev)
 }
+
+// ScanCardNumbers has the journal mask any card number in the request body (og.MaskCardNumbers):
+// for a body the handler could not parse, so that Redact could not name its secrets.
+func ScanCardNumbers(c echo.Context) { c.Set(keyScanCards, true) }
 
 // Note adds a note to the exchange's journal entry. Notes add up: a fault's note stays beside
 // how the body was read.
