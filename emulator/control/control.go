@@ -249,14 +249,10 @@ func (srv *Server) merchants(c echo.Context) error {
 }
 
 func (srv *Server) journal(c echo.Context) error {
-	q := c.QueryParams()
-	for k := range q {
-		switch k {
-		case "surface", "merchant", "merchant_id", "limit", "cursor", "order":
-		default:
-			return Fail(c, http.StatusBadRequest, k, fmt.Sprintf("unknown parameter %q", k), "surface, merchant, limit, cursor, order")
-		}
+	if ok, err := knownParams(c, "surface", "merchant", "merchant_id", "limit", "cursor", "order"); !ok {
+		return err
 	}
+	q := c.QueryParams()
 	f := og.JournalFilter{Surface: q.Get("surface"), MerchantID: q.Get("merchant")}
 	if f.MerchantID == "" {
 		f.MerchantID = q.Get("merchant_id")

@@ -330,6 +330,28 @@ func TestF4_F6_StockAndDefaultFrequencyOverSFTP(t *testing.T) {
 	}
 }
 
+// F1: products loaded through the control API are the sandbox's shortcut, not the merchant's
+// feed job: a placement run with no feed dropped on the SFTP site before it fails the check,
+// and says why; each feed report says how its file came.
+func TestF1_ControlAPIProductsAreNoFeed(t *testing.T) {
+	sb, _ := startDropSite(t)
+	body := `[{"product_id":"CHEWS","sku":"CHEWS","name":"Dental Chews","price":"9.99","in_stock":1,"autoship_eligible":1,"every":1,"every_period":2}]`
+	if r := do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products", body); r.Status != 200 {
+		t.Fatalf("PUT products: %d %s", r.Status, r.Body)
+	}
+	if fs := feeds(t, sb); fs[len(fs)-1].Via != og.FeedViaControlAPI {
+		t.Fatalf("the control API's report: %+v", fs[len(fs)-1])
+	}
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "eve", Items: []sandboxtest.Item{{Product: "CHEWS"}}})
+	sandboxtest.Advance(t, sb, "7d")
+	var checks control.ChecksReport
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/checks", nil).JSON(t, &checks)
+	c := checks.Checks[len(checks.Checks)-1]
+	if c.Name != "feed_before_placement" || c.Status != og.CheckFail || !strings.Contains(c.Message, "the sandbox's shortcuts") {
+		t.Fatalf("feed cadence check after products loaded through the control API: %+v", c)
+	}
+}
+
 // F1: with feed_pickup 30m a feed waits for Ordergroove's pickup on the half hour of the
 // sandbox clock; the advance that crosses it reads the file as it is then.
 func TestF1_PickupEvery30Minutes(t *testing.T) {

@@ -176,7 +176,8 @@ func (srv *Server) create(c echo.Context) error {
 	if aerr != nil {
 		all := append(aerr.AllDiagnostics(), diags...)
 		web.AddDiagnostics(c, all...)
-		redactUnprocessed(c, raw, a.m)
+		dec, decErr := decodeBody(raw)
+		redactUnprocessed(c, dec, decErr, a.m)
 		return c.JSON(http.StatusUnauthorized, map[string]any{"error": aerr.Message, "errors": map[string]any{aerr.Field: aerr.Message}, "diagnostics": all})
 	}
 	m := a.m
@@ -201,7 +202,7 @@ func (srv *Server) create(c echo.Context) error {
 		web.Note(c, f.Describe())
 		attempt.Fault = f.Describe()
 		if f.Status != 0 || f.Drop && !f.AfterProcessing {
-			redactUnprocessed(c, raw, m)
+			redactUnprocessed(c, dec, decErr, m)
 			waited, gone, cut := srv.delay(req.Context(), f.Latency)
 			attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
 			if cut {
@@ -243,9 +244,8 @@ func (srv *Server) create(c echo.Context) error {
 // processed (a refused authorization, an injected fault), so that the journal masks them as
 // it masks a processed one's; a body that cannot be parsed has the journal scan it for card
 // numbers instead.
-func redactUnprocessed(c echo.Context, raw []byte, m *og.Merchant) {
-	dec, err := decodeBody(raw)
-	if err != nil {
+func redactUnprocessed(c echo.Context, dec *decoded, decErr *og.Error, m *og.Merchant) {
+	if decErr != nil {
 		web.ScanCardNumbers(c)
 		return
 	}

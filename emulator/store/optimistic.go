@@ -113,10 +113,8 @@ func (v *view) bucket(name []byte) (*bolt.Bucket, error) {
 // get returns the value of key, as written earlier by this view or as stored; the read is
 // recorded for the check. The result is a copy: it outlives the transaction.
 func (v *view) get(bucket []byte, key string) ([]byte, error) {
-	for i := len(v.writes) - 1; i >= 0; i-- {
-		if w := v.writes[i]; bytes.Equal(w.bucket, bucket) && w.key == key {
-			return w.val, nil
-		}
+	if val, ok := v.written(bucket, key); ok {
+		return val, nil
 	}
 	b, err := v.bucket(bucket)
 	if err != nil {
@@ -128,6 +126,16 @@ func (v *view) get(bucket []byte, key string) ([]byte, error) {
 	}
 	v.reads = append(v.reads, readRec{bucket: bucket, key: key, val: val})
 	return val, nil
+}
+
+// written returns what this view last wrote under key (nil: deleted), if it wrote anything.
+func (v *view) written(bucket []byte, key string) ([]byte, bool) {
+	for i := len(v.writes) - 1; i >= 0; i-- {
+		if w := v.writes[i]; bytes.Equal(w.bucket, bucket) && w.key == key {
+			return w.val, true
+		}
+	}
+	return nil, false
 }
 
 // getJSON decodes key into out, reporting whether it exists.
@@ -353,17 +361,15 @@ func (c *sharedCache) store(key string, e sharedEntry) {
 // decode it; the value may be shared with other readers and must not be changed. The read is
 // recorded for the check as get records it.
 func getShared[T any](v *view, bucket []byte, key string) (*T, error) {
-	for i := len(v.writes) - 1; i >= 0; i-- {
-		if w := v.writes[i]; bytes.Equal(w.bucket, bucket) && w.key == key {
-			if w.val == nil {
-				return nil, nil
-			}
-			out := new(T)
-			if err := unmarshal(w.val, out); err != nil {
-				return nil, fmt.Errorf("store: decode %s: %w", key, err)
-			}
-			return out, nil
+	if val, ok := v.written(bucket, key); ok {
+		if val == nil {
+			return nil, nil
 		}
+		out := new(T)
+		if err := unmarshal(val, out); err != nil {
+			return nil, fmt.Errorf("store: decode %s: %w", key, err)
+		}
+		return out, nil
 	}
 	b, err := v.bucket(bucket)
 	if err != nil {
