@@ -16,7 +16,7 @@ import (
 const maxBatch = 512
 
 // job is one write: fn runs inside a read-write transaction. done is nil for a write nobody
-// waits for (a journal append); otherwise it receives the commit's outcome.
+// waits for (a purchase attempt record); otherwise it receives the commit's outcome.
 type job struct {
 	fn   func(*bolt.Tx) error
 	done chan error
@@ -137,7 +137,7 @@ func (c *committer) loop() {
 		switch n := awaited(batch); {
 		case !open:
 		case n == 0:
-			// Only writes nobody waits for (journal entries, answers committed behind their
+			// Only writes nobody waits for (attempt records, answers committed behind their
 			// callers): they keep company with the next write someone waits for, or go alone
 			// after backgroundDelay, rather than taking a commit (two fsyncs) of their own
 			// while requests queue behind it.

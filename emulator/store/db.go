@@ -1,6 +1,7 @@
 // Package store keeps the sandbox's state in one bbolt file under data_dir: the clock offset,
-// every merchant's customers, subscriptions, products, orders and emails, and the journal
-// (X5: append-only). It implements the service interfaces of package og.
+// every merchant's customers, subscriptions, products, orders and emails. The journal (X5:
+// append-only) is kept in segment files beside it (see journal.go). It implements the
+// service interfaces of package og.
 //
 // Habits (STYLE.md): every bucket is created at open; one service call is one transaction
 // carrying one timestamp; values are copied out before a transaction ends; keys that order
@@ -40,7 +41,7 @@ const schemaVersion = 2
 // Top-level buckets.
 var (
 	bucketMeta      = []byte("meta")
-	bucketJournal   = []byte("journal")
+	bucketJournal   = []byte("journal") // the journal before it had files of its own (see openJournal)
 	bucketMerchants = []byte("merchants")
 )
 
@@ -48,8 +49,8 @@ var (
 var (
 	keySchema         = []byte("schema")
 	keyClockOffset    = []byte("clock_offset")
-	keyJournalBytes   = []byte("journal_bytes")
-	keyPaymentKey     = []byte("payment_key") // the AES key payments' holder and expiry are kept under (E4)
+	keyJournalBytes   = []byte("journal_bytes") // the journal bucket's size, before the journal had files
+	keyPaymentKey     = []byte("payment_key")   // the AES key payments' holder and expiry are kept under (E4)
 	keyJournalDropped = []byte("journal_dropped")
 )
 
@@ -133,7 +134,7 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	db := &DB{bolt: bdb, path: path, now: opts.Now, log: opts.Log}
 	if err := bdb.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketJournal, bucketMerchants} {
+		for _, b := range [][]byte{bucketMeta, bucketMerchants} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -164,12 +165,47 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.commit = newCommitter(bdb, opts.Log)
-	max := opts.JournalMaxBytes
-	if max <= 0 {
-		max = DefaultJournalMaxBytes
+	if err := db.openJournal(opts.JournalMaxBytes); err != nil {
+		db.commit.close()
+		bdb.Close()
+		return nil, err
 	}
-	db.journal = newJournal(db, max)
 	return db, nil
+}
+
+// openJournal opens the journal's files beside the database file, moving into them the
+// entries of a journal the database kept in its own journal bucket.
+func (db *DB) openJournal(maxBytes int64) error {
+	if maxBytes <= 0 {
+		maxBytes = DefaultJournalMaxBytes
+	}
+	var dropped, seq uint64
+	var old [][2][]byte
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		dropped = getUint(tx.Bucket(bucketMeta).Get(keyJournalDropped))
+		old, seq = oldBucketEntries(tx)
+		return nil
+	}); err != nil {
+		return err
+	}
+	j, err := openJournal(db, journalDir(db.path), maxBytes, dropped)
+	if err != nil {
+		return err
+	}
+	db.journal = j
+	if seq == 0 && len(old) == 0 {
+		return nil
+	}
+	if err := j.importEntries(old, seq+1); err != nil {
+		j.close()
+		return fmt.Errorf("move the journal out of %s: %w", db.path, err)
+	}
+	return db.commit.do(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketJournal); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Delete(keyJournalBytes)
+	})
 }
 
 // SetOwner rewrites the description of this process that another instance prints when it
@@ -186,6 +222,7 @@ func (db *DB) Close() error {
 	if db == nil || db.bolt == nil {
 		return nil
 	}
+	db.journal.close()
 	db.commit.close()
 	_ = os.Remove(db.path + ".owner")
 	return db.bolt.Close()
@@ -240,8 +277,7 @@ func (db *DB) SaveClockOffset(off time.Duration) error {
 // Reset forgets everything of every merchant (customers, subscriptions, products, orders,
 // emails) and the journal, keeping the merchants themselves and the clock.
 func (db *DB) Reset() error {
-	db.journal.flush()
-	return db.commit.do(func(tx *bolt.Tx) error {
+	err := db.commit.do(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketMerchants)
 		var ids [][]byte
 		if err := root.ForEachBucket(func(k []byte) error { ids = append(ids, append([]byte(nil), k...)); return nil }); err != nil {
@@ -263,8 +299,12 @@ func (db *DB) Reset() error {
 			}
 		}
 		db.ids.reset()
-		return db.journal.resetTx(tx)
+		return tx.Bucket(bucketMeta).Put(keyJournalDropped, putUint(0))
 	})
+	if err != nil {
+		return err
+	}
+	return db.journal.reset()
 }
 
 func putUint(v uint64) []byte {

@@ -1,10 +1,22 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	bolt "go.etcd.io/bbolt"
@@ -23,22 +35,202 @@ const (
 	MinJournalBytes = 1 << 20
 )
 
-// journal implements og.JournalService on the journal bucket. Keys are 8-byte big-endian
-// sequence numbers, so a cursor walks them in time order; each value is a small index header
-// (surface and merchant, so that filters need not decode JSON) followed by the entry's JSON.
+// journal implements og.JournalService as append-only segment files in a directory beside
+// the database file (X5), not in bbolt: an entry is one write(2) in the caller's goroutine,
+// where it had been a B+tree insert (two pages for an entry with a 2 KB body) in the commit
+// every acknowledged checkout waits for. The journal is a witness, not an acknowledgement:
+// entries reach the page cache at once, so a killed process keeps them, and are fsynced
+// within syncEvery and at close.
 //
-// Append is asynchronous: the committer writes entries in the next group commit, and List
-// flushes first, so a listing sees every entry appended before it. X5: there is no update or
-// delete; only the size cap removes the oldest entries, and every listing says how many.
+// A segment is named by the seq of its first record (20 digits, so names sort as seqs do);
+// an empty segment's name keeps the next seq across a reset and a restart, so seqs never
+// repeat. A record is
+//
+//	length of payload (4, LE) | CRC-32C of seq and payload (4, LE) | seq (8, LE) | payload
+//
+// and a payload is the surface, 0, the merchant, 0 and the entry's JSON: the index kept in
+// memory (seq, place, surface, merchant) filters without decoding JSON. Opening reads every
+// segment; a record cut short or failing its CRC ends its segment (a crash mid-write), and
+// the last segment is truncated there so that appends continue from a whole record.
+//
+// Only the size cap removes entries: whole segments, oldest first, counted in dropped (kept in
+// the database's meta bucket) and said in every listing.
 type journal struct {
 	db       *DB
+	dir      string
 	maxBytes int64
+	segMax   int64 // a segment past this size is closed and a new one begun
+
+	mu      sync.RWMutex
+	segs    []*segment // oldest first; the last is written to
+	refs    []jref     // every kept entry, by seq
+	next    uint64     // seq of the next entry
+	total   int64      // bytes in segs
+	dropped uint64
+	intern  map[string]string
+	dirty   bool // written since the last fsync
+	closed  bool
+	buf     []byte // Append's record, reused under mu
+
+	stop, done chan struct{}
+	stopOnce   sync.Once
 }
+
+type segment struct {
+	f     *os.File
+	first uint64 // the seq in its name
+	size  int64
+	n     int // records
+}
+
+// jref locates one entry: its payload is n bytes at off in seg.
+type jref struct {
+	seq               uint64
+	seg               *segment
+	off               int64
+	n                 uint32
+	surface, merchant string
+}
+
+const (
+	recordHeader  = 16
+	maxRecordSize = 16 << 20 // bodies are cut at 64 KiB, so an entry is far smaller
+	syncEvery     = time.Second
+	segSuffix     = ".log"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var _ og.JournalService = (*journal)(nil)
 
-func newJournal(db *DB, maxBytes int64) *journal {
-	return &journal{db: db, maxBytes: max(maxBytes, MinJournalBytes)}
+// journalDir is where the journal of the database file at path lives.
+func journalDir(path string) string { return path + ".journal" }
+
+// openJournal opens (creating if needed) the journal in dir: it indexes every segment and
+// continues after the last whole record.
+func openJournal(db *DB, dir string, maxBytes int64, dropped uint64) (*journal, error) {
+	maxBytes = max(maxBytes, MinJournalBytes)
+	j := &journal{db: db, dir: dir, maxBytes: maxBytes, segMax: max(maxBytes/10, 64<<10),
+		dropped: dropped, intern: map[string]string{}, next: 1,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		first, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(name), segSuffix), 10, 64)
+		if err != nil {
+			db.log.Warn("journal: not a segment; left alone", "file", name)
+			continue
+		}
+		if err := j.load(name, first, i == len(names)-1); err != nil {
+			j.closeFiles()
+			return nil, err
+		}
+	}
+	if len(j.segs) == 0 {
+		if err := j.rotate(); err != nil {
+			return nil, err
+		}
+	}
+	go j.syncLoop()
+	return j, nil
+}
+
+// load indexes the segment file name, whose name says it begins at seq first. The last
+// segment is opened for appending and truncated after its last whole record.
+func (j *journal) load(name string, first uint64, last bool) error {
+	flag := os.O_RDONLY
+	if last {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(name, flag, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	seg := &segment{f: f, first: first}
+	j.next = max(j.next, first)
+	r := bufio.NewReaderSize(f, 64<<10)
+	var hdr [recordHeader]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err != io.EOF {
+				j.db.log.Warn("journal: a record cut short ends its segment (a crash mid-write?)", "file", name, "offset", seg.size)
+			}
+			break
+		}
+		n := binary.LittleEndian.Uint32(hdr[0:4])
+		seq := binary.LittleEndian.Uint64(hdr[8:16])
+		if n > maxRecordSize || seq < j.next {
+			j.db.log.Warn("journal: a damaged record ends its segment", "file", name, "offset", seg.size)
+			break
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			j.db.log.Warn("journal: a record cut short ends its segment (a crash mid-write?)", "file", name, "offset", seg.size)
+			break
+		}
+		if crc32.Update(crc32.Checksum(hdr[8:16], castagnoli), castagnoli, payload) != binary.LittleEndian.Uint32(hdr[4:8]) {
+			j.db.log.Warn("journal: a record failing its checksum ends its segment", "file", name, "offset", seg.size)
+			break
+		}
+		surface, merchant, _ := indexOf(payload)
+		j.refs = append(j.refs, jref{seq: seq, seg: seg, off: seg.size + recordHeader, n: n,
+			surface: j.interned(surface), merchant: j.interned(merchant)})
+		seg.size += recordHeader + int64(n)
+		seg.n++
+		j.next = seq + 1
+	}
+	if last {
+		if fi, err := f.Stat(); err == nil && fi.Size() > seg.size {
+			if err := f.Truncate(seg.size); err != nil {
+				f.Close()
+				return fmt.Errorf("journal: truncate %s after its last whole record: %w", name, err)
+			}
+		}
+	}
+	j.segs = append(j.segs, seg)
+	j.total += seg.size
+	return nil
+}
+
+// rotate begins a new segment at seq next; the one it follows is fsynced and kept open for
+// reading.
+func (j *journal) rotate() error {
+	if len(j.segs) > 0 {
+		if err := j.segs[len(j.segs)-1].f.Sync(); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+	}
+	name := filepath.Join(j.dir, fmt.Sprintf("%020d%s", j.next, segSuffix))
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	j.segs = append(j.segs, &segment{f: f, first: j.next})
+	return syncDir(j.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (j *journal) interned(b []byte) string {
+	if s, ok := j.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	j.intern[s] = s
+	return s
 }
 
 func encodeEntry(e *og.JournalEntry) ([]byte, error) {
@@ -63,8 +255,8 @@ func indexOf(v []byte) (surface, merchant, js []byte) {
 	return surface, merchant, js
 }
 
-// Append records e. It never blocks for long and never fails the caller. The entry is encoded
-// here, in the caller's goroutine: the single writer only stores bytes (its seq is patched in).
+// Append records e. It never blocks for long and never fails the caller: a write that fails
+// is logged. The entry is encoded before the lock is taken; only its seq is patched in under it.
 func (j *journal) Append(e og.JournalEntry) {
 	e.Seq = 0
 	v, err := encodeEntry(&e)
@@ -72,147 +264,293 @@ func (j *journal) Append(e og.JournalEntry) {
 		j.db.log.Error("journal: encode entry", "err", err)
 		return
 	}
-	j.db.commit.post(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketJournal)
-		seq, err := b.NextSequence()
-		if err != nil {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return
+	}
+	if err := j.append(v); err != nil {
+		j.db.log.Error("journal: append", "err", err)
+	}
+}
+
+// append writes the encoded entry v (seq 0) as the next record. j.mu is held.
+func (j *journal) append(v []byte) error {
+	seg := j.segs[len(j.segs)-1]
+	if seg.size >= j.segMax {
+		if err := j.rotate(); err != nil {
 			return err
 		}
-		val := withSeq(v, seq)
-		if err := b.Put(putUint(seq), val); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		size := int64(getUint(meta.Get(keyJournalBytes))) + int64(len(val))
-		if size > j.maxBytes {
-			size = j.evict(tx, size)
-		}
-		return meta.Put(keyJournalBytes, putUint(uint64(size)))
-	})
+		seg = j.segs[len(j.segs)-1]
+	}
+	seq := j.next
+	rec := appendRecord(j.buf[:0], seq, v)
+	if cap(rec) <= 256<<10 {
+		j.buf = rec
+	}
+	if _, err := seg.f.WriteAt(rec, seg.size); err != nil {
+		_ = seg.f.Truncate(seg.size) // no half record for the next append to follow
+		return err
+	}
+	surface, merchant, _ := indexOf(v)
+	j.refs = append(j.refs, jref{seq: seq, seg: seg, off: seg.size + recordHeader, n: uint32(len(rec) - recordHeader),
+		surface: j.interned(surface), merchant: j.interned(merchant)})
+	seg.size += int64(len(rec))
+	seg.n++
+	j.total += int64(len(rec))
+	j.next++
+	j.dirty = true
+	if j.total > j.maxBytes {
+		j.evict()
+	}
+	return nil
 }
 
 // seqField is how an entry encoded with Seq 0 starts its JSON: {"seq":0,...
 var seqField = []byte(`{"seq":0,`)
 
-// withSeq returns the encoded entry v with its seq set.
-func withSeq(v []byte, seq uint64) []byte {
+// appendRecord appends to dst the record of the encoded entry v (seq 0) as entry seq: its
+// header, and v with its seq set.
+func appendRecord(dst []byte, seq uint64, v []byte) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, recordHeader)...)
 	surface, merchant, js := indexOf(v)
-	if !bytes.HasPrefix(js, seqField) {
-		return v
+	if bytes.HasPrefix(js, seqField) {
+		dst = append(dst, surface...)
+		dst = append(dst, 0)
+		dst = append(dst, merchant...)
+		dst = append(dst, 0)
+		dst = append(dst, `{"seq":`...)
+		dst = strconv.AppendUint(dst, seq, 10)
+		dst = append(dst, ',')
+		dst = append(dst, js[len(seqField):]...)
+	} else {
+		dst = append(dst, v...)
 	}
-	out := make([]byte, 0, len(v)+20)
-	out = append(out, surface...)
-	out = append(out, 0)
-	out = append(out, merchant...)
-	out = append(out, 0)
-	out = append(out, `{"seq":`...)
-	out = strconv.AppendUint(out, seq, 10)
-	out = append(out, ',')
-	return append(out, js[len(seqField):]...)
+	h := dst[start : start+recordHeader]
+	binary.LittleEndian.PutUint32(h[0:4], uint32(len(dst)-start-recordHeader))
+	binary.LittleEndian.PutUint64(h[8:16], seq)
+	binary.LittleEndian.PutUint32(h[4:8], crc32.Update(crc32.Checksum(h[8:16], castagnoli), castagnoli, dst[start+recordHeader:]))
+	return dst
 }
 
-// evict drops the oldest entries until the journal is at 90% of its cap, counting them, so
-// that the cap is not hit again on the very next append.
-func (j *journal) evict(tx *bolt.Tx, size int64) int64 {
-	b := tx.Bucket(bucketJournal)
-	meta := tx.Bucket(bucketMeta)
+// evict drops the oldest segments until the journal is at 90% of its cap (the one being
+// written stays), counting their entries, so that the cap is not hit again on the next
+// append. j.mu is held.
+func (j *journal) evict() {
 	target := j.maxBytes * 9 / 10
-	dropped := getUint(meta.Get(keyJournalDropped))
-	c := b.Cursor()
 	n := 0
-	for k, v := c.First(); k != nil && size > target; k, v = c.First() {
-		size -= int64(len(v))
-		if err := c.Delete(); err != nil {
-			break
+	for len(j.segs) > 1 && j.total > target {
+		seg := j.segs[0]
+		seg.f.Close()
+		if err := os.Remove(seg.f.Name()); err != nil {
+			j.db.log.Error("journal: remove the oldest segment", "err", err)
 		}
-		dropped++
-		n++
+		j.segs = j.segs[1:]
+		j.total -= seg.size
+		j.refs = j.refs[seg.n:]
+		n += seg.n
 	}
-	_ = meta.Put(keyJournalDropped, putUint(dropped))
+	if n == 0 {
+		return
+	}
+	j.dropped += uint64(n)
+	dropped := j.dropped
+	j.db.commit.post(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		// A later eviction's count may commit first: keep the larger.
+		if getUint(meta.Get(keyJournalDropped)) >= dropped {
+			return nil
+		}
+		return meta.Put(keyJournalDropped, putUint(dropped))
+	})
 	j.db.log.Warn("journal: size cap reached; dropped the oldest entries", "dropped", n, "cap_bytes", j.maxBytes)
-	return size
 }
 
-func (j *journal) flush() { j.db.commit.flush() }
+// reset empties the journal, keeping the next seq (in the name of the segment it begins), so
+// that seqs never repeat. The dropped count is reset in the database by the caller.
+func (j *journal) reset() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, seg := range j.segs {
+		seg.f.Close()
+		if err := os.Remove(seg.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			j.db.log.Error("journal: remove a segment", "err", err)
+		}
+	}
+	j.segs, j.refs, j.total, j.dropped = nil, nil, 0, 0
+	return j.rotate()
+}
 
-// resetTx empties the journal inside a reset, keeping the sequence so that seqs never repeat.
-func (j *journal) resetTx(tx *bolt.Tx) error {
-	seq := tx.Bucket(bucketJournal).Sequence()
-	if err := tx.DeleteBucket(bucketJournal); err != nil {
+func (j *journal) syncLoop() {
+	defer close(j.done)
+	t := time.NewTicker(syncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.stop:
+			return
+		case <-t.C:
+			j.sync()
+		}
+	}
+}
+
+// sync fsyncs the segment being written if anything was written since the last sync.
+func (j *journal) sync() {
+	j.mu.Lock()
+	if !j.dirty || j.closed {
+		j.mu.Unlock()
+		return
+	}
+	j.dirty = false
+	f := j.segs[len(j.segs)-1].f
+	j.mu.Unlock()
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+		j.db.log.Error("journal: fsync", "err", err)
+	}
+}
+
+// close fsyncs and closes every segment; later appends are dropped.
+func (j *journal) close() {
+	j.stopOnce.Do(func() { close(j.stop) })
+	<-j.done
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return
+	}
+	j.closed = true
+	if len(j.segs) > 0 {
+		_ = j.segs[len(j.segs)-1].f.Sync()
+	}
+	j.closeFiles()
+}
+
+func (j *journal) closeFiles() {
+	for _, seg := range j.segs {
+		seg.f.Close()
+	}
+}
+
+// importEntries adds the entries of a journal kept in the database's journal bucket (before
+// the journal had files of its own), in seq order, and fsyncs them; seqs continue after next.
+func (j *journal) importEntries(entries [][2][]byte, next uint64) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, kv := range entries {
+		seq := getUint(kv[0])
+		if seq < j.next {
+			continue
+		}
+		j.next = seq
+		// The stored value already has its seq: write it as it is.
+		if err := j.appendStored(seq, kv[1]); err != nil {
+			return err
+		}
+	}
+	j.next = max(j.next, next)
+	if len(j.segs) > 0 && j.segs[len(j.segs)-1].size == 0 && j.segs[len(j.segs)-1].first < j.next {
+		// An empty segment must carry the next seq in its name.
+		seg := j.segs[len(j.segs)-1]
+		seg.f.Close()
+		_ = os.Remove(seg.f.Name())
+		j.segs = j.segs[:len(j.segs)-1]
+		if err := j.rotate(); err != nil {
+			return err
+		}
+	}
+	return j.segs[len(j.segs)-1].f.Sync()
+}
+
+// appendStored writes v, an entry as the bucket kept it (its JSON carries seq), as record seq.
+func (j *journal) appendStored(seq uint64, v []byte) error {
+	seg := j.segs[len(j.segs)-1]
+	rec := make([]byte, recordHeader, recordHeader+len(v))
+	rec = append(rec, v...)
+	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(v)))
+	binary.LittleEndian.PutUint64(rec[8:16], seq)
+	binary.LittleEndian.PutUint32(rec[4:8], crc32.Update(crc32.Checksum(rec[8:16], castagnoli), castagnoli, v))
+	if _, err := seg.f.WriteAt(rec, seg.size); err != nil {
 		return err
 	}
-	b, err := tx.CreateBucket(bucketJournal)
-	if err != nil {
-		return err
-	}
-	if err := b.SetSequence(seq); err != nil {
-		return err
-	}
-	meta := tx.Bucket(bucketMeta)
-	if err := meta.Put(keyJournalBytes, putUint(0)); err != nil {
-		return err
-	}
-	return meta.Put(keyJournalDropped, putUint(0))
+	surface, merchant, _ := indexOf(v)
+	j.refs = append(j.refs, jref{seq: seq, seg: seg, off: seg.size + recordHeader, n: uint32(len(v)),
+		surface: j.interned(surface), merchant: j.interned(merchant)})
+	seg.size += int64(len(rec))
+	seg.n++
+	j.total += int64(len(rec))
+	j.next = seq + 1
+	return nil
 }
 
 // List returns one page of entries matching f, newest first unless f.Ascending.
 func (j *journal) List(ctx context.Context, f og.JournalFilter) (og.JournalPage, error) {
-	j.flush()
 	if f.Limit <= 0 {
 		f.Limit = DefaultJournalLimit
 	}
 	f.Limit = min(f.Limit, MaxJournalLimit)
 	page := og.JournalPage{Entries: []og.JournalEntry{}}
+	j.mu.RLock()
+	refs := j.refs // entries are only ever appended past len, or dropped from the front
+	page.Dropped = j.dropped
+	j.mu.RUnlock()
+	if len(refs) > 0 {
+		page.OldestSeq = refs[0].seq
+	}
+	// i walks refs from the first entry the page may hold, by step.
+	i, step := len(refs)-1, -1
+	switch {
+	case f.Ascending:
+		i, step = sort.Search(len(refs), func(k int) bool { return refs[k].seq > f.Cursor }), 1
+	case f.Cursor > 0:
+		i = sort.Search(len(refs), func(k int) bool { return refs[k].seq >= f.Cursor }) - 1
+	}
 	pageBytes := 0
-	err := j.db.bolt.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketJournal)
-		page.Dropped = getUint(tx.Bucket(bucketMeta).Get(keyJournalDropped))
-		c := b.Cursor()
-		if k, _ := c.First(); k != nil {
-			page.OldestSeq = getUint(k)
+	for ; i >= 0 && i < len(refs); i += step {
+		if err := ctx.Err(); err != nil {
+			return page, err
 		}
-		var k, v []byte
-		step := c.Prev
-		switch {
-		case f.Ascending && f.Cursor > 0:
-			k, v = c.Seek(putUint(f.Cursor + 1))
-			step = c.Next
-		case f.Ascending:
-			k, v = c.First()
-			step = c.Next
-		case f.Cursor > 0:
-			if sk, _ := c.Seek(putUint(f.Cursor)); sk == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
-		default:
-			k, v = c.Last()
+		r := &refs[i]
+		if f.Surface != "" && r.surface != f.Surface || f.MerchantID != "" && r.merchant != f.MerchantID {
+			continue
 		}
-		for ; k != nil; k, v = step() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			surface, merchant, js := indexOf(v)
-			if f.Surface != "" && string(surface) != f.Surface || f.MerchantID != "" && string(merchant) != f.MerchantID {
-				continue
-			}
-			if len(page.Entries) == f.Limit || len(page.Entries) > 0 && pageBytes+len(js) > MaxPageBytes {
-				next := page.Entries[len(page.Entries)-1].Seq
-				page.Next = &next
-				break
-			}
-			pageBytes += len(js)
-			var e og.JournalEntry
-			if err := unmarshal(js, &e); err != nil {
-				return fmt.Errorf("journal entry %d: %w", getUint(k), err)
-			}
-			page.Entries = append(page.Entries, e)
+		if len(page.Entries) == f.Limit || len(page.Entries) > 0 && pageBytes+int(r.n) > MaxPageBytes {
+			next := page.Entries[len(page.Entries)-1].Seq
+			page.Next = &next
+			break
 		}
-		return nil
-	})
+		payload := make([]byte, r.n)
+		if _, err := r.seg.f.ReadAt(payload, r.off); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				continue // its segment was dropped by the cap since the page began
+			}
+			return page, fmt.Errorf("journal entry %d: %w", r.seq, err)
+		}
+		_, _, js := indexOf(payload)
+		pageBytes += len(js)
+		var e og.JournalEntry
+		if err := unmarshal(js, &e); err != nil {
+			return page, fmt.Errorf("journal entry %d: %w", r.seq, err)
+		}
+		page.Entries = append(page.Entries, e)
+	}
 	if page.Dropped > 0 {
 		page.Note = fmt.Sprintf("the journal is capped at %d bytes: its %d oldest entries were dropped; the oldest kept is seq %d", j.maxBytes, page.Dropped, page.OldestSeq)
 	}
-	return page, err
+	return page, nil
+}
+
+// oldBucketEntries returns the entries of the journal bucket the database kept before the
+// journal had files of its own, and that bucket's sequence.
+func oldBucketEntries(tx *bolt.Tx) (entries [][2][]byte, seq uint64) {
+	b := tx.Bucket(bucketJournal)
+	if b == nil {
+		return nil, 0
+	}
+	_ = b.ForEach(func(k, v []byte) error {
+		entries = append(entries, [2][]byte{slices.Clone(k), slices.Clone(v)})
+		return nil
+	})
+	return entries, b.Sequence()
 }

@@ -100,7 +100,7 @@ func list[T any](db *DB, merchantID string, bucket []byte, keep func(*T) bool) (
 }
 
 // appendLog appends v to a merchant's capped log (feed reports, purchase attempts), committed
-// behind the caller like a journal entry; readers flush first.
+// behind the caller; readers flush first.
 func (db *DB) appendLog(merchantID string, bucket []byte, v any, max uint64) error {
 	raw, err := marshal(v)
 	if err != nil {
