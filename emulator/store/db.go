@@ -49,9 +49,9 @@ var (
 var (
 	keySchema         = []byte("schema")
 	keyClockOffset    = []byte("clock_offset")
-	keyJournalBytes   = []byte("journal_bytes") // the journal bucket's size, before the journal had files
-	keyPaymentKey     = []byte("payment_key")   // the AES key payments' holder and expiry are kept under (E4)
-	keyJournalDropped = []byte("journal_dropped")
+	keyJournalBytes   = []byte("journal_bytes")   // the journal bucket's size, before the journal had files
+	keyPaymentKey     = []byte("payment_key")     // the AES key payments' holder and expiry are kept under (E4)
+	keyJournalDropped = []byte("journal_dropped") // what the journal bucket's cap had dropped, likewise
 )
 
 // Options configure Open.
@@ -188,7 +188,7 @@ func (db *DB) openJournal(maxBytes int64) error {
 	}); err != nil {
 		return err
 	}
-	j, err := openJournal(db, journalDir(db.path), maxBytes, dropped)
+	j, err := openJournal(db, journalDir(db.path), maxBytes)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func (db *DB) openJournal(maxBytes int64) error {
 	if seq == 0 && len(old) == 0 {
 		return nil
 	}
-	if err := j.importEntries(old, seq+1); err != nil {
+	if err := j.importEntries(old, seq+1, dropped); err != nil {
 		j.close()
 		return fmt.Errorf("move the journal out of %s: %w", db.path, err)
 	}
@@ -204,7 +204,11 @@ func (db *DB) openJournal(maxBytes int64) error {
 		if err := tx.DeleteBucket(bucketJournal); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Delete(keyJournalBytes)
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Delete(keyJournalDropped); err != nil {
+			return err
+		}
+		return meta.Delete(keyJournalBytes)
 	})
 }
 
@@ -299,7 +303,7 @@ func (db *DB) Reset() error {
 			}
 		}
 		db.ids.reset()
-		return tx.Bucket(bucketMeta).Put(keyJournalDropped, putUint(0))
+		return nil
 	})
 	if err != nil {
 		return err
