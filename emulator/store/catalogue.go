@@ -234,17 +234,17 @@ func indexProductSubs(tx *bolt.Tx) error {
 
 // upcomingOrder returns the order a live subscription's next date is filed in, if it has not
 // been sent yet.
-func upcomingOrder(v *view, s *og.Subscription) (*og.Order, int, error) {
+func upcomingOrder(v *view, s *og.Subscription) (*og.Order, itemRefs, error) {
 	raw, err := v.get(bGroups, groupKey(s))
 	if err != nil || raw == nil {
-		return nil, 0, err
+		return nil, itemRefs{}, err
 	}
 	o, stored, ok, err := loadOrder(v, int64(getUint(raw)))
 	if err != nil || !ok {
-		return nil, 0, err
+		return nil, itemRefs{}, err
 	}
 	if o.Status != og.OrderScheduled || len(o.Attempts) > 0 || !slices.Contains(o.Subscriptions, s.PublicID) {
-		return nil, 0, nil
+		return nil, itemRefs{}, nil
 	}
 	return o, stored, nil
 }

@@ -74,43 +74,96 @@ func itemKey(id int64, i int) string {
 	return string(b)
 }
 
-// orderHead is an order as bOrders keeps it. Its items are kept apart, one key each in
-// bOrderItems, so that a subscription joining a large upcoming order (a customer who checks
-// out again and again) writes one item, not all of them. A head written before the split holds
-// its items and no count; it is rewritten in the new form the next time it is saved.
-type orderHead struct {
-	og.Order
-	ItemCount int `json:"item_count"`
+// itemSeqKey is the key of the item numbered seq: a marker byte above every og id's first byte,
+// then the big-endian seq, so that new items go to the end of bOrderItems.
+func itemSeqKey(seq uint64) string {
+	var b [9]byte
+	b[0] = 0xff
+	binary.BigEndian.PutUint64(b[1:], seq)
+	return string(b[:])
 }
 
-// loadOrder reads an order with its items; stored is how many item keys it has.
-func loadOrder(v *view, id int64) (o *og.Order, stored int, ok bool, err error) {
+// keyItemSeq is the counter of order items' seqs, in the ids bucket.
+const keyItemSeq = "\x00seq.item"
+
+// orderHead is an order as bOrders keeps it. Its items are kept apart, one key each in
+// bOrderItems, so that a subscription joining a large upcoming order (a customer who checks
+// out again and again) writes one item, not all of them. Each item is numbered from one
+// counter of the merchant's (ItemSeqs, in the order's order), so that the items a commit writes
+// land together at the end of the bucket: numbered by their order's og id, the three items of
+// a checkout were three pages rewritten anywhere in it. A head written before the items had
+// seqs has ItemCount items under og id + index; one written before the split holds its items
+// and no count. Either is rewritten in the new form the next time its items are saved.
+type orderHead struct {
+	og.Order
+	ItemCount int      `json:"item_count"`
+	ItemSeqs  []uint64 `json:"item_seqs,omitempty"`
+}
+
+// itemRefs says where an order's items are: under their seqs, or (an order from before
+// item seqs) under og id + index, count of them.
+type itemRefs struct {
+	seqs   []uint64
+	legacy int
+}
+
+func (r itemRefs) n() int {
+	if r.legacy > 0 {
+		return r.legacy
+	}
+	return len(r.seqs)
+}
+
+func (r itemRefs) key(id int64, i int) string {
+	if r.legacy > 0 {
+		return itemKey(id, i)
+	}
+	return itemSeqKey(r.seqs[i])
+}
+
+// loadOrder reads an order with its items, and where its items are.
+func loadOrder(v *view, id int64) (o *og.Order, stored itemRefs, ok bool, err error) {
 	o, stored, ok, err = loadOrderHead(v, id)
-	if err != nil || !ok || stored == 0 {
+	if err != nil || !ok || stored.n() == 0 {
 		return o, stored, ok, err
 	}
-	o.Items = make([]og.OrderItem, stored)
-	for i := range stored {
-		if found, err := v.getJSON(bOrderItems, itemKey(id, i), &o.Items[i]); err != nil {
-			return nil, 0, false, err
-		} else if !found {
-			return nil, 0, false, fmt.Errorf("store: order %d has no item %d of %d", id, i, stored)
-		}
+	if o.Items, err = loadItems(v, id, stored); err != nil {
+		return nil, itemRefs{}, false, err
 	}
 	return o, stored, true, nil
 }
 
+// loadItems reads the items of order id, which are where stored says.
+func loadItems(v *view, id int64, stored itemRefs) ([]og.OrderItem, error) {
+	items := make([]og.OrderItem, stored.n())
+	for i := range items {
+		if found, err := v.getJSON(bOrderItems, stored.key(id, i), &items[i]); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, fmt.Errorf("store: order %d has no item %d of %d", id, i, stored.n())
+		}
+	}
+	return items, nil
+}
+
 // loadOrderHead reads an order without its items (Items is nil, unless the head predates the
-// split: then it holds them and stored is 0) and without its attempts' bodies (see
+// split: then it holds them and stored is empty) and without its attempts' bodies (see
 // loadBodies), unless the head predates their split.
-func loadOrderHead(v *view, id int64) (*og.Order, int, bool, error) {
+func loadOrderHead(v *view, id int64) (*og.Order, itemRefs, bool, error) {
 	var h orderHead
 	ok, err := v.getJSON(bOrders, orderKey(id), &h)
 	if err != nil || !ok {
-		return nil, 0, ok, err
+		return nil, itemRefs{}, ok, err
 	}
 	numberAttempts(&h.Order)
-	return &h.Order, h.ItemCount, true, nil
+	return &h.Order, h.refs(), true, nil
+}
+
+func (h *orderHead) refs() itemRefs {
+	if h.ItemSeqs == nil {
+		return itemRefs{legacy: h.ItemCount}
+	}
+	return itemRefs{seqs: h.ItemSeqs}
 }
 
 // numberAttempts numbers the attempts of a head written before they had numbers.
@@ -135,33 +188,52 @@ func loadBodies(get func(key string) []byte, o *og.Order) {
 	}
 }
 
-// saveOrder writes an order and every item; stored is how many item keys it had.
-func saveOrder(v *view, o *og.Order, stored int) error {
+// saveOrder writes an order and every item; stored is where its items were. Items keep their
+// seqs, in order; an order with more items than seqs numbers the new ones, one with fewer
+// deletes the seqs left over, and one from before item seqs moves its items to seqs.
+func saveOrder(v *view, o *og.Order, stored itemRefs) error {
+	old := stored.seqs
+	if stored.legacy > 0 {
+		for i := range stored.legacy {
+			v.del(bOrderItems, itemKey(o.OGID, i))
+		}
+		old = nil
+	}
+	seqs := make([]uint64, len(o.Items))
 	for i := range o.Items {
-		if err := v.putJSON(bOrderItems, itemKey(o.OGID, i), &o.Items[i]); err != nil {
+		if i < len(old) {
+			seqs[i] = old[i]
+		} else {
+			seq, err := v.nextID(keyItemSeq)
+			if err != nil {
+				return err
+			}
+			seqs[i] = uint64(seq)
+		}
+		if err := v.putJSON(bOrderItems, itemSeqKey(seqs[i]), &o.Items[i]); err != nil {
 			return err
 		}
 	}
-	for i := len(o.Items); i < stored; i++ {
-		v.del(bOrderItems, itemKey(o.OGID, i))
+	for i := len(o.Items); i < len(old); i++ {
+		v.del(bOrderItems, itemSeqKey(old[i]))
 	}
-	return saveOrderHead(v, o, len(o.Items))
+	return saveOrderHead(v, o, itemRefs{seqs: seqs})
 }
 
 // saveOrderKeepItems writes an order whose items have not changed since it was loaded with
 // loadOrder: only its head, unless it predates the split.
-func saveOrderKeepItems(v *view, o *og.Order, stored int) error {
-	if stored != len(o.Items) {
+func saveOrderKeepItems(v *view, o *og.Order, stored itemRefs) error {
+	if stored.n() != len(o.Items) {
 		return saveOrder(v, o, stored)
 	}
 	return saveOrderHead(v, o, stored)
 }
 
-// saveOrderHead writes an order's head: its items are the count stored. The attempts' bodies
+// saveOrderHead writes an order's head: its items are where stored says. The attempts' bodies
 // it holds (a new attempt's XML, a new answer, or those of a head from before the split) are
 // written apart; a body not loaded is left as it is.
-func saveOrderHead(v *view, o *og.Order, count int) error {
-	h := orderHead{Order: *o, ItemCount: count}
+func saveOrderHead(v *view, o *og.Order, stored itemRefs) error {
+	h := orderHead{Order: *o, ItemCount: stored.n(), ItemSeqs: stored.seqs}
 	h.Items = nil
 	h.Attempts = slices.Clone(o.Attempts)
 	for i := range h.Attempts {
@@ -200,7 +272,8 @@ type upcoming struct {
 type pendingOrder struct {
 	o      *og.Order
 	group  string
-	stored int // item keys the order has; -1 for a new order
+	stored itemRefs // where the order's items are
+	isNew  bool
 	added  []og.OrderItem
 }
 
@@ -253,7 +326,7 @@ func (u *upcoming) open(s *og.Subscription, key string) (*pendingOrder, error) {
 		Created: u.now, Updated: u.now,
 	}
 	o.DueAt = og.FirstRunOn(o.PlaceDate, u.m.Placement.Hours, u.m.Location)
-	return &pendingOrder{o: o, group: key, stored: -1}, nil
+	return &pendingOrder{o: o, group: key, isNew: true}, nil
 }
 
 // save writes the orders add changed: a new order with its indexes; only the new items and the
@@ -263,9 +336,9 @@ func (u *upcoming) save() error {
 	for _, po := range u.pending {
 		o := po.o
 		switch {
-		case po.stored < 0:
+		case po.isNew:
 			o.Items = po.added
-			if err := saveOrder(v, o, 0); err != nil {
+			if err := saveOrder(v, o, itemRefs{}); err != nil {
 				return err
 			}
 			v.put(bDue, timeKey(o.DueAt, o.OGID), []byte{})
@@ -275,18 +348,33 @@ func (u *upcoming) save() error {
 			}
 		case len(po.added) == 0:
 			continue
-		case po.stored == 0 && len(o.Items) > 0: // a head from before the split
+		case po.stored.n() == 0 && len(o.Items) > 0: // a head from before the split
 			o.Items = append(o.Items, po.added...)
-			if err := saveOrder(v, o, 0); err != nil {
+			if err := saveOrder(v, o, itemRefs{}); err != nil {
+				return err
+			}
+		case po.stored.legacy > 0: // items under og id + index: moved to seqs
+			items, err := loadItems(v, o.OGID, po.stored)
+			if err != nil {
+				return err
+			}
+			o.Items = append(items, po.added...)
+			if err := saveOrder(v, o, po.stored); err != nil {
 				return err
 			}
 		default:
+			seqs := slices.Clip(po.stored.seqs)
 			for i := range po.added {
-				if err := v.putJSON(bOrderItems, itemKey(o.OGID, po.stored+i), &po.added[i]); err != nil {
+				seq, err := v.nextID(keyItemSeq)
+				if err != nil {
+					return err
+				}
+				seqs = append(seqs, uint64(seq))
+				if err := v.putJSON(bOrderItems, itemSeqKey(uint64(seq)), &po.added[i]); err != nil {
 					return err
 				}
 			}
-			if err := saveOrderHead(v, o, po.stored+len(po.added)); err != nil {
+			if err := saveOrderHead(v, o, itemRefs{seqs: seqs}); err != nil {
 				return err
 			}
 		}
@@ -479,13 +567,13 @@ func (db *DB) BeginAttempts(ctx context.Context, merchantID string, begins []og.
 
 // startAttempt adds an attempt to an order, unless the order changed since the attempt was
 // prepared or is no longer open.
-func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, int, bool, error) {
+func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, itemRefs, bool, error) {
 	o, stored, ok, err := loadOrder(v, bg.OGID)
 	if err != nil || !ok {
-		return nil, 0, false, fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
+		return nil, itemRefs{}, false, fmt.Errorf("begin attempt: order %d: %v", bg.OGID, err)
 	}
 	if !o.Open() || !o.Updated.Equal(bg.Updated) {
-		return nil, 0, false, nil
+		return nil, itemRefs{}, false, nil
 	}
 	o.Items = bg.Items
 	a := bg.Attempt
@@ -573,7 +661,7 @@ func finishAttempt(v *view, m *og.Merchant, id int64, ans og.Answer, r og.Attemp
 }
 
 // applyDecision updates the order after a decision and writes what follows from it.
-func applyDecision(v *view, m *og.Merchant, o *og.Order, stored int, d og.Decision, run, now time.Time) error {
+func applyDecision(v *view, m *og.Merchant, o *og.Order, stored itemRefs, d og.Decision, run, now time.Time) error {
 	o.Status, o.StatusCode = d.Status, d.StatusCode
 	o.ErrorCode, o.ErrorMessage = d.ErrorCode, d.ErrorMessage
 	if d.OrderID != "" {
@@ -690,8 +778,8 @@ func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason s
 		o.DueAt = og.NextRun(run, m.Placement.Hours, m.Location)
 		v.put(bDue, timeKey(o.DueAt, o.OGID), []byte{})
 		o.Paused, o.Updated = reason, now
-		if stored == 0 && len(o.Items) > 0 {
-			return struct{}{}, saveOrder(v, o, 0)
+		if stored.n() == 0 && len(o.Items) > 0 {
+			return struct{}{}, saveOrder(v, o, itemRefs{})
 		}
 		return struct{}{}, saveOrderHead(v, o, stored)
 	})
@@ -749,10 +837,10 @@ func (db *DB) FindOrders(ctx context.Context, merchantID string, f og.OrderFilte
 				return err
 			}
 			o := h.Order
-			if h.ItemCount > 0 {
-				o.Items = make([]og.OrderItem, h.ItemCount)
+			if refs := h.refs(); refs.n() > 0 {
+				o.Items = make([]og.OrderItem, refs.n())
 				for i := range o.Items {
-					if err := unmarshal(items.Get([]byte(itemKey(o.OGID, i))), &o.Items[i]); err != nil {
+					if err := unmarshal(items.Get([]byte(refs.key(o.OGID, i))), &o.Items[i]); err != nil {
 						return fmt.Errorf("store: order %d item %d: %w", o.OGID, i, err)
 					}
 				}

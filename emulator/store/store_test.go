@@ -678,3 +678,96 @@ func TestLastAttemptAt(t *testing.T) {
 		t.Fatalf("kept: %v %v, want %v", at, err, t2)
 	}
 }
+
+// Items are numbered from the merchant's item counter, so a checkout's items land together at
+// the end of order_items. An order whose items were kept under its og id + index (before item
+// seqs) reads as it was, and its items move to seqs, in order, when a subscription joins it.
+func TestOrderItemsFromBeforeItemSeqs(t *testing.T) {
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	ctx := context.Background()
+	m := &og.Merchant{ID: "m1", Location: time.UTC, Placement: og.Placement{Hours: []int{6}}}
+	date := og.DateOf(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.UTC)
+	legacy := og.Order{OGID: 7, Customer: "c1", Status: og.OrderScheduled, PlaceDate: date, Subscriptions: []string{"s1", "s2"}}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, _ := mbucket(tx, "m1", bOrders)
+		if err := putJSON(b, orderKey(7), &struct {
+			og.Order
+			ItemCount int `json:"item_count"`
+		}{legacy, 2}); err != nil {
+			return err
+		}
+		items, _ := mbucket(tx, "m1", bOrderItems)
+		for i, id := range []string{"s1", "s2"} {
+			if err := putJSON(items, itemKey(7, i), &og.OrderItem{PublicID: "i-" + id, Subscription: id, ProductID: "P1", Quantity: 1}); err != nil {
+				return err
+			}
+		}
+		g, _ := mbucket(tx, "m1", bGroups)
+		return g.Put([]byte(groupKey(&og.Subscription{Customer: "c1", NextOrderDate: date})), []byte(orderKey(7)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	subsOf := func() string {
+		os, err := db.FindOrders(ctx, "m1", og.OrderFilter{})
+		if err != nil || len(os) != 1 {
+			t.Fatalf("orders %+v %v", os, err)
+		}
+		var ids []string
+		for _, it := range os[0].Items {
+			ids = append(ids, it.Subscription)
+		}
+		return strings.Join(ids, ",")
+	}
+	if got := subsOf(); got != "s1,s2" {
+		t.Fatalf("items under og id + index: %s", got)
+	}
+	if _, err := optimistic(db, "m1", func(v *view) (struct{}, error) {
+		up := newUpcoming(v, m, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
+		if err := up.add(&og.Subscription{PublicID: "s3", Customer: "c1", NextOrderDate: date, ProductID: "P1", Quantity: 1}, nil); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, up.save()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := subsOf(); got != "s1,s2,s3" {
+		t.Fatalf("after s3 joined: %s", got)
+	}
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		items, _ := mbucket(tx, "m1", bOrderItems)
+		var keys []string
+		_ = items.ForEach(func(k, _ []byte) error { keys = append(keys, fmt.Sprintf("%x", k)); return nil })
+		if len(keys) != 3 {
+			return fmt.Errorf("item keys %v: the ones under og id + index were not deleted", keys)
+		}
+		for _, k := range keys {
+			if !strings.HasPrefix(k, "ff") {
+				return fmt.Errorf("item keys %v: not all under seqs", keys)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A new order's items: seqs after every other item's.
+	if _, err := optimistic(db, "m1", func(v *view) (struct{}, error) {
+		up := newUpcoming(v, m, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
+		if err := up.add(&og.Subscription{PublicID: "s4", Customer: "c2", NextOrderDate: date, ProductID: "P1", Quantity: 1}, nil); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, up.save()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		items, _ := mbucket(tx, "m1", bOrderItems)
+		k, raw := items.Cursor().Last()
+		var it og.OrderItem
+		if err := unmarshal(raw, &it); err != nil || it.Subscription != "s4" || k[0] != 0xff {
+			return fmt.Errorf("the last item key %x holds %+v (%v), want s4's under a seq", k, it, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
