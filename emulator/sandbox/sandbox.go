@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/ogsandbox/ogsandbox/emulator/admit"
 	"github.com/ogsandbox/ogsandbox/emulator/clock"
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/control"
@@ -204,6 +205,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		Clock:     s.clock,
 		Log:       s.log,
 		Stopping:  s.stopping,
+		Admit:     admit.New(admitSlots),
 	}).Register(s.web)
 	(&control.Server{
 		Version:       Version,
@@ -276,6 +278,10 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 
 // loadClock sets the clock's offset: the persisted one if the database has it, else the one
 // clock_start asks for (persisted at once, so that a restart continues from it), else none.
+// admitSlots is how many purchase POSTs do their CPU work at once: GOMAXPROCS (see package
+// admit).
+const admitSlots = 0
+
 func (s *Sandbox) loadClock(wall func() time.Time) error {
 	off, ok, err := s.db.ClockOffset()
 	if err != nil {

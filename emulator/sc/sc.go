@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/ogsandbox/ogsandbox/emulator/admit"
 	"github.com/ogsandbox/ogsandbox/emulator/faults"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
@@ -43,6 +44,9 @@ type Server struct {
 	// Stopping is closed when the sandbox begins to shut down: an injected latency then ends,
 	// and the answer goes out, rather than be cut off with the connection.
 	Stopping <-chan struct{}
+	// Admit bounds how many purchase POSTs do their CPU work at once, from the body read to
+	// the answer (see package admit); nil admits all.
+	Admit *admit.Gate
 }
 
 // delay waits out an injected latency (real time: it exists to trip the client's own timeout).
@@ -54,14 +58,19 @@ func (srv *Server) delay(ctx context.Context, d time.Duration) (waited time.Dura
 	start := time.Now()
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
+	srv.Admit.Outside(func() {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			gone = true
+		case <-srv.Stopping:
+			cut = true
+		}
+	})
+	if !gone && !cut {
 		return d, false, false
-	case <-ctx.Done():
-		return time.Since(start), true, false
-	case <-srv.Stopping:
-		return time.Since(start), false, true
 	}
+	return time.Since(start), gone, cut
 }
 
 // cutShort notes on the exchange that the sandbox's shutdown ended an injected latency.
@@ -161,6 +170,10 @@ func (srv *Server) create(c echo.Context) error {
 	started := srv.Clock.Wall()
 	req := c.Request()
 	raw, rerr := web.ReadBody(c, MaxBody)
+	srv.Admit.Enter()
+	defer srv.Admit.Leave()
+	req = req.WithContext(admit.With(req.Context(), srv.Admit))
+	c.SetRequest(req)
 	if rerr != nil {
 		oe := og.AsError(rerr)
 		return c.JSON(web.StatusOf(oe.Code), errorBody(map[string]any{"body": oe.Message}, []og.Diagnostic{og.Finding("P1", "body", oe.Message)}))

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ogsandbox/ogsandbox/emulator/admit"
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 	bolt "go.etcd.io/bbolt"
@@ -29,7 +30,7 @@ const msgConflict = "A request with the given merchant_order_id was already rece
 // the request's goroutine, with the single writer only checking and storing it.
 func (db *DB) Checkout(ctx context.Context, m *og.Merchant, p *og.Purchase) (*og.PurchaseResult, error) {
 	now := db.now()
-	return optimistic(db, m.ID, func(v *view) (*og.PurchaseResult, error) { return checkout(v, m, p, now) })
+	return optimisticIn(admit.From(ctx), db, m.ID, func(v *view) (*og.PurchaseResult, error) { return checkout(v, m, p, now) })
 }
 
 // keyCustomerSeq is the counter of customers' og ids, in the ids bucket.

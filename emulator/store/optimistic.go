@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ogsandbox/ogsandbox/emulator/admit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -214,6 +215,12 @@ func (v *view) apply(tx *bolt.Tx) error {
 // something has. It returns the result of the run whose writes were committed, once they are
 // on disk. logic must decide everything from what it reads through the view.
 func optimistic[T any](db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
+	return optimisticIn(nil, db, merchant, logic)
+}
+
+// optimisticIn is optimistic for a caller in gate g (see package admit): it leaves its slot
+// while it waits for the commit.
+func optimisticIn[T any](g *admit.Gate, db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
 	db.commit.preparing.Add(1)
 	prepared := sync.OnceFunc(db.commit.prepared)
 	defer prepared() // also when logic panics
@@ -234,7 +241,8 @@ func optimistic[T any](db *DB, merchant string, logic func(v *view) (T, error)) 
 	if !ok {
 		return res, errClosed
 	}
-	return res, <-done
+	g.Outside(func() { err = <-done })
+	return res, err
 }
 
 // optimisticBehind is optimistic without waiting for the commit: it returns the prepared
