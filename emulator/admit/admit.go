@@ -33,6 +33,19 @@ func (g *Gate) Enter() {
 	}
 }
 
+// EnterCtx waits for a slot unless ctx ends first; it reports whether it got one.
+func (g *Gate) EnterCtx(ctx context.Context) bool {
+	if g == nil {
+		return true
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // Leave gives the slot back.
 func (g *Gate) Leave() {
 	if g != nil {
@@ -40,7 +53,8 @@ func (g *Gate) Leave() {
 	}
 }
 
-// Outside runs wait, a call that blocks, without holding the caller's slot.
+// Outside runs wait, a call that blocks, without holding the caller's slot; the caller must
+// hold one (From(ctx) is nil for a caller that does not).
 func (g *Gate) Outside(wait func()) {
 	g.Leave()
 	defer g.Enter()

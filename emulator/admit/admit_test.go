@@ -57,3 +57,20 @@ func TestNilGateAdmitsEveryone(t *testing.T) {
 		t.Fatal("With/From do not carry the gate")
 	}
 }
+
+// A request whose client has gone while it waited for a slot is not admitted.
+func TestEnterCtxGivesUpWithItsContext(t *testing.T) {
+	g := New(1)
+	g.Enter()
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan bool)
+	go func() { got <- g.EnterCtx(ctx) }()
+	cancel()
+	if <-got {
+		t.Fatal("admitted after its context ended, with the only slot held")
+	}
+	g.Leave()
+	if !g.EnterCtx(context.Background()) {
+		t.Fatal("not admitted to a free slot")
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -461,41 +460,5 @@ func TestP8_DoubleSubmitIsNotAResendAfter409(t *testing.T) {
 	}
 	if c := checksOf(t, sb)["no_resend_after_409/DOUBLE"]; c.Status != og.CheckFail {
 		t.Fatalf("a resend after the 409s were answered: %+v", c)
-	}
-}
-
-// Requests waiting out an injected latency do not hold the slots that bound how many purchase
-// POSTs work at once (package admit): with every slot's worth of them waiting, and one more,
-// another checkout is still answered at once.
-func TestLatencyFaultLeavesItsAdmissionSlot(t *testing.T) {
-	sb := sandboxtest.Start(t)
-	waiting := runtime.GOMAXPROCS(0) + 1
-	putFaults(t, sb, obj{"surface": "sc", "latency": "5m", "count": waiting})
-	for i := range waiting {
-		go func() {
-			req, _ := http.NewRequest("POST", sb.URL()+"/subscription/create", strings.NewReader(prefixed(purchase(fmt.Sprintf("SLOW-%d", i)))))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", auth("cust-1"))
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}()
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var subs []og.Subscription
-		do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &subs)
-		if len(subs) >= waiting {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d slow checkouts processed", len(subs), waiting)
-		}
-	}
-	start := time.Now()
-	if status := rawPost(t, sb, prefixed(purchase("FAST-1")), 5*time.Second); status != http.StatusCreated {
-		t.Fatalf("a checkout beside %d waiting out a latency: %d", waiting, status)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("a checkout beside %d waiting out a latency took %s", waiting, took)
 	}
 }

@@ -9,6 +9,7 @@
 package sc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,7 +59,7 @@ func (srv *Server) delay(ctx context.Context, d time.Duration) (waited time.Dura
 	start := time.Now()
 	t := time.NewTimer(d)
 	defer t.Stop()
-	srv.Admit.Outside(func() {
+	admit.From(ctx).Outside(func() { // a slot's holder leaves it while it waits
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -166,14 +167,46 @@ func (srv *Server) authenticate(c echo.Context) (auth, *og.Error) {
 // create is the purchase POST (P1-P8). The request is authenticated first: a fault injected
 // for the merchant (PUT /_sandbox/faults) then applies, and every attempt is filed under the
 // merchant it authenticated as, for the P8 checks.
+//
+// Its work is done in an admission slot (package admit), taken once the body is read and
+// left while it waits (for the commit, for an injected latency) and before the answer goes
+// out: the answer is kept until then, so that a client that does not read it holds no slot.
 func (srv *Server) create(c echo.Context) error {
 	started := srv.Clock.Wall()
-	req := c.Request()
 	raw, rerr := web.ReadBody(c, MaxBody)
-	srv.Admit.Enter()
-	defer srv.Admit.Leave()
-	req = req.WithContext(admit.With(req.Context(), srv.Admit))
-	c.SetRequest(req)
+	if !srv.Admit.EnterCtx(c.Request().Context()) {
+		c.Response().Status = 0
+		web.Note(c, "the client went away before the sandbox, busy with other purchase POSTs, could process its request: nothing was created")
+		return nil
+	}
+	c.SetRequest(c.Request().WithContext(admit.With(c.Request().Context(), srv.Admit)))
+	out := &heldWriter{ResponseWriter: c.Response().Writer}
+	c.Response().Writer = out
+	err := func() error {
+		defer srv.Admit.Leave()
+		return srv.admitted(c, started, raw, rerr)
+	}()
+	c.Response().Writer = out.ResponseWriter
+	if out.buf.Len() > 0 {
+		if _, werr := out.ResponseWriter.Write(out.buf.Bytes()); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// heldWriter keeps the body written to it until the handler has left its admission slot.
+type heldWriter struct {
+	http.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
+func (w *heldWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// admitted is create once the body is read and a slot is held.
+func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr error) error {
+	req := c.Request()
 	if rerr != nil {
 		oe := og.AsError(rerr)
 		return c.JSON(web.StatusOf(oe.Code), errorBody(map[string]any{"body": oe.Message}, []og.Diagnostic{og.Finding("P1", "body", oe.Message)}))
