@@ -36,7 +36,9 @@ const DefaultLockTimeout = 400 * time.Millisecond
 // schemaVersion is bumped when the layout changes; Open migrates older files.
 //
 //	2: product_subs indexes subscriptions by product (F3)
-const schemaVersion = 2
+//	3: order items under item seqs (orderHead.ItemSeqs); older heads move theirs when next
+//	   saved, so an older binary must not open the file
+const schemaVersion = 3
 
 // Top-level buckets.
 var (

@@ -71,10 +71,10 @@ func mbucket(tx *bolt.Tx, merchantID string, name []byte) (*bolt.Bucket, error) 
 const appendFill = 0.9
 
 // appendOrdered reports whether the keys of bucket name mostly grow: time-ordered public ids,
-// sequences, ObjectId-like request ids.
+// sequences (item seqs among them), ObjectId-like request ids.
 func appendOrdered(name []byte) bool {
 	switch string(name) {
-	case string(bSubscriptions), string(bRequests), string(bAttempts), string(bIDs), string(bEmails), string(bFeeds):
+	case string(bSubscriptions), string(bRequests), string(bAttempts), string(bIDs), string(bEmails), string(bFeeds), string(bOrderItems):
 		return true
 	}
 	return false

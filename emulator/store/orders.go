@@ -19,7 +19,7 @@ var (
 // Order buckets of a merchant.
 var (
 	bOrders     = []byte("orders")      // og id (8 bytes) → orderHead: the order without its items
-	bOrderItems = []byte("order_items") // og id (8) + item index (4) → og.OrderItem
+	bOrderItems = []byte("order_items") // 0xff + item seq (8), or og id (8) + item index (4) before seqs → og.OrderItem
 	bDue        = []byte("due")         // due time (8) + og id (8) → nothing: the open orders by their next run
 	bReminders  = []byte("reminders")   // reminder time (8) + og id (8) → nothing
 	bGroups     = []byte("groups")      // customer, payment, address, date → og id of the upcoming order they share
