@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/admit"
@@ -178,11 +179,17 @@ type customerRec struct {
 // upsertCustomer creates the customer of a checkout, or updates it from a repeat checkout.
 func upsertCustomer(v *view, u *og.PurchaseUser, now time.Time) (*customerRec, error) {
 	c := &customerRec{}
-	found, err := v.getJSON(bCustomers, u.UserID, &c.Customer)
+	// A repeat checkout mostly leaves its customer as stored: decoded once, shared while the
+	// stored bytes stay the same, and copied here (addresses and payments are values; extra
+	// data is replaced, never changed in place).
+	shared, err := getShared[og.Customer](v, bCustomers, u.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if !found {
+	if shared != nil {
+		c.Customer = *shared
+		c.Addresses, c.Payments = slices.Clone(shared.Addresses), slices.Clone(shared.Payments)
+	} else {
 		seq, err := v.nextID(keyCustomerSeq)
 		if err != nil {
 			return nil, err
