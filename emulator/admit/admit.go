@@ -39,6 +39,11 @@ func (g *Gate) EnterCtx(ctx context.Context) bool {
 		return true
 	}
 	select {
+	case g.slots <- struct{}{}: // a free slot wins over an ended context
+		return true
+	default:
+	}
+	select {
 	case g.slots <- struct{}{}:
 		return true
 	case <-ctx.Done():

@@ -338,22 +338,32 @@ func TestStalledBodyIsAnswered408(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	conn, err := net.Dial("tcp", strings.TrimPrefix(sb.URL(), "http://"))
-	if err != nil {
-		t.Fatal(err)
+	// Several at once: each must get its 408, not be taken for a client that went away while
+	// it waited for an admission slot (its read deadline ends its context).
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(sb.URL(), "http://"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			body := prefixed(purchase(fmt.Sprint("STALLED-", i)))
+			fmt.Fprintf(conn, "POST /subscription/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n%s", auth("cust-1"), len(body), body[:10])
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Errorf("no answer to a stalled body: %v", err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 408 || !strings.Contains(string(b), `"rule":"P1"`) || !strings.Contains(string(b), "10 of "+fmt.Sprint(len(body))+" bytes") {
+				t.Errorf("stalled body: %d %s", resp.StatusCode, b)
+			}
+		})
 	}
-	defer conn.Close()
-	body := prefixed(purchase("STALLED"))
-	fmt.Fprintf(conn, "POST /subscription/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n%s", auth("cust-1"), len(body), body[:10])
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to a stalled body: %v", err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 408 || !strings.Contains(string(b), `"rule":"P1"`) || !strings.Contains(string(b), "10 of "+fmt.Sprint(len(body))+" bytes") {
-		t.Fatalf("stalled body: %d %s", resp.StatusCode, b)
-	}
+	wg.Wait()
 
 	putFaults(t, sb, obj{"surface": "sc", "latency": "1s", "count": 1})
 	if st := rawPost(t, sb, prefixed(purchase("SLOW-ANSWER")), 5*time.Second); st != 201 {
@@ -385,7 +395,7 @@ func TestStalledBodyIsAnswered408(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn2.Close()
-	body = prefixed(purchase("SLOW-BUT-STEADY"))
+	body := prefixed(purchase("SLOW-BUT-STEADY"))
 	fmt.Fprintf(conn2, "POST /subscription/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n", auth("cust-1"), len(body))
 	for i := 0; i < len(body); i += len(body)/8 + 1 {
 		io.WriteString(conn2, body[i:min(i+len(body)/8+1, len(body))])

@@ -174,7 +174,11 @@ func (srv *Server) authenticate(c echo.Context) (auth, *og.Error) {
 func (srv *Server) create(c echo.Context) error {
 	started := srv.Clock.Wall()
 	raw, rerr := web.ReadBody(c, MaxBody)
-	if !srv.Admit.EnterCtx(c.Request().Context()) {
+	// A body that stopped arriving ends the request's context (the read deadline): it is
+	// still answered (408), so only a request read whole gives up its place in the queue.
+	if rerr != nil {
+		srv.Admit.Enter()
+	} else if !srv.Admit.EnterCtx(c.Request().Context()) {
 		c.Response().Status = 0
 		web.Note(c, "the client went away before the sandbox, busy with other purchase POSTs, could process its request: nothing was created")
 		return nil
