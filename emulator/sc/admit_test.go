@@ -119,3 +119,34 @@ func TestLatencyFaultLeavesItsAdmissionSlot(t *testing.T) {
 		t.Fatalf("a checkout beside %d waiting out a latency took %s", waiting, took)
 	}
 }
+
+// X5: the journal keeps an exchange's first diagnostics, as it keeps a body's first 64 KiB,
+// and says how many the answer had: a body of thousands of bad products is journaled, not
+// refused as an entry too large (found by a probe: 60,000 made a 21 MB entry).
+func TestJournalKeepsTheFirstDiagnosticsOfALargeAnswer(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	p := purchase("MANY-BAD")
+	var products []any
+	for i := range 3000 {
+		products = append(products, obj{"product": fmt.Sprint("NOPE-", i)})
+	}
+	p["products"] = products
+	raw, _ := json.Marshal(p)
+	resp := post(t, sb, string(raw))
+	var answer struct {
+		Diagnostics []og.Diagnostic `json:"diagnostics"`
+	}
+	resp.JSON(t, &answer)
+	if resp.Status != 400 || len(answer.Diagnostics) < 3000 {
+		t.Fatalf("answer: %d with %d diagnostics", resp.Status, len(answer.Diagnostics))
+	}
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&limit=1", nil).JSON(t, &page)
+	if len(page.Entries) != 1 || page.Entries[0].Status != 400 {
+		t.Fatalf("journal: %+v", page.Entries)
+	}
+	e := page.Entries[0]
+	if len(e.Diags) != 200 || len(e.Rules) == 0 || !strings.Contains(e.Note, fmt.Sprintf("first 200 of the answer's %d diagnostics", len(answer.Diagnostics))) {
+		t.Fatalf("journaled %d diagnostics, rules %v, note %q", len(e.Diags), e.Rules, e.Note)
+	}
+}

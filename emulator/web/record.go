@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math/bits"
 	"net/http"
@@ -19,6 +20,9 @@ import (
 
 // MaxRecordedBody is how much of each body the journal keeps.
 const MaxRecordedBody = 64 << 10
+
+// MaxRecordedDiagnostics is how many of an exchange's diagnostics the journal keeps.
+const MaxRecordedDiagnostics = 200
 
 // MaxRequestBody is the most any request body may be; surfaces bound their own reads lower.
 const MaxRequestBody = 256 << 20
@@ -62,6 +66,14 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		note, _ := c.Get(keyNote).(string)
 		scan, _ := c.Get(keyScanCards).(bool)
 		m := newMasker(redact)
+		rules := og.Rules(diags)
+		if len(diags) > MaxRecordedDiagnostics {
+			// The answer has them all; the journal keeps the first, as it keeps a body's
+			// first 64 KiB: 60,000 bad products made one 21 MB entry.
+			Note(c, fmt.Sprintf("the journal keeps the first %d of the answer's %d diagnostics", MaxRecordedDiagnostics, len(diags)))
+			note, _ = c.Get(keyNote).(string)
+			diags = diags[:MaxRecordedDiagnostics]
+		}
 		diags = m.diagnostics(diags)
 		reqLen := reqCap.n
 		if req.ContentLength > reqLen {
@@ -79,7 +91,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			},
 			Status:     c.Response().Status,
 			DurationMS: float64(s.clock.Wall().Sub(wall).Microseconds()) / 1000,
-			Rules:      og.Rules(diags),
+			Rules:      rules,
 			Diags:      diags,
 			Note:       note,
 		})
