@@ -176,6 +176,9 @@ func openJournal(db *DB, dir string, maxBytes int64) (*journal, error) {
 			return nil, err
 		}
 	}
+	if j.total > j.maxBytes { // a cap lowered since the last run
+		j.evict()
+	}
 	go j.syncLoop()
 	return j, nil
 }
@@ -389,8 +392,9 @@ func (j *journal) added(seg *segment, seq uint64, p []byte) {
 // seqField is how an entry encoded with Seq 0 starts its JSON: {"seq":0,...
 var seqField = []byte(`{"seq":0,`)
 
-// appendRecord appends to dst the record of the encoded entry v (seq 0) as entry seq: its
-// header, and v with its seq set.
+// appendRecord appends to dst the record of the encoded entry v as entry seq: its header, and
+// v with its seq set if it was encoded with seq 0 (an entry moved from the journal bucket
+// already has its own).
 func appendRecord(dst []byte, seq uint64, v []byte) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, recordHeader)...)
@@ -549,13 +553,9 @@ func (j *journal) importEntries(entries [][2][]byte, next, dropped uint64) error
 				return err
 			}
 		}
-		// The stored value already has its seq: write it as it is.
+		// The stored value already has its seq, so appendRecord writes it as it is.
 		seg := j.segs[len(j.segs)-1]
-		rec := make([]byte, recordHeader, recordHeader+len(kv[1]))
-		rec = append(rec, kv[1]...)
-		binary.LittleEndian.PutUint32(rec[0:4], uint32(len(kv[1])))
-		binary.LittleEndian.PutUint64(rec[8:16], seq)
-		binary.LittleEndian.PutUint32(rec[4:8], crc32.Update(crc32.Checksum(rec[8:16], castagnoli), castagnoli, kv[1]))
+		rec := appendRecord(nil, seq, kv[1])
 		if _, err := seg.f.WriteAt(rec, seg.size); err != nil {
 			return err
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The journal's files against what a crash, a damaged disk or an odd data_dir leave behind
@@ -216,31 +215,9 @@ func TestX5_JournalMovedFromAnOlderDatabaseKeepsItsSegments(t *testing.T) {
 	db := MustOpen(t, Options{JournalMaxBytes: MinJournalBytes})
 	path := db.Path()
 	db.Close()
-	os.RemoveAll(journalDir(path))
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	body := strings.Repeat("x", 8<<10)
-	if err := bdb.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket(bucketJournal)
-		if err != nil {
-			return err
-		}
-		for i := range 110 {
-			seq, _ := b.NextSequence()
-			e := entry(og.SurfaceAPI, "m9", i)
-			e.Request.Body = body
-			if err := b.Put(putUint(seq), appendRecord(nil, seq, mustEncode(t, e))[recordHeader:]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	bdb.Close()
-	db, err = Open(path, Options{JournalMaxBytes: MinJournalBytes})
+	writeOldJournal(t, path, 110, body, nil)
+	db, err := Open(path, Options{JournalMaxBytes: MinJournalBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,5 +229,21 @@ func TestX5_JournalMovedFromAnOlderDatabaseKeepsItsSegments(t *testing.T) {
 	}
 	if p := listAll(t, db); p.Dropped > 30 {
 		t.Fatalf("the first eviction dropped %d entries; %d kept", p.Dropped, len(p.Entries))
+	}
+}
+
+// A cap lowered between two runs applies at once: the listing after the restart is within it.
+func TestX5_JournalCapLoweredBetweenRuns(t *testing.T) {
+	db := MustOpen(t, Options{JournalMaxBytes: 8 * MinJournalBytes})
+	body := strings.Repeat("x", 16<<10)
+	for i := range 200 {
+		e := entry(og.SurfaceSC, "m1", i)
+		e.Request.Body = body
+		db.Journal().Append(e)
+	}
+	db = reopen(t, db, Options{JournalMaxBytes: MinJournalBytes})
+	p := listAll(t, db)
+	if p.Dropped == 0 || db.Journal().total > MinJournalBytes || int(p.Dropped)+len(p.Entries) != 200 {
+		t.Fatalf("after lowering the cap: %d dropped, %d kept, %d bytes", p.Dropped, len(p.Entries), db.Journal().total)
 	}
 }
