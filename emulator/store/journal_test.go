@@ -147,35 +147,16 @@ func TestJournalMovesOutOfAnOlderDatabase(t *testing.T) {
 	db := MustOpen(t, Options{})
 	path := db.Path()
 	db.Close()
-	os.RemoveAll(journalDir(path))
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bdb.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket(bucketJournal)
-		if err != nil {
-			return err
-		}
-		for i := range 3 {
-			seq, _ := b.NextSequence()
-			v := appendRecord(nil, seq, mustEncode(t, entry(og.SurfaceAPI, "m9", i)))[recordHeader:]
-			if err := b.Put(putUint(seq), v); err != nil {
-				return err
-			}
-		}
+	writeOldJournal(t, path, 3, "", func(tx *bolt.Tx, b *bolt.Bucket) error {
 		// The oldest had been dropped by the cap, and the newest sequence was taken.
 		if err := b.Delete(putUint(1)); err != nil {
 			return err
 		}
 		_ = b.SetSequence(4)
 		return tx.Bucket(bucketMeta).Put(keyJournalDropped, putUint(1))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	bdb.Close()
+	})
 
-	db, err = Open(path, Options{})
+	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,5 +237,37 @@ func BenchmarkOpenWithAFullJournal(b *testing.B) {
 			b.Fatal(err)
 		}
 		db.Close()
+	}
+}
+
+// writeOldJournal writes the journal bucket of a database from before the journal had files:
+// n entries of merchant m9 with body, then whatever more does.
+func writeOldJournal(t *testing.T, path string, n int, body string, more func(*bolt.Tx, *bolt.Bucket) error) {
+	t.Helper()
+	os.RemoveAll(journalDir(path))
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	if err := bdb.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bucketJournal)
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			seq, _ := b.NextSequence()
+			e := entry(og.SurfaceAPI, "m9", i)
+			e.Request.Body = body
+			if err := b.Put(putUint(seq), appendRecord(nil, seq, mustEncode(t, e))[recordHeader:]); err != nil {
+				return err
+			}
+		}
+		if more != nil {
+			return more(tx, b)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
