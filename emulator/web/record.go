@@ -191,8 +191,9 @@ func (w *captureWriter) Flush() {
 // entirely; card numbers and API keys down to their last four characters (how people tell
 // them apart); signatures down to their first six; and any value a handler registered with
 // Redact, in every encoding it may appear in. Keys match case-insensitively and by substring
-// ("sftp_password", "Password"), values may be strings or numbers, and a value cut short by the
-// journal's body bound is masked too.
+// ("sftp_password", "Password"), values may be strings or numbers, and the value of a secret's
+// key cut short by the journal's body bound is masked too. A registered value cut short there
+// is not: what is left of it stays (a known gap, in the closing notes).
 type masker struct {
 	forms []string // every registered value in every encoding it may appear in
 }
