@@ -56,16 +56,10 @@ func TestLatencyFaultOnTheResponseDoesNotDelayPurchases(t *testing.T) {
 }
 
 // Clients that do not read a large answer (a 400 listing every bad product of a ~1 MB body)
-// hold the admission slots while the server writes to them: every other purchase POST waits.
+// hold no admission slot while the server writes to them: other purchase POSTs go on.
 func TestUnreadAnswersHoldNoAdmissionSlot(t *testing.T) {
 	sb := sandboxtest.Start(t)
-	p := purchase("BIG")
-	var products []any
-	for i := range 45000 {
-		products = append(products, obj{"product": fmt.Sprint("X", i)})
-	}
-	p["products"] = products
-	raw, _ := json.Marshal(p)
+	raw := badProducts("BIG", "X", 45000)
 	for range runtime.GOMAXPROCS(0) + 1 { // one more than the slots
 		c, err := net.Dial("tcp", strings.TrimPrefix(sb.URL(), "http://"))
 		if err != nil {
@@ -125,14 +119,7 @@ func TestLatencyFaultLeavesItsAdmissionSlot(t *testing.T) {
 // refused as an entry too large (found by a probe: 60,000 made a 21 MB entry).
 func TestJournalKeepsTheFirstDiagnosticsOfALargeAnswer(t *testing.T) {
 	sb := sandboxtest.Start(t)
-	p := purchase("MANY-BAD")
-	var products []any
-	for i := range 3000 {
-		products = append(products, obj{"product": fmt.Sprint("NOPE-", i)})
-	}
-	p["products"] = products
-	raw, _ := json.Marshal(p)
-	resp := post(t, sb, string(raw))
+	resp := post(t, sb, string(badProducts("MANY-BAD", "NOPE-", 3000)))
 	var answer struct {
 		Diagnostics []og.Diagnostic `json:"diagnostics"`
 	}
@@ -149,4 +136,16 @@ func TestJournalKeepsTheFirstDiagnosticsOfALargeAnswer(t *testing.T) {
 	if len(e.Diags) != 200 || len(e.Rules) == 0 || !strings.Contains(e.Note, fmt.Sprintf("first 200 of the answer's %d diagnostics", len(answer.Diagnostics))) {
 		t.Fatalf("journaled %d diagnostics, rules %v, note %q", len(e.Diags), e.Rules, e.Note)
 	}
+}
+
+// badProducts is a purchase body of n products not in the catalogue, named prefix + index.
+func badProducts(orderID, prefix string, n int) []byte {
+	p := purchase(orderID)
+	products := make([]any, n)
+	for i := range products {
+		products[i] = obj{"product": fmt.Sprint(prefix, i)}
+	}
+	p["products"] = products
+	raw, _ := json.Marshal(p)
+	return raw
 }
