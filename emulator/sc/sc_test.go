@@ -18,6 +18,7 @@ import (
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
 	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
+	"github.com/ogsandbox/ogsandbox/emulator/web"
 	"github.com/ogsandbox/ogsandbox/internal/golden"
 )
 
@@ -861,6 +862,47 @@ func TestX2_UnprocessedPurchasesAreMaskedInTheJournal(t *testing.T) {
 		t.Fatalf("%d journal entries under the demo merchant, want the 401, the 503 and the 400", len(page.Entries))
 	}
 	for _, secret := range []string{"5555555555554444", "Clear Holdername", "Clear%20Holdername", "09/2031", "09%2F2031", "4111 1111 1111 1111", "4000056655665556"} {
+		if strings.Contains(string(j.Body), secret) {
+			t.Errorf("the journal keeps %q", secret)
+		}
+	}
+}
+
+// X2: the journal keeps a body's first 64 KiB; a secret the cut falls inside is masked too. A
+// parsed body registers its card-shaped token, so the digits before the cut go; a body nothing
+// parsed has its payment fields' ciphertexts masked, and a final run of digits that may begin
+// a card number.
+func TestX2_SecretsCutShortByTheJournalBoundAreMasked(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	token := "5555555555554444"
+	// cutAt pads body (whose pad is "PADHERE") so that the journal's cut falls 8 characters into
+	// token.
+	cutAt := func(body, token string) string {
+		i := strings.Index(body, token) - len("PADHERE")
+		return strings.Replace(body, "PADHERE", strings.Repeat("a", web.MaxRecordedBody-8-i), 1)
+	}
+	p := purchase("CUT-1")
+	set(p, "payment.token_id", token)
+	set(p, "aa_padding", "PADHERE") // sorts before payment
+	if r := post(t, sb, cutAt(prefixed(p), token)); r.Status != 201 {
+		t.Fatalf("a 64 KiB purchase: %d %s", r.Status, r.Body)
+	}
+	notJSON := `{"aa":"PADHERE","payment":{"cc_holder":"` + enc("Clear Holdername") + `","cc_exp_date":"` + enc("09/2031") + `","n":4111111111111111`
+	if r := post(t, sb, cutAt(notJSON, "4111111111111111")); r.Status != 400 {
+		t.Fatalf("a body that is not JSON: %d %s", r.Status, r.Body)
+	}
+	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&merchant="+demo.ID+"&limit=10", nil)
+	var page og.JournalPage
+	j.JSON(t, &page)
+	if len(page.Entries) != 2 {
+		t.Fatalf("%d journal entries, want the 201 and the 400", len(page.Entries))
+	}
+	for _, e := range page.Entries {
+		if !e.Request.Truncated || !strings.HasSuffix(e.Request.Body, "****") {
+			t.Errorf("the %d's body (truncated %v) ends %q, want the secret the cut falls in masked", e.Status, e.Request.Truncated, e.Request.Body[max(0, len(e.Request.Body)-40):])
+		}
+	}
+	for _, secret := range []string{"55555555", "41111111", enc("Clear Holdername"), enc("09/2031")} {
 		if strings.Contains(string(j.Body), secret) {
 			t.Errorf("the journal keeps %q", secret)
 		}

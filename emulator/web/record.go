@@ -83,10 +83,10 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			Time: start, WallTime: wall, Surface: surface, MerchantID: merchant, Direction: og.DirectionIn,
 			Request: og.Exchange{
 				Method: req.Method, URL: m.text(req.URL.RequestURI()), Header: m.header(req.Header),
-				Body: m.body(reqCap.String(), scan), BodyBytes: reqLen, Truncated: reqLen > int64(reqCap.buf.Len()),
+				Body: m.body(reqCap.String(), reqLen > int64(reqCap.buf.Len()), scan), BodyBytes: reqLen, Truncated: reqLen > int64(reqCap.buf.Len()),
 			},
 			Response: og.Exchange{
-				Header: m.header(c.Response().Header()), Body: m.text(respCap.String()),
+				Header: m.header(c.Response().Header()), Body: m.body(respCap.String(), respCap.n > int64(respCap.buf.Len()), false),
 				BodyBytes: respCap.n, Truncated: respCap.n > int64(respCap.buf.Len()),
 			},
 			Status:     c.Response().Status,
@@ -191,9 +191,8 @@ func (w *captureWriter) Flush() {
 // entirely; card numbers and API keys down to their last four characters (how people tell
 // them apart); signatures down to their first six; and any value a handler registered with
 // Redact, in every encoding it may appear in. Keys match case-insensitively and by substring
-// ("sftp_password", "Password"), values may be strings or numbers, and the value of a secret's
-// key cut short by the journal's body bound is masked too. A registered value cut short there
-// is not: what is left of it stays (a known gap, in the closing notes).
+// ("sftp_password", "Password"), values may be strings or numbers, and what the journal's body
+// bound cut short is masked too: a secret key's value, and the start of a registered value.
 type masker struct {
 	forms []string // every registered value in every encoding it may appear in
 }
@@ -221,6 +220,8 @@ const (
 var (
 	secretKeyRE = regexp.MustCompile(`(?i)` + hiddenKey + `|` + lastFour)
 	hiddenKeyRE = regexp.MustCompile(`(?i)` + hiddenKey)
+	// The AES-encrypted payment fields of a purchase body (E1).
+	paymentKeyRE = regexp.MustCompile(`(?i)^cc_(holder|exp_date|number|number_ending|last_4)$`)
 	// "key": "value" or "key": 123, the value possibly cut off at the end of the text.
 	jsonPair = regexp.MustCompile(`("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*(?:"|$)|-?[0-9]+)`)
 	// key=value in a query string or form body.
@@ -269,17 +270,54 @@ func holdsAny(s string, n int) bool {
 	return false
 }
 
-// body masks a request body; scan (ScanCardNumbers) also masks any card number in it, for a
-// body nothing could parse, whose card numbers no field names.
-func (m masker) body(s string, scan bool) string {
-	if s = m.text(s); scan {
+// body masks a body the journal keeps; cut says the body bound cut it short. scan
+// (ScanCardNumbers) is for a body nothing could parse, so no field named its secrets: it also
+// masks any card number in it and the values of its payment fields, which are AES ciphertexts
+// a parsed body would have registered (E1, E4).
+func (m masker) body(s string, cut, scan bool) string {
+	s = m.mask(s, scan)
+	if scan {
 		s = og.MaskCardNumbers(s)
+	}
+	if cut {
+		s = m.cutShort(s, scan)
 	}
 	return s
 }
 
+// cutShort masks the end of a body cut short by the journal's body bound where it begins a
+// registered value (the card number whose last digits the bound cut off), and, in a body
+// nothing parsed (scan), a final run of digits, which may begin a card number no field named.
+func (m masker) cutShort(s string, scan bool) string {
+	n := 0 // the longest end of s that begins a registered form
+	for _, f := range m.forms {
+		for k := min(len(f)-1, len(s)); k > n; k-- {
+			if strings.HasSuffix(s, f[:k]) {
+				n = k
+				break
+			}
+		}
+	}
+	if scan {
+		d := len(s)
+		for d > 0 && (isDigit(s[d-1]) || d > 1 && (s[d-1] == ' ' || s[d-1] == '-') && isDigit(s[d-2])) {
+			d--
+		}
+		n = max(n, len(s)-d)
+	}
+	if n == 0 {
+		return s
+	}
+	return s[:len(s)-n] + "****"
+}
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+
 // text masks the registered secrets in s, and the values of secret-looking keys.
-func (m masker) text(s string) string {
+func (m masker) text(s string) string { return m.mask(s, false) }
+
+// mask is text; payment also masks the values of the payment fields (paymentKeyRE).
+func (m masker) mask(s string, payment bool) string {
 	if s == "" {
 		return s
 	}
@@ -292,18 +330,19 @@ func (m masker) text(s string) string {
 		// form patterns do not apply to it.
 		return og.MaskCardTokens(s)
 	}
-	if !mayHoldSecret(s) {
+	if !mayHoldSecret(s) && !(payment && strings.Contains(strings.ToLower(s), "cc_")) {
 		return s
 	}
-	s = maskPairs(jsonPair, s, `"`)
-	s = maskPairs(formPair, s, "")
-	s = maskPairs(encPair, s, "%22")
+	s = maskPairs(jsonPair, s, `"`, payment)
+	s = maskPairs(formPair, s, "", payment)
+	s = maskPairs(encPair, s, "%22", payment)
 	return s
 }
 
 // maskPairs masks the value (third group) of every pair re matches whose key (second group) is
-// a secret's or the signature's, keeping the value's quotes (quote) in place.
-func maskPairs(re *regexp.Regexp, s, quote string) string {
+// a secret's or the signature's, or with payment a payment field's, keeping the value's quotes
+// (quote) in place.
+func maskPairs(re *regexp.Regexp, s, quote string, payment bool) string {
 	return re.ReplaceAllStringFunc(s, func(match string) string {
 		g := re.FindStringSubmatchIndex(match)
 		key := match[g[4]:g[5]]
@@ -312,7 +351,7 @@ func maskPairs(re *regexp.Regexp, s, quote string) string {
 		switch {
 		case strings.EqualFold(key, "sig"):
 			mask = og.MaskSignature
-		case hiddenKeyRE.MatchString(key):
+		case hiddenKeyRE.MatchString(key), payment && paymentKeyRE.MatchString(key):
 			mask = func(string) string { return "****" }
 		case secretKeyRE.MatchString(key):
 			mask = og.Mask
