@@ -384,6 +384,14 @@ func TestPrintConfigMasksSecrets(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "merchant_id: 0e5de2bedc5e11e3a2e4bc764e106cf4") || strings.Contains(out, docKey) || strings.Contains(out, "petstore-sftp") {
 		t.Fatalf("print-config: %d\n%s", code, out)
 	}
+	if !strings.Contains(out, "\njournal_max_bytes: 64MiB\n") {
+		t.Fatalf("print-config does not show the journal's default cap:\n%s", out)
+	}
+	cfg := filepath.Join(t.TempDir(), "ogsandbox.yaml")
+	os.WriteFile(cfg, []byte("journal_max_bytes: 5000000\n"), 0o600)
+	if code, out, _ := run(t, nil, "serve", "--config", cfg, "--print-config"); code != 0 || !strings.Contains(out, "\njournal_max_bytes: 5000000\n") {
+		t.Fatalf("print-config with journal_max_bytes: 5000000: %d\n%s", code, out)
+	}
 }
 
 // With tls: auto, the command-line tools trust the generated certificate through --cacert.

@@ -343,6 +343,15 @@ func (c Config) Masked() string {
 	if c.TLS.Enabled() {
 		fmt.Fprintf(&b, "tls: {cert: %q, key: %q}\n", c.TLS.Cert, c.TLS.Key)
 	}
+	journal := c.JournalMaxBytes
+	if journal <= 0 {
+		journal = og.DefaultJournalMaxBytes
+	}
+	if journal%(1<<20) == 0 {
+		fmt.Fprintf(&b, "journal_max_bytes: %dMiB\n", journal>>20)
+	} else {
+		fmt.Fprintf(&b, "journal_max_bytes: %d\n", journal)
+	}
 	b.WriteString("merchants:\n")
 	ms := append([]og.Merchant(nil), c.Merchants...)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })

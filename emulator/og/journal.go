@@ -5,6 +5,9 @@ import (
 	"time"
 )
 
+// DefaultJournalMaxBytes caps the journal when the configuration does not (journal_max_bytes).
+const DefaultJournalMaxBytes = 64 << 20
+
 // JournalEntry is one exchange on one surface, as the journal keeps it: append-only (X5),
 // with every secret masked before it is appended (X2).
 type JournalEntry struct {

@@ -24,7 +24,7 @@ import (
 )
 
 // DefaultJournalMaxBytes caps the journal when the configuration does not.
-const DefaultJournalMaxBytes = 64 << 20
+const DefaultJournalMaxBytes = og.DefaultJournalMaxBytes
 
 // Journal listing bounds: entries per page, and bytes per page (entries keep up to 64 KiB of
 // each body, so a page of 1000 could otherwise be 130 MB).
