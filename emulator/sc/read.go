@@ -572,8 +572,13 @@ func (r *reader) optin(obj map[string]any, path string, offer need) og.Optin {
 	// Blank values take the product's default frequency (F6); zeros are a one-time purchase's
 	// frequency, 0/0, which a subscription option may not have (B2).
 	o.ZeroSent = o.Every == 0 && o.EveryPeriod == 0 && zeroLiteral(obj["every"]) && zeroLiteral(obj["every_period"])
-	if o.Every < 0 || o.EveryPeriod < 0 {
-		r.fail("P3", path+".every", msgInvalid, "every and every_period are positive whole numbers")
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"every", o.Every}, {"every_period", o.EveryPeriod}} {
+		if f.n < 0 {
+			r.fail("P3", path+"."+f.key, msgInvalid, fmt.Sprintf("%s.%s is %d: every and every_period are positive whole numbers", path, f.key, f.n))
+		}
 	}
 	return o
 }

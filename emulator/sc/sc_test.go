@@ -281,6 +281,9 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "P2/subscription_without_payment", edit: func(o obj) obj { return set(o, "payment", nil) }, status: 400, rule: "P2", field: "payment", wire: "Missing payment data to create record"},
 		{name: "P3/country_code_three_letters", edit: func(o obj) obj { return set(o, "user.shipping_address.country_code", "USA") }, status: 400, rule: "P3", field: "user.shipping_address.country_code", want: "at most two"},
 		{name: "P3/cc_type_7", edit: func(o obj) obj { return set(o, "payment.cc_type", "7") }, status: 400, rule: "P3", field: "payment.cc_type", want: "1 (Visa)"},
+		{name: "P3/negative_every_period_is_named", edit: func(o obj) obj {
+			return set(o, "products.0.subscription_info.tracking_override.every_period", "-2")
+		}, status: 400, rule: "P3", field: "products[0].subscription_info.tracking_override.every_period", want: "tracking_override.every_period is -2"},
 		{name: "P3/every_period_9", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.every_period", "9") }, status: 400, rule: "P3", want: "every_period 9"},
 		{name: "P3/bad_first_order_place_date", edit: func(o obj) obj { return set(o, "products.0.subscription_info.first_order_place_date", "12/01/2027") }, status: 400, rule: "P3", field: "products[0].subscription_info.first_order_place_date"},
 		{name: "C1/accented_name", edit: func(o obj) obj { return set(o, "user.first_name", "José") }, status: 400, rule: "C1", field: "user.first_name", wire: "Only ASCII characters are supported"},
