@@ -31,7 +31,11 @@ const msgConflict = "A request with the given merchant_order_id was already rece
 // the request's goroutine, with the single writer only checking and storing it.
 func (db *DB) Checkout(ctx context.Context, m *og.Merchant, p *og.Purchase) (*og.PurchaseResult, error) {
 	now := db.now()
-	return optimisticIn(admit.From(ctx), db, m.ID, func(v *view) (*og.PurchaseResult, error) { return checkout(v, m, p, now) })
+	// A checkout with nothing to write (a 409, a returning customer's 400) answers from what it
+	// read, all of it committed: ids of stored records and the first request's answer, which no
+	// later write changes. (Other callers may decide from a record a write queued behind them
+	// changes, so they still go through the check.)
+	return optimisticIn(admit.From(ctx), db, m.ID, true, func(v *view) (*og.PurchaseResult, error) { return checkout(v, m, p, now) })
 }
 
 // keyCustomerSeq is the counter of customers' og ids, in the ids bucket.

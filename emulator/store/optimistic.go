@@ -215,17 +215,18 @@ func (v *view) apply(tx *bolt.Tx) error {
 // something has. It returns the result of the run whose writes were committed, once they are
 // on disk. logic must decide everything from what it reads through the view.
 func optimistic[T any](db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
-	return optimisticIn(nil, db, merchant, logic)
+	return optimisticIn(nil, db, merchant, false, logic)
 }
 
 // optimisticIn is optimistic for a caller in gate g (see package admit): it leaves its slot
-// while it waits for the commit.
-func optimisticIn[T any](g *admit.Gate, db *DB, merchant string, logic func(v *view) (T, error)) (T, error) {
+// while it waits for the commit. With readOnlyStands, a run with nothing to write returns its
+// result at once, without the check.
+func optimisticIn[T any](g *admit.Gate, db *DB, merchant string, readOnlyStands bool, logic func(v *view) (T, error)) (T, error) {
 	db.commit.preparing.Add(1)
 	prepared := sync.OnceFunc(db.commit.prepared)
 	defer prepared() // also when logic panics
 	pre, preRes, err := prepare(db, merchant, logic)
-	if err != nil {
+	if err != nil || readOnlyStands && len(pre.writes) == 0 {
 		return preRes, err
 	}
 	var res T
