@@ -260,7 +260,7 @@ func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr 
 			}
 			if f.Drop || gone {
 				record(0)
-				return dropConnection(c)
+				return web.Drop(c)
 			}
 			record(f.Status)
 			return c.JSON(f.Status, map[string]any{"detail": http.StatusText(f.Status),
@@ -284,7 +284,7 @@ func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr 
 	}
 	if f != nil && f.Drop {
 		record(0)
-		return dropConnection(c)
+		return web.Drop(c)
 	}
 	record(status)
 	return c.JSON(status, body)
@@ -438,7 +438,7 @@ func (srv *Server) response(c echo.Context) error {
 		}
 		switch {
 		case f.Drop:
-			return dropConnection(c)
+			return web.Drop(c)
 		case f.Status == http.StatusAccepted:
 			return c.String(http.StatusAccepted, pendingBody)
 		case f.Status != 0:
@@ -476,13 +476,3 @@ func (srv *Server) response(c echo.Context) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// dropConnection closes the connection without an answer; the journal records status 0.
-func dropConnection(c echo.Context) error {
-	c.Response().Status = 0
-	conn, _, err := c.Response().Hijack()
-	if err != nil {
-		return err
-	}
-	return conn.Close()
-}

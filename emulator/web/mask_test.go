@@ -117,7 +117,7 @@ func TestHoldsAnyFindsWhatASearchFinds(t *testing.T) {
 }
 
 // X2: whatever a body holds and wherever the journal's bound cuts a registered value, no start
-// of the value is kept at the end, and masking never panics.
+// of the value of minCut characters or more is kept at the end, and masking never panics.
 func FuzzMaskerCutShort(f *testing.F) {
 	f.Add(`{"payment":{"token_id":"`, "5555555555554444", 8, false)
 	f.Add(`create_request=%7B%22cc_holder%22%3A%22`, "tok+en/value==", 5, true)
@@ -137,12 +137,22 @@ func FuzzMaskerCutShort(f *testing.F) {
 		}
 		body := before + secret[:k]
 		got := m.body(body, true, scan)
-		for j := 1; j < len(secret); j++ {
+		for j := minCut; j < len(secret); j++ {
 			if strings.HasSuffix(got, secret[:j]) {
 				t.Fatalf("body %q cut %d bytes into %q: kept as %q, which ends with %q", body, k, secret, got, secret[:j])
 			}
 		}
 		m.body(body, false, scan)
+		naive := 0 // the longest end of body, shorter than secret, that begins it
+		for j := min(len(secret)-1, len(body)); j > 0; j-- {
+			if strings.HasSuffix(body, secret[:j]) {
+				naive = j
+				break
+			}
+		}
+		if got := overlap(body, secret); got != naive {
+			t.Fatalf("overlap(%q, %q) = %d, want %d", body, secret, got, naive)
+		}
 	})
 }
 
@@ -151,4 +161,46 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// X2: what the journal's body bound cut short, masked (cut) or left as it is.
+func TestX2_MaskerCutShort(t *testing.T) {
+	cipher := "kwWZ/53+x32tmofQ9vRz=="
+	m := newMasker([]string{cipher, "6011000990139424123", "10/2030", "Nicholas Bundy"})
+	for _, tc := range []struct {
+		name    string
+		in      string
+		scan    bool
+		want    string
+		notKept string
+	}{
+		{"ciphertext", `{"payment":{"cc_holder":"kwWZ/53+x3`, false, `"cc_holder":"****`, "kwWZ"},
+		{"ciphertext_escaped_slash", `{"payment":{"cc_holder":"kwWZ\/53+x3`, false, `"cc_holder":"****`, "kwWZ"},
+		{"ciphertext_url_encoded", `create_request=%7B%22cc_holder%22%3A%22kwWZ%2F53`, false, `%22cc_holder%22%3A%22****`, "kwWZ"},
+		{"card_under_a_secret_key_shows_no_middle_digits", `{"cc_number":"60110009901394241`, false, `{"cc_number":"****`, "4241"},
+		{"cut_after_a_backslash", `{"sftp_password":"hunter2\`, false, `{"sftp_password":"****`, "hunter2"},
+		{"card_in_a_body_nothing_parsed", `{"n": 4111 1111 11`, true, `{"n": ****`, "4111"},
+		{"ciphertext_in_a_body_nothing_parsed", `{"cc_exp_date":"TkuKztP2`, true, `{"cc_exp_date":"****`, "TkuK"},
+		{"short_number_is_no_secret", `{"quantity":10`, false, `{"quantity":10`, "****"},
+		{"short_digits_in_a_body_nothing_parsed", `{"quantity": 10`, true, `{"quantity": 10`, "****"},
+		{"initial_is_no_secret", `{"name":"N`, false, `{"name":"N`, "****"},
+		{"name_cut_after_four_letters", `{"x":"Nich`, false, `{"x":"****`, "Nich"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := m.body(tc.in, true, tc.scan)
+			if !strings.HasSuffix(got, tc.want) || strings.Contains(got, tc.notKept) {
+				t.Fatalf("cut body %q masked to %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// A registered value and a body as long as the journal keeps: cutShort is linear in them.
+func BenchmarkCutShortLongValues(b *testing.B) {
+	long := strings.Repeat("A", MaxRecordedBody)
+	m := newMasker([]string{long + "/ 1", long + "/ 2", long + "/ 3", long + "/ 4", long + "/ 5"})
+	body := `{"x":"` + long[:MaxRecordedBody-10]
+	for b.Loop() {
+		m.cutShort(body, true)
+	}
 }

@@ -46,6 +46,11 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		respCap := &captureWriter{ResponseWriter: c.Response().Writer, capture: capture{limit: MaxRecordedBody}}
 		c.Response().Writer = respCap
 
+		defer func() {
+			if conn, ok := c.Get(keyDropped).(io.Closer); ok {
+				conn.Close() // after the journal has the exchange (Drop)
+			}
+		}()
 		err := next(c)
 		if err != nil {
 			c.Error(err)
@@ -223,7 +228,7 @@ var (
 	// The AES-encrypted payment fields of a purchase body (E1).
 	paymentKeyRE = regexp.MustCompile(`(?i)^cc_(holder|exp_date|number|number_ending|last_4)$`)
 	// "key": "value" or "key": 123, the value possibly cut off at the end of the text.
-	jsonPair = regexp.MustCompile(`("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*(?:"|$)|-?[0-9]+)`)
+	jsonPair = regexp.MustCompile(`("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*(?:"|\\?$)|-?[0-9]+)`)
 	// key=value in a query string or form body.
 	formPair = regexp.MustCompile(`((?:^|[&?;\s])([A-Za-z0-9_.\-\[\]]+)=)([^&\s]*)`)
 	// %22key%22%3A%22value%22 in a URL-encoded JSON body.
@@ -287,31 +292,75 @@ func (m masker) body(s string, cut, scan bool) string {
 
 // cutShort masks the end of a body cut short by the journal's body bound where it begins a
 // registered value (the card number whose last digits the bound cut off), and, in a body
-// nothing parsed (scan), a final run of digits, which may begin a card number no field named.
+// nothing parsed (scan), a final run of digits that may begin a card number no field named.
+// An end of fewer than minCut characters is left: it tells nothing (a card number's first six
+// digits may be shown), and a body ending in "10" or "N" would otherwise seem to hold a secret.
 func (m masker) cutShort(s string, scan bool) string {
 	n := 0 // the longest end of s that begins a registered form
 	for _, f := range m.forms {
-		for k := min(len(f)-1, len(s)); k > n; k-- {
-			if strings.HasSuffix(s, f[:k]) {
-				n = k
-				break
-			}
-		}
+		n = max(n, overlap(s, f))
 	}
 	if scan {
-		d := len(s)
+		d, digits := len(s), 0
 		for d > 0 && (isDigit(s[d-1]) || d > 1 && (s[d-1] == ' ' || s[d-1] == '-') && isDigit(s[d-2])) {
+			if isDigit(s[d-1]) {
+				digits++
+			}
 			d--
 		}
-		n = max(n, len(s)-d)
+		if digits > 6 {
+			n = max(n, len(s)-d)
+		}
 	}
-	if n == 0 {
+	if n < minCut {
 		return s
 	}
 	return s[:len(s)-n] + "****"
 }
 
+const minCut = 4
+
+// overlap returns the length of the longest end of s, shorter than f, that f begins with (a
+// whole f is text's to mask): a Knuth-Morris-Pratt scan of the last len(f)-1 bytes of s, in
+// time linear in len(f) (a registered value may be 64 KiB long).
+func overlap(s, f string) int {
+	p := f[:max(0, len(f)-1)]
+	if p == "" {
+		return 0
+	}
+	pi := make([]int, len(p)) // pi[i]: the longest proper prefix of p[:i+1] that ends it
+	for i, k := 1, 0; i < len(p); i++ {
+		for k > 0 && p[i] != p[k] {
+			k = pi[k-1]
+		}
+		if p[i] == p[k] {
+			k++
+		}
+		pi[i] = k
+	}
+	k := 0
+	for i := max(0, len(s)-len(p)); i < len(s); i++ {
+		for k > 0 && (k == len(p) || s[i] != p[k]) {
+			k = pi[k-1]
+		}
+		if s[i] == p[k] {
+			k++
+		}
+	}
+	return k
+}
+
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+
+// holdsCC reports whether s holds "cc_", in any case: the start of a payment field's name.
+func holdsCC(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i]|0x20 == 'c' && s[i+1]|0x20 == 'c' && s[i+2] == '_' {
+			return true
+		}
+	}
+	return false
+}
 
 // text masks the registered secrets in s, and the values of secret-looking keys.
 func (m masker) text(s string) string { return m.mask(s, false) }
@@ -330,7 +379,7 @@ func (m masker) mask(s string, payment bool) string {
 		// form patterns do not apply to it.
 		return og.MaskCardTokens(s)
 	}
-	if !mayHoldSecret(s) && !(payment && strings.Contains(strings.ToLower(s), "cc_")) {
+	if !mayHoldSecret(s) && !(payment && holdsCC(s)) {
 		return s
 	}
 	s = maskPairs(jsonPair, s, `"`, payment)
@@ -363,6 +412,10 @@ func maskPairs(re *regexp.Regexp, s, quote string, payment bool) string {
 			open, inner = val[:len(quote)], val[len(quote):]
 			if len(inner) >= len(quote) && strings.EqualFold(inner[len(inner)-len(quote):], quote) {
 				closing, inner = inner[len(inner)-len(quote):], inner[:len(inner)-len(quote)]
+			} else {
+				// Cut short by the body bound: its last characters are not the value's last
+				// four, so none are shown.
+				mask = func(string) string { return "****" }
 			}
 		}
 		return match[:g[6]] + open + mask(inner) + closing + match[g[7]:]

@@ -34,7 +34,21 @@ const (
 	keyScanCards = "og.scan_cards"
 	keyNote      = "og.note"
 	keySkip      = "og.skipjournal"
+	keyDropped   = "og.dropped"
 )
+
+// Drop closes the request's connection without an answer (status 0 in the journal), once the
+// journal has recorded the exchange: a client that resends at once, as it should after a
+// dropped connection (P8), finds the drop journaled before its resend.
+func Drop(c echo.Context) error {
+	c.Response().Status = 0
+	conn, _, err := c.Response().Hijack()
+	if err != nil {
+		return err
+	}
+	c.Set(keyDropped, conn)
+	return nil
+}
 
 // Fallback renders a framework error (404, 405) for requests under a path prefix.
 type Fallback func(c echo.Context, status int, err error) error
