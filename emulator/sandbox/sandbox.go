@@ -276,12 +276,12 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	return s, nil
 }
 
-// loadClock sets the clock's offset: the persisted one if the database has it, else the one
-// clock_start asks for (persisted at once, so that a restart continues from it), else none.
 // admitSlots is how many purchase POSTs do their CPU work at once: GOMAXPROCS (see package
 // admit).
 const admitSlots = 0
 
+// loadClock sets the clock's offset: the persisted one if the database has it, else the one
+// clock_start asks for (persisted at once, so that a restart continues from it), else none.
 func (s *Sandbox) loadClock(wall func() time.Time) error {
 	off, ok, err := s.db.ClockOffset()
 	if err != nil {
