@@ -46,6 +46,13 @@ func (m *Money) UnmarshalJSON(b []byte) error {
 // Mul returns m times n.
 func (m Money) Mul(n int) Money { return m * Money(n) }
 
+// MulChecked returns m times n (a count, n ≥ 0), and false when the product is beyond what a
+// Money holds.
+func (m Money) MulChecked(n int) (Money, bool) {
+	p := m * Money(n)
+	return p, n == 0 || p/Money(n) == m
+}
+
 // ParseMoney reads a decimal amount with at most two digits after the point: "19.99", "2",
 // "2.5". A third decimal is refused rather than rounded: money is exact.
 func ParseMoney(s string) (Money, error) {

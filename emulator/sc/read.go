@@ -505,16 +505,19 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 	pp.SKU = r.str(obj, path, "sku", required)
 	if pi := r.object(obj, path, "purchase_info", required); pi != nil {
 		ip := path + ".purchase_info"
-		pp.Quantity, _ = r.integer(pi, ip, "quantity", required)
-		if pp.Quantity < 0 || pp.Quantity == 0 && pi["quantity"] != nil {
+		q, parsed := r.integer(pi, ip, "quantity", required)
+		pp.Quantity = q
+		if parsed && q <= 0 { // a quantity that is not a whole number has its own refusal
 			r.fail("P2", ip+".quantity", msgInvalid, fmt.Sprintf("%s.quantity %d: a product is bought at least once", ip, pp.Quantity))
 		}
 		price, ok1 := r.money(pi, ip, "price", required)
 		disc, ok2 := r.money(pi, ip, "discounted_price", required)
 		total, ok3 := r.money(pi, ip, "total", required)
 		pp.Price, pp.DiscountedPrice, pp.Total = price, disc, total
-		if ok2 && ok3 && pp.Quantity > 0 && disc.Mul(pp.Quantity) != total {
-			r.warn("P3", ip+".total", fmt.Sprintf("total %s is not discounted_price × quantity = %s × %d = %s (P3); is discounted_price the price after discount, or the discount itself?", total, disc, pp.Quantity, disc.Mul(pp.Quantity)))
+		if want, fits := disc.MulChecked(pp.Quantity); ok2 && ok3 && pp.Quantity > 0 && !fits {
+			r.warn("P3", ip+".total", fmt.Sprintf("total %s: discounted_price × quantity = %s × %d is beyond any amount (P3)", total, disc, pp.Quantity))
+		} else if ok2 && ok3 && pp.Quantity > 0 && want != total {
+			r.warn("P3", ip+".total", fmt.Sprintf("total %s is not discounted_price × quantity = %s × %d = %s (P3); is discounted_price the price after discount, or the discount itself?", total, disc, pp.Quantity, want))
 		}
 		if ok1 && ok2 && disc > price {
 			r.warn("P3", ip+".discounted_price", fmt.Sprintf("discounted_price %s is above price %s", disc, price))
@@ -528,7 +531,11 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 				sub.Price = &m
 			}
 		}
-		sub.Quantity, _ = r.integer(si, sp, "quantity", r.whenCartless())
+		if q, parsed := r.integer(si, sp, "quantity", r.whenCartless()); parsed && q <= 0 {
+			r.fail("P2", sp+".quantity", msgInvalid, fmt.Sprintf("%s.quantity %d: a subscription is for at least one of the product", sp, q))
+		} else {
+			sub.Quantity = q
+		}
 		sub.InitialOrderOffsetDays, _ = r.integer(si, sp, "initial_order_offset_days", optional)
 		if d := sub.InitialOrderOffsetDays; d > og.MaxFrequencyDays || d < -og.MaxFrequencyDays {
 			r.fail("P3", sp+".initial_order_offset_days", msgInvalid, fmt.Sprintf("initial_order_offset_days %d moves the first order by more than ten years", d))

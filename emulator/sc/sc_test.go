@@ -284,6 +284,13 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "P3/negative_every_period_is_named", edit: func(o obj) obj {
 			return set(o, "products.0.subscription_info.tracking_override.every_period", "-2")
 		}, status: 400, rule: "P3", field: "products[0].subscription_info.tracking_override.every_period", want: "tracking_override.every_period is -2"},
+		{name: "P2/subscription_quantity_negative", edit: func(o obj) obj { return set(o, "products.0.subscription_info.quantity", "-2") }, status: 400, rule: "P2", field: "products[0].subscription_info.quantity", want: "at least one"},
+		{name: "P2/subscription_quantity_zero", edit: func(o obj) obj { return set(o, "products.0.subscription_info.quantity", "0") }, status: 400, rule: "P2", field: "products[0].subscription_info.quantity", want: "at least one"},
+		{name: "P3/total_beyond_any_amount", edit: func(o obj) obj {
+			set(o, "products.0.purchase_info.quantity", "9999999999")
+			set(o, "products.0.purchase_info.price", "99999999.99")
+			return set(o, "products.0.purchase_info.discounted_price", "99999999.99")
+		}, status: 201, rule: "P3", field: "products[0].purchase_info.total", want: "beyond any amount"},
 		{name: "P3/every_period_9", edit: func(o obj) obj { return set(o, "products.0.subscription_info.tracking_override.every_period", "9") }, status: 400, rule: "P3", want: "every_period 9"},
 		{name: "P3/bad_first_order_place_date", edit: func(o obj) obj { return set(o, "products.0.subscription_info.first_order_place_date", "12/01/2027") }, status: 400, rule: "P3", field: "products[0].subscription_info.first_order_place_date"},
 		{name: "C1/accented_name", edit: func(o obj) obj { return set(o, "user.first_name", "José") }, status: 400, rule: "C1", field: "user.first_name", wire: "Only ASCII characters are supported"},
@@ -908,6 +915,25 @@ func TestX2_SecretsCutShortByTheJournalBoundAreMasked(t *testing.T) {
 	for _, secret := range []string{"55555555", "41111111", enc("Clear Holdername"), enc("09/2031")} {
 		if strings.Contains(string(j.Body), secret) {
 			t.Errorf("the journal keeps %q", secret)
+		}
+	}
+}
+
+// P2: a quantity that is not a whole number is refused once, for what it is, not also as a
+// quantity of 0.
+func TestP2_QuantityNotANumberIsOneRefusal(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	for i, q := range []string{"1.0", "abc"} {
+		r := post(t, sb, prefixed(set(purchase(fmt.Sprint("QTY-", i)), "products.0.purchase_info.quantity", q)))
+		res := decode(t, r)
+		n := 0
+		for _, d := range res.Diagnostics {
+			if d.Field == "products[0].purchase_info.quantity" {
+				n++
+			}
+		}
+		if r.Status != 400 || n != 1 {
+			t.Errorf("quantity %q: %d with %d diagnostics on the field, want 400 with 1: %s", q, r.Status, n, r.Body)
 		}
 	}
 }
