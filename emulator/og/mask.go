@@ -61,20 +61,41 @@ func MaskCardTokens(xml string) string {
 }
 
 // MaskCardNumbers masks each card number in s down to its last four: 15 to 19 digits, in
-// groups that single spaces or dashes may separate, starting with 2 to 6 (the card networks)
-// and passing the Luhn check, even with other digit groups beside it ("4111111111111111
-// 12/2030"). It is for text nothing could parse — a purchase body that is not JSON — where a
-// card number cannot be found by its field (E4, X2).
+// groups that single spaces or dashes may separate (or their URL encodings, + and %20),
+// starting with 2 to 6 (the card networks) and passing the Luhn check, even with other digit
+// groups beside it ("4111111111111111 12/2030"). The journal runs it on every body it keeps: a
+// card number may come in a field that does not name it, or in a body nothing could parse
+// (E4, X2).
 func MaskCardNumbers(s string) string {
 	type span struct{ start, end int }
-	var masks []span
+	var masks, groups []span
+	luhn := func(groups []span) bool {
+		sum, i := 0, 0
+		for g := len(groups) - 1; g >= 0; g-- {
+			for k := groups[g].end - 1; k >= groups[g].start; k-- {
+				d := int(s[k] - '0')
+				if i%2 == 1 {
+					if d *= 2; d > 9 {
+						d -= 9
+					}
+				}
+				sum += d
+				i++
+			}
+		}
+		return sum%10 == 0
+	}
 	for i := 0; i < len(s); {
+		if s[i] == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
+			i += 3 // a URL escape's hex digits ("%204111…") begin no number
+			continue
+		}
 		if !isDigit(s[i]) {
 			i++
 			continue
 		}
 		// A run: digit groups joined by one separator each.
-		var groups []span
+		groups = groups[:0]
 		j := i
 		for {
 			k := j
@@ -82,8 +103,8 @@ func MaskCardNumbers(s string) string {
 				k++
 			}
 			groups = append(groups, span{j, k})
-			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
-				j = k + 1
+			if n := cardSeparator(s[k:]); n > 0 && k+n < len(s) && isDigit(s[k+n]) {
+				j = k + n
 				continue
 			}
 			j = k
@@ -95,8 +116,7 @@ func MaskCardNumbers(s string) string {
 				if digits += groups[h].end - groups[h].start; digits > 19 {
 					break
 				}
-				card := s[groups[g].start:groups[h].end]
-				if digits >= 15 && card[0] >= '2' && card[0] <= '6' && LooksLikeCardNumber(card) {
+				if first := s[groups[g].start]; digits >= 15 && first >= '2' && first <= '6' && luhn(groups[g:h+1]) {
 					masks = append(masks, span{groups[g].start, groups[h].end})
 					g = h
 					break
@@ -119,4 +139,20 @@ func MaskCardNumbers(s string) string {
 	return b.String()
 }
 
+// cardSeparator returns the length of the separator s starts with, between a card number's
+// digit groups: a space or a dash, or + or %20 in URL-encoded text; else 0.
+func cardSeparator(s string) int {
+	switch {
+	case s == "":
+		return 0
+	case s[0] == ' ' || s[0] == '-' || s[0] == '+':
+		return 1
+	case strings.HasPrefix(s, "%20"):
+		return 3
+	}
+	return 0
+}
+
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHexDigit(c byte) bool { return isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'f' }

@@ -177,6 +177,8 @@ func TestMaskCardNumbers(t *testing.T) {
 		"4111111111111111-2030":                    "****1111-2030",
 		"id 100000000000009 ts 1763835209123458":   "id 100000000000009 ts 1763835209123458", // 1 and 1..: no network's
 		"plain text":                               "plain text",
+		"label=Visa+4111+1111+1111+1111&x=1":       "label=Visa+****1111&x=1",
+		"%22Visa%204111%201111%201111%201111%22":   "%22Visa%20****1111%22",
 	} {
 		if got := MaskCardNumbers(in); got != want {
 			t.Errorf("MaskCardNumbers(%q) = %q, want %q", in, got, want)

@@ -212,6 +212,7 @@ func (w *heldWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr error) error {
 	req := c.Request()
 	if rerr != nil {
+		web.ScanCardNumbers(c) // a body cut short (413, 408) is parsed by nobody
 		oe := og.AsError(rerr)
 		return c.JSON(web.StatusOf(oe.Code), errorBody(map[string]any{"body": oe.Message}, []og.Diagnostic{og.Finding("P1", "body", oe.Message)}))
 	}

@@ -937,3 +937,38 @@ func TestP2_QuantityNotANumberIsOneRefusal(t *testing.T) {
 		}
 	}
 }
+
+// X2, E4: a body refused before anything parsed it (413) has its payment fields masked by
+// name; a card number in a field that does not name it (an address line, a payment label) is
+// masked wherever it is, spaces URL-encoded or not.
+func TestX2_CardNumbersAndCiphertextsAreMaskedInEveryBody(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	p := purchase("MASK-413")
+	set(p, "payment.cc_holder", enc("Clear Holdername"))
+	set(p, "payment.cc_exp_date", enc("09/2031"))
+	set(p, "zz_padding", strings.Repeat("x", 1<<20)) // sorts after payment
+	if r := post(t, sb, prefixed(p)); r.Status != 413 {
+		t.Fatalf("a body over 1 MiB: %d %s", r.Status, r.Body)
+	}
+	p = purchase("MASK-FREE-TEXT")
+	set(p, "user.shipping_address.address2", "Apt 4111 1111 1111 1111")
+	set(p, "payment.label", "Visa 5555555555554444")
+	if r := post(t, sb, prefixed(p)); r.Status != 201 {
+		t.Fatalf("a card number in free text: %d %s", r.Status, r.Body)
+	}
+	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&limit=10", nil) // a 413 has no merchant: it is not authenticated
+	var page og.JournalPage
+	j.JSON(t, &page)
+	if len(page.Entries) != 2 {
+		t.Fatalf("%d journal entries, want the 413 and the 201", len(page.Entries))
+	}
+	for _, secret := range []string{enc("Clear Holdername"), encodeURIComponent(enc("Clear Holdername")), enc("09/2031"), encodeURIComponent(enc("09/2031")),
+		"4111 1111 1111 1111", "4111%201111%201111%201111", "5555555555554444"} {
+		if strings.Contains(string(j.Body), secret) {
+			t.Errorf("the journal keeps %q", secret)
+		}
+	}
+	if !strings.Contains(string(j.Body), "****1111") || !strings.Contains(string(j.Body), "****4444") {
+		t.Errorf("the card numbers' last four are not shown")
+	}
+}

@@ -275,15 +275,13 @@ func holdsAny(s string, n int) bool {
 	return false
 }
 
-// body masks a body the journal keeps; cut says the body bound cut it short. scan
+// body masks a body the journal keeps: its secrets, and any card number, wherever it is (a
+// free-text field, a label, extra data; E4). cut says the body bound cut it short. scan
 // (ScanCardNumbers) is for a body nothing could parse, so no field named its secrets: it also
-// masks any card number in it and the values of its payment fields, which are AES ciphertexts
-// a parsed body would have registered (E1, E4).
+// masks the values of its payment fields, AES ciphertexts a parsed body would have registered
+// (E1).
 func (m masker) body(s string, cut, scan bool) string {
-	s = m.mask(s, scan)
-	if scan {
-		s = og.MaskCardNumbers(s)
-	}
+	s = og.MaskCardNumbers(m.mask(s, scan))
 	if cut {
 		s = m.cutShort(s, scan)
 	}

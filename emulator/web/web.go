@@ -189,8 +189,9 @@ func Redact(c echo.Context, secrets ...string) {
 	c.Set(keyRedact, prev)
 }
 
-// ScanCardNumbers has the journal mask any card number in the request body (og.MaskCardNumbers):
-// for a body the handler could not parse, so that Redact could not name its secrets.
+// ScanCardNumbers says the handler could not parse the request body, so Redact could not name
+// its secrets: the journal masks its payment fields by their names, and a final run of digits
+// its body bound cut short (every body has its card numbers masked).
 func ScanCardNumbers(c echo.Context) { c.Set(keyScanCards, true) }
 
 // Note adds a note to the exchange's journal entry. Notes add up: a fault's note stays beside
