@@ -8,7 +8,6 @@ package control
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,12 +174,10 @@ func (srv *Server) advance(c echo.Context) error {
 		return rerr
 	}
 	var req advanceRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return Fail(c, http.StatusBadRequest, "by", "the body is empty", want)
 	}
-	if derr := dec.Decode(&req); derr != nil {
+	if derr := strictJSON(string(body), &req); derr != nil {
 		field, msg := jsonProblem(derr, "")
 		return Fail(c, http.StatusBadRequest, field, "the body is not a JSON object of by or to: "+msg, want)
 	}

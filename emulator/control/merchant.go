@@ -297,17 +297,18 @@ func (srv *Server) putSession(c echo.Context) error {
 	case trimmed == "null" || trimmed == "":
 		return Fail(c, http.StatusBadRequest, "optins", fmt.Sprintf("the body is %q, not a session's opt-ins", trimmed), want)
 	case strings.HasPrefix(trimmed, "["):
-		derr = json.Unmarshal(body, &in.Optins)
+		derr = strictJSON(trimmed, &in.Optins)
 	default:
-		dec := json.NewDecoder(strings.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		derr = dec.Decode(&in)
+		derr = strictJSON(trimmed, &in)
 	}
 	if derr != nil {
 		field, msg := jsonProblem(derr, "optins")
 		return Fail(c, http.StatusBadRequest, field, "the body is not a session's opt-ins: "+msg, want)
 	}
 	s := og.Session{SessionID: c.Param("session_id")}
+	if in.SessionID != "" && in.SessionID != s.SessionID {
+		return Fail(c, http.StatusBadRequest, "session_id", fmt.Sprintf("the body's session_id %q is not the path's %q", og.Clip(in.SessionID), og.Clip(s.SessionID)), "the session_id of the path, or none")
+	}
 	if len(s.SessionID) > og.MaxIdentifier {
 		return Fail(c, http.StatusBadRequest, "session_id", fmt.Sprintf("the session id is %d bytes long", len(s.SessionID)), fmt.Sprintf("a session id of up to %d bytes, as the purchase POST takes (P2)", og.MaxIdentifier))
 	}

@@ -124,11 +124,18 @@ func Check(r *Rule) (field, msg string) {
 		if !strings.HasPrefix(r.Path, "/") && !strings.HasPrefix(r.Path, "*") {
 			return "path", fmt.Sprintf("path %q never matches: a request path starts with '/' (e.g. /subscription/create, /subscription/*/response)", r.Path)
 		}
+		if create, _ := path.Match(strings.TrimSuffix(r.Path, "/"), "/subscription/create"); r.Surface == "sc" && !create && !onResponsePath(r.Path) {
+			return "path", fmt.Sprintf("path %q matches no path of the sc surface: /subscription/create, /subscription/{subs_req_id}/response ('*' stands for one part of a path, never a '/')", r.Path)
+		}
 	}
 	if r.Latency != "" {
 		d, err := time.ParseDuration(r.Latency)
 		if err != nil || d < 0 || d > MaxLatency {
 			return "latency", fmt.Sprintf("latency %q is not a duration from 0 to 5m (e.g. 6s, 250ms)", r.Latency)
+		}
+		if d == 0 && r.Status == 0 && !r.Drop {
+			// It would apply, count as used, and hide the rules after it.
+			return "latency", fmt.Sprintf("latency %q does nothing: give a latency above 0, a status or drop", r.Latency)
 		}
 		r.delay = d
 	}

@@ -232,6 +232,10 @@ func TestFaultRules(t *testing.T) {
 		{`{"surface":"sc","status":202,"path":"/subscription/nothex/response"}`, "status"},
 		{`{"surface":"sc","status":202,"path":"/subscription/zz*/response"}`, "status"},
 		{`[{"surface":"sc","status":503},{"surface":"x","status":503}]`, "faults[1].surface"},
+		{`{"surface":"sc","status":503,"path":"*"}`, "path"},              // '*' never takes in a '/'
+		{`{"surface":"sc","status":503,"path":"*/create"}`, "path"},       // nor here
+		{`{"surface":"sc","status":503,"path":"/subscriptions"}`, "path"}, // no such path on sc
+		{`{"surface":"sc","latency":"0s"}`, "latency"},                    // does nothing, and hides later rules
 	} {
 		r := putFaults(t, sb, tc.body)
 		if r.Status != 400 || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) || !strings.Contains(string(r.Body), "expected") {

@@ -680,6 +680,17 @@ func TestP7_CartSessionOptins(t *testing.T) {
 	if r := do(t, "PUT", long, `{"optins":[]}`); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"session_id"`) {
 		t.Errorf("PUT a 40,000-byte session id: %d %.300s", r.Status, r.Body)
 	}
+	// Every form of the body is read strictly: no field is silently dropped.
+	for body, want := range map[string]string{
+		`[{"product":"DF-30","frequency":"4w"}]`:                `unknown field`,
+		`{"optins":[{"product":"DF-30"}]} garbage`:              `text after the JSON value`,
+		`[{"product":"DF-30"}] [1]`:                             `text after the JSON value`,
+		`{"session_id":"OTHER","optins":[{"product":"DF-30"}]}`: `"field":"session_id"`,
+	} {
+		if r := do(t, "PUT", sessURL, body); r.Status != 400 || !strings.Contains(string(r.Body), want) {
+			t.Errorf("PUT a session %s: %d %.300s; want 400 with %s", body, r.Status, r.Body, want)
+		}
+	}
 }
 
 // P1: GET /subscription/{subs_req_id}/response.
