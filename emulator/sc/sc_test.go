@@ -876,17 +876,26 @@ func TestX2_UnprocessedPurchasesAreMaskedInTheJournal(t *testing.T) {
 	if r := post(t, sb, `{"payment": {"cc_number": 4111 1111 1111 1111, "x": [4000056655665556`); r.Status != 400 {
 		t.Fatalf("a body that is not JSON: %d %s", r.Status, r.Body)
 	}
-	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&merchant="+demo.ID+"&limit=10", nil)
+	maskedJournal(t, sb, "surface=sc&merchant="+demo.ID, 3, // the 401, the 503 and the 400
+		"5555555555554444", "Clear Holdername", "Clear%20Holdername", "09/2031", "09%2F2031", "4111 1111 1111 1111", "4000056655665556")
+}
+
+// maskedJournal returns the journal entries of query, newest first, after checking that there
+// are n and that none of their text holds any of secrets (X2).
+func maskedJournal(t *testing.T, sb *sandbox.Sandbox, query string, n int, secrets ...string) ([]og.JournalEntry, string) {
+	t.Helper()
+	j := do(t, "GET", sb.URL()+"/_sandbox/journal?limit=50&"+query, nil)
 	var page og.JournalPage
 	j.JSON(t, &page)
-	if len(page.Entries) != 3 {
-		t.Fatalf("%d journal entries under the demo merchant, want the 401, the 503 and the 400", len(page.Entries))
+	if len(page.Entries) != n {
+		t.Fatalf("%d journal entries for %s, want %d", len(page.Entries), query, n)
 	}
-	for _, secret := range []string{"5555555555554444", "Clear Holdername", "Clear%20Holdername", "09/2031", "09%2F2031", "4111 1111 1111 1111", "4000056655665556"} {
+	for _, secret := range secrets {
 		if strings.Contains(string(j.Body), secret) {
 			t.Errorf("the journal keeps %q", secret)
 		}
 	}
+	return page.Entries, string(j.Body)
 }
 
 // X2: the journal keeps a body's first 64 KiB; a secret the cut falls inside is masked too. A
@@ -912,20 +921,11 @@ func TestX2_SecretsCutShortByTheJournalBoundAreMasked(t *testing.T) {
 	if r := post(t, sb, cutAt(notJSON, "4111111111111111")); r.Status != 400 {
 		t.Fatalf("a body that is not JSON: %d %s", r.Status, r.Body)
 	}
-	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&merchant="+demo.ID+"&limit=10", nil)
-	var page og.JournalPage
-	j.JSON(t, &page)
-	if len(page.Entries) != 2 {
-		t.Fatalf("%d journal entries, want the 201 and the 400", len(page.Entries))
-	}
-	for _, e := range page.Entries {
+	entries, _ := maskedJournal(t, sb, "surface=sc&merchant="+demo.ID, 2, // the 201 and the 400
+		"55555555", "41111111", enc("Clear Holdername"), enc("09/2031"))
+	for _, e := range entries {
 		if !e.Request.Truncated || !strings.HasSuffix(e.Request.Body, "****") {
 			t.Errorf("the %d's body (truncated %v) ends %q, want the secret the cut falls in masked", e.Status, e.Request.Truncated, e.Request.Body[max(0, len(e.Request.Body)-40):])
-		}
-	}
-	for _, secret := range []string{"55555555", "41111111", enc("Clear Holdername"), enc("09/2031")} {
-		if strings.Contains(string(j.Body), secret) {
-			t.Errorf("the journal keeps %q", secret)
 		}
 	}
 }
@@ -967,19 +967,10 @@ func TestX2_CardNumbersAndCiphertextsAreMaskedInEveryBody(t *testing.T) {
 	if r := post(t, sb, prefixed(p)); r.Status != 201 {
 		t.Fatalf("a card number in free text: %d %s", r.Status, r.Body)
 	}
-	j := do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&limit=10", nil) // a 413 has no merchant: it is not authenticated
-	var page og.JournalPage
-	j.JSON(t, &page)
-	if len(page.Entries) != 2 {
-		t.Fatalf("%d journal entries, want the 413 and the 201", len(page.Entries))
-	}
-	for _, secret := range []string{enc("Clear Holdername"), encodeURIComponent(enc("Clear Holdername")), enc("09/2031"), encodeURIComponent(enc("09/2031")),
-		"4111 1111 1111 1111", "4111%201111%201111%201111", "5555555555554444"} {
-		if strings.Contains(string(j.Body), secret) {
-			t.Errorf("the journal keeps %q", secret)
-		}
-	}
-	if !strings.Contains(string(j.Body), "****1111") || !strings.Contains(string(j.Body), "****4444") {
+	// The 413 and the 201; a 413 has no merchant: it is not authenticated.
+	_, body := maskedJournal(t, sb, "surface=sc", 2, enc("Clear Holdername"), encodeURIComponent(enc("Clear Holdername")),
+		enc("09/2031"), encodeURIComponent(enc("09/2031")), "4111 1111 1111 1111", "4111%201111%201111%201111", "5555555555554444")
+	if !strings.Contains(body, "****1111") || !strings.Contains(body, "****4444") {
 		t.Errorf("the card numbers' last four are not shown")
 	}
 }
