@@ -180,6 +180,8 @@ func TestX2_MaskerCutShort(t *testing.T) {
 		{"card_under_a_secret_key_shows_no_middle_digits", `{"cc_number":"60110009901394241`, false, `{"cc_number":"****`, "4241"},
 		{"cut_after_a_backslash", `{"sftp_password":"hunter2\`, false, `{"sftp_password":"****`, "hunter2"},
 		{"card_in_a_body_nothing_parsed", `{"n": 4111 1111 11`, true, `{"n": ****`, "4111"},
+		{"url_encoded_card_in_a_body_nothing_parsed", `n=Visa+4111+1111+11`, true, `n=Visa+****`, "4111"},
+		{"percent_encoded_card_in_a_body_nothing_parsed", `n=Visa%204111%201111%2011`, true, `n=Visa%20****`, "4111"},
 		{"ciphertext_in_a_body_nothing_parsed", `{"cc_exp_date":"TkuKztP2`, true, `{"cc_exp_date":"****`, "TkuK"},
 		{"short_number_is_no_secret", `{"quantity":10`, false, `{"quantity":10`, "****"},
 		{"short_digits_in_a_body_nothing_parsed", `{"quantity": 10`, true, `{"quantity": 10`, "****"},
