@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -648,8 +649,10 @@ func put(c *sftp.Client, path string, data []byte) error {
 	return f.Close()
 }
 
-// O2: a batch whose file could not be written (outgoing/ was not a folder at the run) is
-// written at the next run, with the same orders; the orders are in no second file.
+// O2, O6a: a batch whose file could not be written (outgoing/ was not a folder at the run) is
+// the merchant's to fix: the advance goes on (the clock, and every other merchant's runs, are
+// not held up by one drop site), the journal says why, and the file is written at the next
+// run, with the same orders; the orders are in no second file.
 func TestO2_UnwrittenBatchIsWrittenLater(t *testing.T) {
 	sb, c := startDropSite(t, func(m *og.Merchant) { m.Placement.Method = og.PlacementBatch })
 	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "ivy", OrderID: "WEB-ivy", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
@@ -660,8 +663,17 @@ func TestO2_UnwrittenBatchIsWrittenLater(t *testing.T) {
 	if err := os.WriteFile(outgoing, []byte("in the way"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "7d"}); r.Status != 500 {
+	before := sb.Clock().Now()
+	if r := do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "7d"}); r.Status != 200 {
 		t.Fatalf("an advance whose batch file cannot be written: %d %s", r.Status, r.Body)
+	}
+	if moved := sb.Clock().Now().Sub(before); moved < 7*24*time.Hour {
+		t.Fatalf("the clock moved %s of 7 days", moved)
+	}
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sftp&limit=5", nil).JSON(t, &page)
+	if len(page.Entries) == 0 || !strings.Contains(page.Entries[0].Note, "could not drop outgoing/") || !slices.Contains(page.Entries[0].Rules, "O6") {
+		t.Fatalf("the journal does not say the file could not be dropped: %+v", page.Entries)
 	}
 	o := sandboxtest.Orders(t, sb, demoID)[0]
 	if o.StatusCode != og.StatusPendingBatchResponse {
@@ -670,7 +682,7 @@ func TestO2_UnwrittenBatchIsWrittenLater(t *testing.T) {
 	if err := os.Remove(outgoing); err != nil {
 		t.Fatal(err)
 	}
-	sandboxtest.Advance(t, sb, "1h")
+	sandboxtest.Advance(t, sb, "1d") // the merchant's next run
 	name := demoID + "_batch_orders_01-11-2026_060000.xml"
 	file := sandboxtest.Get(t, c, "outgoing/"+name)
 	if n := strings.Count(string(file), "<order>"); n != 1 || !strings.Contains(string(file), fmt.Sprintf("<orderOgId>%d</orderOgId>", o.OGID)) {

@@ -80,7 +80,7 @@ func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due
 		}
 		docs = kept
 	}
-	if err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
+	if _, err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
 		return rep, err
 	}
 	for _, id := range b.Orders {
@@ -89,20 +89,28 @@ func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due
 	return rep, nil
 }
 
-// writeBatch drops a batch file on the merchant's site and records that it is there.
-func (s *Scheduler) writeBatch(ctx context.Context, m *og.Merchant, b og.Batch, data []byte) error {
+// writeBatch drops a batch file on the merchant's site and records that it is there. A file
+// the site cannot take (the merchant put a directory where it goes, or removed outgoing/) is
+// the merchant's to fix and delays only its own orders: they wait in status 9, the failure is
+// journaled, and the file is written at the merchant's next run (recoverBatches, O6a). An error
+// is the store's.
+func (s *Scheduler) writeBatch(ctx context.Context, m *og.Merchant, b og.Batch, data []byte) (bool, error) {
 	if err := s.Homes.WriteFile(m.ID, b.File, data); err != nil {
-		return fmt.Errorf("batch file %s: %w", b.File, err)
+		s.Log.Warn("placement: a batch file could not be dropped; it is written at the next run", "merchant", m.ID, "file", b.File, "err", err)
+		s.Journal.Append(og.JournalEntry{Time: s.Clock.Now(), WallTime: s.Clock.Wall(), Surface: og.SurfaceSFTP, MerchantID: m.ID,
+			Direction: og.DirectionOut, Rules: []string{"O6"},
+			Note: fmt.Sprintf("could not drop %s with %d orders: %v. The orders wait in status 9, and the file is written at the next placement run (O6a)", b.File, len(b.Orders), err)})
+		return false, nil
 	}
 	if err := s.Batches.BatchWritten(ctx, m.ID, b.File); err != nil {
-		return err
+		return false, err
 	}
 	name := b.File[strings.LastIndex(b.File, "/")+1:]
 	stamp := strings.TrimSuffix(strings.TrimPrefix(name, m.ID+"_batch_orders_"), ".xml")
 	s.Journal.Append(og.JournalEntry{Time: s.Clock.Now(), WallTime: s.Clock.Wall(), Surface: og.SurfaceSFTP, MerchantID: m.ID,
 		Direction: og.DirectionOut, Status: 0,
 		Note: fmt.Sprintf("dropped %s with %d orders (O2 batch method): they wait in status 9 for incoming/%s.BatchResponse%s.xml", b.File, len(b.Orders), m.ID, stamp)})
-	return nil
+	return true, nil
 }
 
 // recoverBatches writes the files of batches recorded and never written — a crash in between,
@@ -143,10 +151,11 @@ func (s *Scheduler) recoverBatches(ctx context.Context, m *og.Merchant) error {
 			}
 			continue
 		}
-		if err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
+		if written, err := s.writeBatch(ctx, m, b, BatchXML(docs)); err != nil {
 			return err
+		} else if written {
+			s.Log.Warn("placement: a batch file recorded but not written before is written now", "merchant", m.ID, "file", b.File)
 		}
-		s.Log.Warn("placement: a batch file recorded before the sandbox stopped is written now", "merchant", m.ID, "file", b.File)
 	}
 	return nil
 }
