@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -17,10 +19,13 @@ import (
 var demoProducts string
 
 // loadCatalogues ingests each merchant's catalogue: the configured file, or the demo
-// catalogue for the demo merchant. Each load is reported like a feed (GET .../feeds).
+// catalogue for the demo merchant. Each load is reported like a feed (GET .../feeds). A
+// catalogue already loaded, byte for byte, is not loaded again at a restart: since then, feeds
+// may have changed the products (stock, prices, a product put back on sale), and loading it
+// again would undo them and apply its discontinuations again (F3 swaps, customer emails).
 func (s *Sandbox) loadCatalogues(ctx context.Context) error {
 	for _, m := range s.merchants.All() {
-		var r io.Reader
+		var content io.ReadSeeker
 		name := m.Catalogue
 		switch {
 		case m.Catalogue != "":
@@ -29,13 +34,29 @@ func (s *Sandbox) loadCatalogues(ctx context.Context) error {
 				return fmt.Errorf("merchant %s: catalogue: %w", m.ID, err)
 			}
 			defer f.Close()
-			r = f
+			content = f
 		case s.cfg.Demo:
-			r, name = strings.NewReader(demoProducts), "demo catalogue (embedded)"
+			content, name = strings.NewReader(demoProducts), "demo catalogue (embedded)"
 		default:
 			continue
 		}
-		if err := s.ingestProducts(ctx, m, name, r); err != nil {
+		h := sha256.New()
+		if _, err := io.Copy(h, content); err != nil {
+			return fmt.Errorf("merchant %s: catalogue %s: %w", m.ID, name, err)
+		}
+		sum := hex.EncodeToString(h.Sum(nil))
+		if loaded, err := s.db.LoadedCatalogue(m.ID); err != nil {
+			return err
+		} else if loaded == sum {
+			continue
+		}
+		if _, err := content.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("merchant %s: catalogue %s: %w", m.ID, name, err)
+		}
+		if err := s.ingestProducts(ctx, m, name, content); err != nil {
+			return err
+		}
+		if err := s.db.SetLoadedCatalogue(m.ID, sum); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -385,5 +386,74 @@ func TestConfiguredCatalogue(t *testing.T) {
 	cfg.Merchants, cfg.Demo = []og.Merchant{acme}, false
 	if _, err := sandbox.Start(t.Context(), cfg, sandbox.Options{}); err == nil || !strings.Contains(err.Error(), "merchant acme: catalogue") {
 		t.Fatalf("missing catalogue: %v", err)
+	}
+}
+
+// A restart does not load the catalogue file again when it has not changed: what feeds did
+// since stays (a price, stock), and nothing is discontinued twice (F3). A changed file, and a
+// reset, load it again.
+func TestCatalogueIsNotLoadedAgainAtRestart(t *testing.T) {
+	dir := t.TempDir()
+	priceOf := func(sb *sandbox.Sandbox, id string) (string, int) {
+		var ps []og.Product
+		do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/products", nil).JSON(t, &ps)
+		for _, p := range ps {
+			if p.ProductID == id {
+				return p.Price.String(), len(ps)
+			}
+		}
+		t.Fatalf("no product %s", id)
+		return "", 0
+	}
+	catalogueLoads := func(sb *sandbox.Sandbox) int {
+		var fs []og.FeedReport
+		do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/feeds", nil).JSON(t, &fs)
+		n := 0
+		for _, f := range fs {
+			if f.Via == og.FeedViaCatalogue {
+				n++
+			}
+		}
+		return n
+	}
+	sb := sandboxtest.StartIn(t, dir)
+	demoPrice, _ := priceOf(sb, "DF-30")
+	r := do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products",
+		`[{"product_id":"DF-30","sku":"DF-30-LB","name":"Dog Food 30 lb","price":"77.77","in_stock":1,"autoship_eligible":1}]`)
+	if r.Status != 200 {
+		t.Fatalf("PUT products: %d %s", r.Status, r.Body)
+	}
+	sb.Close()
+	sb = sandboxtest.StartIn(t, dir)
+	if price, _ := priceOf(sb, "DF-30"); price != "77.77" || catalogueLoads(sb) != 1 {
+		t.Fatalf("after a restart DF-30 costs %s (want 77.77, as the products PUT left it) and the catalogue was loaded %d times (want 1)", price, catalogueLoads(sb))
+	}
+	do(t, "POST", sb.URL()+"/_sandbox/reset", nil)
+	if price, _ := priceOf(sb, "DF-30"); price != demoPrice {
+		t.Fatalf("after a reset DF-30 costs %s, want the catalogue's %s", price, demoPrice)
+	}
+}
+
+// A catalogue file changed between runs is loaded at the next start.
+func TestChangedCatalogueIsLoadedAtRestart(t *testing.T) {
+	dir := t.TempDir()
+	feed := filepath.Join(dir, "products.xml")
+	product := func(id string) string {
+		return `<product><name>Widget</name><product_id>` + id + `</product_id><sku>` + id + `</sku><price>2.00</price><in_stock>1</in_stock></product>`
+	}
+	withCatalogue := func(c *config.Config) { c.Merchants[0].Catalogue = feed }
+	os.WriteFile(feed, []byte(`<products>`+product("W-1")+`</products>`), 0o600)
+	sb := sandboxtest.StartIn(t, filepath.Join(dir, "data"), withCatalogue)
+	sb.Close()
+	os.WriteFile(feed, []byte(`<products>`+product("W-1")+product("W-2")+`</products>`), 0o600)
+	sb = sandboxtest.StartIn(t, filepath.Join(dir, "data"), withCatalogue)
+	var ps []og.Product
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/products?product_id=W-2", nil).JSON(t, &ps)
+	found := false
+	for _, p := range ps {
+		found = found || p.ProductID == "W-2"
+	}
+	if !found {
+		t.Fatal("the product added to the catalogue file was not loaded at the restart")
 	}
 }

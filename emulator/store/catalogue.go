@@ -322,11 +322,52 @@ func (db *DB) CategoryKnown(ctx context.Context, merchantID, id string) (bool, e
 // RecordFeed keeps a feed's report (GET /_sandbox/merchants/{id}/feeds). It is written behind
 // the caller, like a journal entry: the products it reports on are already committed, and
 // Feeds waits for it.
+//
+// It returns once the report is on disk: an upload acknowledged to the merchant has its report
+// kept (the F1 check reads it), as the products it brought are.
 func (db *DB) RecordFeed(ctx context.Context, merchantID string, r og.FeedReport) error {
 	if r.Via == "" {
 		r.Via = og.FeedViaSFTP // the drop site's files: the others say how they came
 	}
-	return db.appendLog(merchantID, bFeeds, &r, maxFeedReports)
+	raw, err := marshal(&r)
+	if err != nil {
+		return err
+	}
+	return db.commit.do(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bFeeds)
+		if err != nil {
+			return err
+		}
+		return appendCappedRaw(b, raw, maxFeedReports)
+	})
+}
+
+// keyCatalogue, in a merchant's sched bucket, is the SHA-256 of the catalogue file last loaded.
+const keyCatalogue = "catalogue_sha256"
+
+// LoadedCatalogue returns the SHA-256 of the merchant's catalogue file last loaded ("" if none
+// has been since the last reset).
+func (db *DB) LoadedCatalogue(merchantID string) (string, error) {
+	var sum string
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bSched)
+		if err == nil {
+			sum = string(b.Get([]byte(keyCatalogue)))
+		}
+		return err
+	})
+	return sum, err
+}
+
+// SetLoadedCatalogue records the SHA-256 of the catalogue file just loaded, durably.
+func (db *DB) SetLoadedCatalogue(merchantID, sum string) error {
+	return db.commit.do(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, merchantID, bSched)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(keyCatalogue), []byte(sum))
+	})
 }
 
 // Feeds returns a merchant's feed reports, oldest first.
