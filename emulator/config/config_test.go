@@ -301,3 +301,12 @@ func TestHoursThroughAliases(t *testing.T) {
 		t.Fatalf("hours %v", got)
 	}
 }
+
+// X2, O2: a placement URL with a user and password is accepted with a warning that they are
+// never sent (the Authorization header carries the O2 signature).
+func TestPlacementURLCredentialsAreWarnedAbout(t *testing.T) {
+	c, err := Load([]string{"--config", writeFile(t, "merchants:\n  - merchant_id: acme\n    hash_key: \""+key+"\"\n    placement: {url: \"http://bot:pw@127.0.0.1:9000/orders\"}\n")}, env())
+	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "never sent") || strings.Contains(c.Warnings[0], "pw@") {
+		t.Fatalf("warnings %v, %v", c.Warnings, err)
+	}
+}

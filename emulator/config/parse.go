@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -222,6 +223,9 @@ func Parse(name string, data []byte) (Config, error) {
 		}
 		if len(m.Placement.Hours) > 0 && (m.Placement.Hours[0] == 2 || m.Placement.Hours[0] == 15) && m.Timezone == DefaultTimezone {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s.placement.hours: Ordergroove avoids hour %d Central as the first placement hour of the day (O1); the sandbox honours it anyway", at(base+".placement.hours"), base, m.Placement.Hours[0]))
+		}
+		if u, err := url.Parse(m.Placement.URL); err == nil && u.User != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s.placement.url: the user and password in the URL are never sent: the order POST's Authorization header carries its signature (O2). They are masked wherever the sandbox shows the URL", at(base+".placement.url"), base))
 		}
 		c.Merchants = append(c.Merchants, m)
 	}

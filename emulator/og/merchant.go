@@ -1,6 +1,7 @@
 package og
 
 import (
+	"net/url"
 	"sort"
 	"time"
 )
@@ -74,6 +75,16 @@ type PlacementView struct {
 	Timeout string `json:"timeout"`
 }
 
+// RedactURL hides the password of a URL's user information (a merchant endpoint may carry
+// credentials) wherever the sandbox shows or keeps the URL (X2).
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
 // View returns the merchant without its secrets.
 func (m *Merchant) View() MerchantView {
 	hours := m.Placement.Hours
@@ -84,7 +95,7 @@ func (m *Merchant) View() MerchantView {
 		ID: m.ID, PublicID: m.PublicID, Name: m.Name, Timezone: m.Timezone,
 		SFTPUsername: m.SFTP.Username, APIKeys: len(m.APIKeys), Catalogue: m.Catalogue,
 		Placement: PlacementView{
-			Method: m.Placement.Method, URL: m.Placement.URL, Hours: hours,
+			Method: m.Placement.Method, URL: RedactURL(m.Placement.URL), Hours: hours,
 			Timeout: m.Placement.Timeout.String(),
 		},
 		ReminderDays: m.ReminderDays, FeedPickup: m.FeedPickup,

@@ -349,7 +349,7 @@ func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run
 	starts := make([]og.AttemptStart, 0, len(batch))
 	for _, p := range batch {
 		starts = append(starts, og.AttemptStart{OGID: p.oc.Order.OGID, Items: p.oc.Order.Items, Updated: p.oc.Order.Updated, Attempt: og.Attempt{
-			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementAPI, URL: url, Request: string(p.xml),
+			At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: og.PlacementAPI, URL: og.RedactURL(url), Request: string(p.xml),
 		}})
 	}
 	// Exactly once: every attempt is on disk before its order is sent.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -726,5 +728,33 @@ func TestO7_OrderPlacedLaterInTheRunGetsItsReminderFirst(t *testing.T) {
 	}
 	if reminders != 1 {
 		t.Fatalf("%d reminders for the order of Jan 6, want 1", reminders)
+	}
+}
+
+// X2: a placement URL with a user and password is shown and kept with the password masked:
+// the merchants listing, each attempt, the journal, the journal's files.
+func TestX2_PlacementURLPasswordIsMasked(t *testing.T) {
+	ms := newMerchant(t, success)
+	u := strings.Replace(ms.URL, "http://", "http://orderbot:Sup3rS3cretPw@", 1)
+	sb := startAt(t, u)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "lee", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Advance(t, sb, "7d")
+	if got := ms.received(); len(got) != 1 {
+		t.Fatalf("the merchant got %d orders", len(got))
+	}
+	for _, path := range []string{"/_sandbox/merchants", "/_sandbox/merchants/" + demoID + "/orders", "/_sandbox/journal?limit=100"} {
+		body := string(sandboxtest.Do(t, "GET", sb.URL()+path, nil).Body)
+		if strings.Contains(body, "Sup3rS3cretPw") || !strings.Contains(body, "orderbot:xxxxx@") {
+			t.Errorf("GET %s shows the placement URL's password, or not the URL masked", path)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(sb.Config().DataDir, "*.journal", "*.log"))
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); strings.Contains(string(b), "Sup3rS3cretPw") {
+			t.Errorf("the journal file %s keeps the password", f)
+		}
+	}
+	if len(files) == 0 {
+		t.Fatal("no journal files to check")
 	}
 }

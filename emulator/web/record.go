@@ -548,7 +548,7 @@ func Outbound(j og.JournalService, c og.Clock, surface, merchant string, req *ht
 	sb, st := cut(respBody)
 	j.Append(og.JournalEntry{
 		Time: c.Now(), WallTime: c.Wall(), Surface: surface, MerchantID: merchant, Direction: og.DirectionOut,
-		Request:    og.Exchange{Method: req.Method, URL: req.URL.String(), Header: m.header(req.Header), Body: m.text(rb), BodyBytes: int64(len(reqBody)), Truncated: rt},
+		Request:    og.Exchange{Method: req.Method, URL: req.URL.Redacted(), Header: m.header(req.Header), Body: m.text(rb), BodyBytes: int64(len(reqBody)), Truncated: rt},
 		Response:   og.Exchange{Header: m.header(respHeader), Body: m.text(sb), BodyBytes: int64(len(respBody)), Truncated: st},
 		Status:     status,
 		DurationMS: float64(took.Microseconds()) / 1000,
