@@ -365,6 +365,10 @@ func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run
 	var mu sync.Mutex
 	err = parallel(ctx, batch, func(p prepared) error {
 		d, err := s.send(ctx, m, url, p, run)
+		if og.ErrorCode(err) == og.ENOTFOUND {
+			s.Log.Warn("placement: an order was forgotten while it was being placed", "merchant", m.ID, "order", p.oc.Order.OGID, "err", err)
+			return nil // a reset forgot it: nothing is left to decide
+		}
 		if err != nil {
 			return err
 		}

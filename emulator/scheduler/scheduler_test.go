@@ -758,3 +758,32 @@ func TestX2_PlacementURLPasswordIsMasked(t *testing.T) {
 		t.Fatal("no journal files to check")
 	}
 }
+
+// A reset while an order is being placed: the answer that comes back applies to nothing, and
+// the advance ends as usual (it answered 500, "finish attempt: order N: <nil>").
+func TestResetWhileAnOrderIsBeingPlaced(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ms := newMerchant(t, func(n int, order *etree.Element) (int, string) {
+		once.Do(func() { close(arrived) })
+		<-release
+		return success(n, order)
+	})
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "lee", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	done := make(chan sandboxtest.Response, 1)
+	go func() {
+		done <- sandboxtest.Do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "7d"})
+	}()
+	<-arrived
+	if r := sandboxtest.Do(t, "POST", sb.URL()+"/_sandbox/reset", nil); r.Status != 200 {
+		t.Fatalf("reset: %d %s", r.Status, r.Body)
+	}
+	close(release)
+	if r := <-done; r.Status != 200 {
+		t.Fatalf("the advance a reset went through: %d %s", r.Status, r.Body)
+	}
+	if orders := sandboxtest.Orders(t, sb, demoID); len(orders) != 0 {
+		t.Fatalf("%d orders after the reset", len(orders))
+	}
+}

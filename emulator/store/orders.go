@@ -636,8 +636,11 @@ func finishAttempt(v *view, m *og.Merchant, id int64, ans og.Answer, r og.Attemp
 		}
 	}
 	o, stored, ok, err := loadOrder(v, id)
-	if err != nil || !ok {
-		return og.Decision{}, false, fmt.Errorf("finish attempt: order %d: %v", id, err)
+	if err != nil {
+		return og.Decision{}, false, fmt.Errorf("finish attempt: order %d: %w", id, err)
+	}
+	if !ok {
+		return og.Decision{}, false, og.Errorf(og.ENOTFOUND, "O6", "order", "order %d no longer exists (a reset while it was being placed): its answer applies to nothing", id)
 	}
 	var freqs []og.Frequency
 	for _, it := range o.Items {
