@@ -109,7 +109,7 @@ func (m *Main) banner(w io.Writer, sb *sandbox.Sandbox) {
 		} else {
 			fmt.Fprintf(w, "merchant %q\n", mc.Name)
 		}
-		key, pass, apiKey := og.Mask(mc.HashKey), og.Mask(mc.SFTP.Password), ""
+		key, pass, apiKey := og.Hide(mc.HashKey), og.Hide(mc.SFTP.Password), ""
 		if len(mc.APIKeys) > 0 {
 			apiKey = og.Mask(mc.APIKeys[0])
 		}

@@ -365,7 +365,7 @@ func (c Config) Masked() string {
 			keys[i] = strconv.Quote(og.Mask(k))
 		}
 		fmt.Fprintf(&b, "  - merchant_id: %s\n    public_id: %s\n    name: %q\n    hash_key: %q\n    timezone: %s\n    sftp: {username: %q, password: %q, authorized_keys: %d}\n    api_keys: [%s]\n",
-			m.ID, m.PublicID, m.Name, og.Mask(m.HashKey), m.Timezone, m.SFTP.Username, og.Mask(m.SFTP.Password), len(m.SFTP.AuthorizedKeys), strings.Join(keys, ", "))
+			m.ID, m.PublicID, m.Name, og.Hide(m.HashKey), m.Timezone, m.SFTP.Username, og.Hide(m.SFTP.Password), len(m.SFTP.AuthorizedKeys), strings.Join(keys, ", "))
 		if m.Catalogue != "" {
 			fmt.Fprintf(&b, "    catalogue: %s\n", m.Catalogue)
 		}

@@ -5,9 +5,18 @@ import (
 	"strings"
 )
 
-// Mask hides a secret (a hash key, a password, an API key) for logs, the journal and printed
-// configuration (X2), keeping just enough to tell two secrets apart: the last four characters
-// of a long one.
+// Hide masks a secret shown to no one, a hash key or a password, entirely (X2); an unset one
+// stays empty.
+func Hide(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "****"
+}
+
+// Mask hides a secret people tell apart by its end (an API key, a card number) for logs, the
+// journal and printed configuration (X2): the last four characters of a long one. Hash keys
+// and passwords are hidden entirely (Hide).
 func Mask(secret string) string {
 	switch {
 	case secret == "":
