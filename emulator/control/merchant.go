@@ -162,6 +162,9 @@ func (srv *Server) products(c echo.Context) error {
 	if m == nil {
 		return err
 	}
+	if ok, err := knownParams(c); !ok {
+		return err
+	}
 	ps, err := srv.Catalogue.FindProducts(c.Request().Context(), m.ID)
 	if err != nil {
 		return err
@@ -180,6 +183,9 @@ func (srv *Server) categories(c echo.Context) error {
 	if m == nil {
 		return err
 	}
+	if ok, err := knownParams(c); !ok {
+		return err
+	}
 	cs, err := srv.Catalogue.FindCategories(c.Request().Context(), m.ID)
 	if err != nil {
 		return err
@@ -190,6 +196,9 @@ func (srv *Server) categories(c echo.Context) error {
 func (srv *Server) feeds(c echo.Context) error {
 	m, err := srv.merchant(c)
 	if m == nil {
+		return err
+	}
+	if ok, err := knownParams(c); !ok {
 		return err
 	}
 	rs, err := srv.Feeds.Feeds(c.Request().Context(), m.ID)
@@ -454,6 +463,9 @@ func (srv *Server) emails(c echo.Context) error {
 	if m == nil {
 		return err
 	}
+	if ok, err := knownParams(c); !ok {
+		return err
+	}
 	es, err := srv.Orders.FindEmails(c.Request().Context(), m.ID)
 	if err != nil {
 		return err
@@ -473,6 +485,9 @@ type ChecksReport struct {
 func (srv *Server) checks(c echo.Context) error {
 	m, err := srv.merchant(c)
 	if m == nil {
+		return err
+	}
+	if ok, err := knownParams(c); !ok {
 		return err
 	}
 	as, err := srv.Attempts.Attempts(c.Request().Context(), m.ID)

@@ -448,12 +448,26 @@ func TestChangedCatalogueIsLoadedAtRestart(t *testing.T) {
 	os.WriteFile(feed, []byte(`<products>`+product("W-1")+product("W-2")+`</products>`), 0o600)
 	sb = sandboxtest.StartIn(t, filepath.Join(dir, "data"), withCatalogue)
 	var ps []og.Product
-	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/products?product_id=W-2", nil).JSON(t, &ps)
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/products", nil).JSON(t, &ps)
 	found := false
 	for _, p := range ps {
 		found = found || p.ProductID == "W-2"
 	}
 	if !found {
 		t.Fatal("the product added to the catalogue file was not loaded at the restart")
+	}
+}
+
+// Every listing of a merchant refuses a query parameter it does not take, naming it: a
+// misspelt filter would otherwise list everything, as if it matched.
+func TestMerchantListingsRefuseUnknownParameters(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	for _, path := range []string{"subscriptions", "customers", "orders", "products", "categories", "feeds", "emails", "checks"} {
+		r := do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/"+path+"?colour=red", nil)
+		var e struct{ Error, Field, Expected string }
+		r.JSON(t, &e)
+		if r.Status != 400 || e.Field != "colour" || e.Expected == "" {
+			t.Errorf("GET %s?colour=red: %d %s", path, r.Status, r.Body)
+		}
 	}
 }
