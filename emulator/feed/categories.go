@@ -188,7 +188,7 @@ func (e *categoryEntry) at(field string) int {
 // readCategoryEntries reads the <category> entries; a syntax error stops the reading with a
 // finding, keeping what came before.
 func readCategoryEntries(r io.Reader, rep *og.FeedReport) (entries []categoryEntry, rootOK bool) {
-	rc := &recorder{r: bufio.NewReaderSize(r, 64<<10)}
+	rc := &recorder{r: skipBOM(bufio.NewReaderSize(r, 64<<10))}
 	d := xml.NewDecoder(rc)
 	d.Strict = true
 	var cur *categoryEntry

@@ -160,3 +160,25 @@ func TestJSONProductsCutShortAreIncomplete(t *testing.T) {
 		}
 	}
 }
+
+// C1: a feed that is not UTF-8 is refused saying so; a UTF-8 byte order mark is no text of the
+// feed (it drew "text outside any <product>").
+func TestFeedEncodings(t *testing.T) {
+	product := `<products><product><name><![CDATA[A]]></name><product_id>A</product_id><sku>A</sku><price>1.00</price><in_stock>1</in_stock></product></products>`
+	rep, got := read(t, "\xef\xbb\xbf"+product)
+	if len(got) != 1 || len(rep.Findings) != 0 {
+		t.Fatalf("a feed with a byte order mark: %d products, findings %+v", len(got), rep.Findings)
+	}
+	for name, data := range map[string]string{
+		"latin1_declared":  `<?xml version="1.0" encoding="ISO-8859-1"?>` + product,
+		"utf16_undeclared": "\xff\xfe<\x00p\x00r\x00o\x00d\x00",
+	} {
+		rep, _ := read(t, data)
+		if len(rep.Findings) == 0 {
+			t.Fatalf("%s: no finding", name)
+		}
+		if f := rep.Findings[len(rep.Findings)-1]; f.Rule != "C1" || !strings.Contains(f.Message, "save it as UTF-8") && !strings.Contains(f.Message, "save the file as UTF-8") || strings.Contains(f.Message, "CharsetReader") {
+			t.Errorf("%s: %+v", name, f)
+		}
+	}
+}

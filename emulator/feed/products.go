@@ -95,7 +95,7 @@ func (n *node) value() value {
 // before the fault, and the report says where reading stopped. accept's error aborts reading.
 func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Product) error) (Report, error) {
 	rep := Report{File: name, Kind: "products", ReceivedAt: now, Findings: []og.Diagnostic{}}
-	rc := &recorder{r: bufio.NewReaderSize(r, 64<<10)}
+	rc := &recorder{r: skipBOM(bufio.NewReaderSize(r, 64<<10))}
 	d := xml.NewDecoder(rc)
 	d.Strict = true
 	var batch []og.Product
@@ -232,6 +232,15 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 }
 
 // syntaxFinding explains an XML error, naming the CDATA rule where it is the likely cause.
+// skipBOM drops a UTF-8 byte order mark at the start of a feed: editors on Windows write one,
+// and it is no text of the feed.
+func skipBOM(r *bufio.Reader) *bufio.Reader {
+	if b, err := r.Peek(3); err == nil && string(b) == "\xef\xbb\xbf" {
+		r.Discard(3)
+	}
+	return r
+}
+
 func syntaxFinding(err error, line int) og.Diagnostic {
 	var se *xml.SyntaxError
 	msg := err.Error()
@@ -245,6 +254,12 @@ func syntaxFinding(err error, line int) og.Diagnostic {
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || msg == "unexpected EOF" {
 		msg = "the file ends in the middle of an element: it is truncated (was the upload complete?)"
+	}
+	if enc, ok := strings.CutPrefix(msg, "xml: encoding "); ok && strings.Contains(msg, "CharsetReader") {
+		rule, msg = "C1", "the file declares encoding "+strings.TrimSuffix(enc, " declared but Decoder.CharsetReader is nil")+
+			": feeds are read as UTF-8, as Ordergroove reads them; save the file as UTF-8 and keep its text ASCII (C1)"
+	} else if strings.Contains(msg, "invalid UTF-8") {
+		rule, msg = "C1", msg+": the file is not UTF-8 (a UTF-16 or Latin-1 file?); feeds are read as UTF-8: save it as UTF-8 and keep its text ASCII (C1)"
 	}
 	return og.Diagnostic{Rule: rule, Line: line, Severity: og.SeverityError,
 		Message: "the file is not well-formed XML at this line (" + msg + "); products after it were not read"}
