@@ -255,6 +255,9 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 		{name: "O6b/180_sca", answer: errorCode("180"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailSCA, posts: 1, rule: "O6b"},
 		{name: "O6b/020_technical", answer: errorCode("020"), status: og.OrderRejected, code: og.StatusRejected, email: og.EmailTechnical, posts: 1, rule: "O6b"},
 		{name: "O6c/garbage", answer: func(int, *etree.Element) (int, string) { return 200, "OK thanks" }, status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
+		{name: "O6c/two_answers", answer: func(int, *etree.Element) (int, string) {
+			return 200, `<order><code>SUCCESS</code><orderId>M-1</orderId></order><order><code>ERROR</code><errorCode>140</errorCode></order>`
+		}, status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
 		{name: "O6c/redirect_is_not_followed", answer: func(int, *etree.Element) (int, string) { return 302, "" }, status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
 		{name: "O6c/unknown_code", answer: errorCode("555"), status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c"},
 		{name: "O6c/short_unknown_code_kept_as_sent", answer: errorCode("40"), status: og.OrderRejected, code: og.StatusResponseError, posts: 1, rule: "O6c", errorCode: "40"},

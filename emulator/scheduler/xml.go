@@ -235,6 +235,9 @@ func ParseResponse(body []byte) (*og.PlacementResponse, error) {
 	if root == nil {
 		return nil, fmt.Errorf("the body holds no XML element: %q", og.Clip(string(b)))
 	}
+	if n := len(doc.ChildElements()); n > 1 {
+		return nil, fmt.Errorf("the body holds %d top-level elements; O4 answers one <order>: %q", n, og.Clip(string(b)))
+	}
 	if root.Tag == "orders" {
 		return nil, fmt.Errorf("the answer is a batch <orders> document; the API method answers one <order> (O4)")
 	}
@@ -246,15 +249,23 @@ func ParseResponse(body []byte) (*og.PlacementResponse, error) {
 
 // readOrderAnswer reads one <order> answer element (API or batch form).
 func readOrderAnswer(e *etree.Element) (*og.PlacementResponse, error) {
+	var twice string
 	field := func(tag string) string {
-		if c := e.SelectElement(tag); c != nil {
-			return strings.TrimSpace(c.Text())
+		cs := e.SelectElements(tag)
+		if len(cs) > 1 {
+			twice = tag
+		}
+		if len(cs) > 0 {
+			return strings.TrimSpace(cs[0].Text())
 		}
 		return ""
 	}
 	r := &og.PlacementResponse{
 		Code: field("code"), OrderID: field("orderId"), ErrorCode: field("errorCode"),
 		ErrorMsg: field("errorMsg"), ResponseCode: field("responseCode"), OGOrderID: field("ogOrderId"),
+	}
+	if twice != "" {
+		return nil, fmt.Errorf("the <order> answer has more than one <%s>: which one holds cannot be told (O4)", twice)
 	}
 	if r.Code == "" {
 		return nil, fmt.Errorf("the <order> answer has no <code> (SUCCESS or ERROR)")

@@ -132,6 +132,8 @@ func TestO4_ParseResponse(t *testing.T) {
 		{name: "batch_form", body: `<orders><order><ogOrderId>1</ogOrderId><code>SUCCESS</code></order></orders>`, err: "batch"},
 		{name: "no_code", body: `<order><orderId>1</orderId></order>`, err: "no <code>"},
 		{name: "too_deep", body: strings.Repeat("<a>", 20) + strings.Repeat("</a>", 20), err: "not XML"},
+		{name: "two_documents", body: `<order><code>SUCCESS</code><orderId>1</orderId></order><order><code>ERROR</code><errorCode>140</errorCode></order>`, err: "2 top-level elements"},
+		{name: "two_codes", body: `<order><code>SUCCESS</code><code>ERROR</code><orderId>1</orderId></order>`, err: "more than one <code>"},
 	} {
 		t.Run("O4/"+tc.name, func(t *testing.T) {
 			r, err := ParseResponse([]byte(tc.body))
