@@ -211,7 +211,13 @@ func validate(raw *rawProduct, rep *Report, now time.Time, source string) (og.Pr
 		case err2 != nil || pd < og.PeriodDay || pd > og.PeriodYear:
 			fail(period, "F2", "every_period", fmt.Sprintf("every_period %q must be 1 (days), 2 (weeks), 3 (months) or 4 (years)", period.text))
 		default:
-			p.Frequency = &og.Frequency{Every: e, EveryPeriod: pd} // F6
+			f := og.Frequency{Every: e, EveryPeriod: pd} // F6
+			if err := f.Check(); err != nil {
+				// A checkout taking this default would be refused for it (P3).
+				fail(every, "F6", "every", fmt.Sprintf("the default frequency %s: %v; a checkout would refuse it (P3)", f, err))
+				break
+			}
+			p.Frequency = &f
 		}
 	case hasEvery:
 		fail(every, "F6", "every_period", "every is set without every_period: a default frequency needs both")

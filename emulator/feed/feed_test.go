@@ -182,3 +182,12 @@ func TestFeedEncodings(t *testing.T) {
 		}
 	}
 }
+
+// F6: a default frequency no checkout could take (more than ten years between orders) is
+// refused in the feed, on its field, rather than at a checkout that never sent it.
+func TestF6_DefaultFrequencyBeyondTenYears(t *testing.T) {
+	rep, got := read(t, `<products><product><name><![CDATA[A]]></name><product_id>A</product_id><sku>A</sku><price>1.00</price><in_stock>1</in_stock><every>9999999999</every><every_period>4</every_period></product></products>`)
+	if len(got) != 0 || len(rep.Findings) != 1 || rep.Findings[0].Rule != "F6" || rep.Findings[0].Field != "products[A].every" && !strings.HasSuffix(rep.Findings[0].Field, "every") || !strings.Contains(rep.Findings[0].Message, "ten years") {
+		t.Fatalf("%d products, findings %+v", len(got), rep.Findings)
+	}
+}
