@@ -191,3 +191,12 @@ func TestF6_DefaultFrequencyBeyondTenYears(t *testing.T) {
 		t.Fatalf("%d products, findings %+v", len(got), rep.Findings)
 	}
 }
+
+// A comment over the 1 MiB bound stops the reading, and the report says so without calling
+// the file ill-formed or the comment an element's text.
+func TestHugeCommentIsNamedForWhatItIs(t *testing.T) {
+	rep, _ := read(t, `<products><!--`+strings.Repeat("x", 1<<20+10)+`--></products>`)
+	if n := len(rep.Findings); n == 0 || strings.Contains(rep.Findings[n-1].Message, "not well-formed") || !strings.Contains(rep.Findings[n-1].Message, "a comment) is over 1 MiB") {
+		t.Fatalf("findings %+v", rep.Findings)
+	}
+}

@@ -36,7 +36,7 @@ type recorder struct {
 
 const cdataOpen = "<![CDATA["
 
-var errTokenTooLarge = errors.New("an element's text is over 1 MiB")
+var errTokenTooLarge = errors.New("one piece of the file (an element's text, a tag with its attributes, or a comment) is over 1 MiB")
 
 // reset starts a new token.
 func (rc *recorder) reset() { rc.n, rc.amp = 0, false }
@@ -260,6 +260,10 @@ func syntaxFinding(err error, line int) og.Diagnostic {
 			": feeds are read as UTF-8, as Ordergroove reads them; save the file as UTF-8 and keep its text ASCII (C1)"
 	} else if strings.Contains(msg, "invalid UTF-8") {
 		rule, msg = "C1", msg+": the file is not UTF-8 (a UTF-16 or Latin-1 file?); feeds are read as UTF-8: save it as UTF-8 and keep its text ASCII (C1)"
+	}
+	if errors.Is(err, errTokenTooLarge) {
+		return og.Diagnostic{Rule: rule, Line: line, Severity: og.SeverityError,
+			Message: "the file stops being read at this line: " + msg + ", more than a product feed holds; products after it were not read"}
 	}
 	return og.Diagnostic{Rule: rule, Line: line, Severity: og.SeverityError,
 		Message: "the file is not well-formed XML at this line (" + msg + "); products after it were not read"}
