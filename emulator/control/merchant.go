@@ -604,7 +604,7 @@ func strictJSON(s string, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF { // More misses a stray '}' or ']'
 		return fmt.Errorf("text after the JSON value")
 	}
 	return nil

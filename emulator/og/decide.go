@@ -89,6 +89,9 @@ type Decision struct {
 	// (O6d: no answer to the last retry): Ordergroove never stops a subscription for an order.
 	Advance  bool
 	Warnings []Diagnostic
+	// Gone says the order no longer exists (a reset forgot it while it was being placed):
+	// nothing was decided.
+	Gone bool
 }
 
 // Outcome is the decision as the clock advance summary counts it.

@@ -94,6 +94,7 @@ func TestClockAdvanceRefusals(t *testing.T) {
 		{"by_a_number", `{"by":30}`, "by", "by is a JSON number; it should be a string"},
 		{"an_array", `[1]`, "", "the body is a JSON array; it should be an object"},
 		{"two_values", `{"by":"1s"} {"by":"1000y"}`, "", "text after the JSON value"},
+		{"stray_brace", `{"by":"1h"}}`, "", "text after the JSON value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := do(t, "POST", url, tc.body)

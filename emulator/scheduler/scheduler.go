@@ -365,12 +365,12 @@ func (s *Scheduler) place(ctx context.Context, m *og.Merchant, due []og.Due, run
 	var mu sync.Mutex
 	err = parallel(ctx, batch, func(p prepared) error {
 		d, err := s.send(ctx, m, url, p, run)
-		if og.ErrorCode(err) == og.ENOTFOUND {
-			s.Log.Warn("placement: an order was forgotten while it was being placed", "merchant", m.ID, "order", p.oc.Order.OGID, "err", err)
-			return nil // a reset forgot it: nothing is left to decide
-		}
 		if err != nil {
 			return err
+		}
+		if d.Gone {
+			s.Log.Warn("placement: an order was forgotten (a reset) while it was being placed; its answer applies to nothing", "merchant", m.ID, "order", p.oc.Order.OGID)
+			return nil
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -440,6 +440,9 @@ func (s *Scheduler) send(ctx context.Context, m *og.Merchant, url string, p prep
 	}
 	status := ans.HTTPStatus
 	note := fmt.Sprintf("order %d: %s", p.oc.Order.OGID, d.Text)
+	if d.Gone {
+		note = fmt.Sprintf("order %d: a reset forgot the order while it was being placed; its answer applies to nothing", p.oc.Order.OGID)
+	}
 	web.Outbound(s.Journal, s.Clock, og.SurfacePlacement, m.ID, req, p.xml, status, respHeader, body, took, diags, note)
 	return d, nil
 }

@@ -640,7 +640,9 @@ func finishAttempt(v *view, m *og.Merchant, id int64, ans og.Answer, r og.Attemp
 		return og.Decision{}, false, fmt.Errorf("finish attempt: order %d: %w", id, err)
 	}
 	if !ok {
-		return og.Decision{}, false, og.Errorf(og.ENOTFOUND, "O6", "order", "order %d no longer exists (a reset while it was being placed): its answer applies to nothing", id)
+		// A reset forgot the order while it was being placed, before this run or between it
+		// and the commit (the writer runs this again): its answer applies to nothing.
+		return og.Decision{Gone: true}, false, nil
 	}
 	var freqs []og.Frequency
 	for _, it := range o.Items {

@@ -771,3 +771,17 @@ func TestOrderItemsFromBeforeItemSeqs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An answer for an order a reset forgot applies to nothing, and fails nothing: neither the
+// call nor the writer's flush after it (the run that sent it goes on).
+func TestFinishAttemptOfAForgottenOrder(t *testing.T) {
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	m := &og.Merchant{ID: "m1", Location: time.UTC}
+	d, err := db.FinishAttempt(context.Background(), m, 12345, og.Answer{Transport: "x"}, og.AttemptResult{Error: "x"}, time.Now())
+	if err != nil || !d.Gone {
+		t.Fatalf("decision %+v, %v; want Gone and no error", d, err)
+	}
+	if err := db.Flush(); err != nil {
+		t.Fatalf("flush after it: %v", err)
+	}
+}
