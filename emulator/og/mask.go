@@ -1,6 +1,7 @@
 package og
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -69,31 +70,16 @@ func MaskCardTokens(xml string) string {
 	return b.String()
 }
 
-// MaskCardNumbers masks each card number in s down to its last four: 15 to 19 digits, in
-// groups that single spaces or dashes may separate (or their URL encodings, + and %20),
-// starting with 2 to 6 (the card networks) and passing the Luhn check, even with other digit
-// groups beside it ("4111111111111111 12/2030"). The journal runs it on every body it keeps: a
-// card number may come in a field that does not name it, or in a body nothing could parse
-// (E4, X2).
+// MaskCardNumbers masks each card number in s down to its last four digits: digits with a
+// card network's prefix and length (cardNetwork) that pass the Luhn check, written in one run
+// or in the groups cards print (4-4-4-4, 4-6-5, ...) separated by single spaces or dashes (or
+// their URL encodings, + and %20), even with other digit groups beside them
+// ("4111111111111111 12/2030"). The journal runs it on every body it keeps: a card number may
+// come in a field that does not name it, or in a body nothing could parse (E4, X2). Other long
+// numbers (order ids, timestamps) are left: about one in ten passes the Luhn check.
 func MaskCardNumbers(s string) string {
-	type span struct{ start, end int }
 	var masks, groups []span
-	luhn := func(groups []span) bool {
-		sum, i := 0, 0
-		for g := len(groups) - 1; g >= 0; g-- {
-			for k := groups[g].end - 1; k >= groups[g].start; k-- {
-				d := int(s[k] - '0')
-				if i%2 == 1 {
-					if d *= 2; d > 9 {
-						d -= 9
-					}
-				}
-				sum += d
-				i++
-			}
-		}
-		return sum%10 == 0
-	}
+	var digits []byte
 	for i := 0; i < len(s); {
 		if s[i] == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
 			i += 3 // a URL escape's hex digits ("%204111…") begin no number
@@ -120,12 +106,15 @@ func MaskCardNumbers(s string) string {
 			break
 		}
 		for g := 0; g < len(groups); g++ {
-			digits := 0
 			for h := g; h < len(groups); h++ {
-				if digits += groups[h].end - groups[h].start; digits > 19 {
+				digits = digits[:0]
+				for _, gr := range groups[g : h+1] {
+					digits = append(digits, s[gr.start:gr.end]...)
+				}
+				if len(digits) > 19 {
 					break
 				}
-				if first := s[groups[g].start]; digits >= 15 && first >= '2' && first <= '6' && luhn(groups[g:h+1]) {
+				if cardLayout(groups[g:h+1]) && cardNetwork(digits) && luhn(digits) {
 					masks = append(masks, span{groups[g].start, groups[h].end})
 					g = h
 					break
@@ -141,11 +130,81 @@ func MaskCardNumbers(s string) string {
 	done := 0
 	for _, m := range masks {
 		b.WriteString(s[done:m.start])
-		b.WriteString("****" + s[m.end-4:m.end])
+		last := make([]byte, 0, 4) // the last four digits, not characters: "4111-1111-1111-1111" ends 1111
+		for k := m.end - 1; k >= m.start && len(last) < 4; k-- {
+			if isDigit(s[k]) {
+				last = append([]byte{s[k]}, last...)
+			}
+		}
+		b.WriteString("****")
+		b.Write(last)
 		done = m.end
 	}
 	b.WriteString(s[done:])
 	return b.String()
+}
+
+// span is a part of a string, from start to end.
+type span struct{ start, end int }
+
+// cardLayouts are the digit groups cards print their numbers in.
+var cardLayouts = [][]int{{4, 4, 4, 4}, {4, 4, 4, 4, 3}, {4, 6, 5}, {4, 6, 4}, {4, 3, 3, 3}}
+
+// cardLayout reports whether groups are laid out as a card prints its number: one run, or
+// one of cardLayouts.
+func cardLayout(groups []span) bool {
+	if len(groups) == 1 {
+		return true
+	}
+	return slices.ContainsFunc(cardLayouts, func(l []int) bool {
+		return slices.EqualFunc(l, groups, func(n int, g span) bool { return g.end-g.start == n })
+	})
+}
+
+// cardNetwork reports whether d (13 to 19 digits) has the prefix and length of a card network's
+// numbers: Visa, Mastercard, American Express, Discover, UnionPay, JCB, Diners Club.
+func cardNetwork(d []byte) bool {
+	n := len(d)
+	if n < 13 || n > 19 {
+		return false
+	}
+	p := func(k int) int {
+		v := 0
+		for _, c := range d[:k] {
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	switch {
+	case d[0] == '4':
+		return n == 13 || n == 16 || n == 19 // Visa
+	case p(2) >= 51 && p(2) <= 55, p(4) >= 2221 && p(4) <= 2720:
+		return n == 16 // Mastercard
+	case p(2) == 34 || p(2) == 37:
+		return n == 15 // American Express
+	case p(4) == 6011, p(3) >= 644 && p(3) <= 649, p(2) == 65, p(2) == 62:
+		return n >= 16 // Discover, UnionPay
+	case p(4) >= 3528 && p(4) <= 3589:
+		return n >= 16 // JCB
+	case p(3) >= 300 && p(3) <= 305, p(2) == 36, p(2) == 38, p(2) == 39:
+		return n >= 14 // Diners Club
+	}
+	return false
+}
+
+// luhn reports whether digits pass the Luhn check.
+func luhn(digits []byte) bool {
+	sum := 0
+	for i := range digits {
+		d := int(digits[len(digits)-1-i] - '0')
+		if i%2 == 1 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
 }
 
 // cardSeparator returns the length of the separator s starts with, between a card number's
