@@ -692,3 +692,25 @@ func TestO2_UnwrittenBatchIsWrittenLater(t *testing.T) {
 		t.Fatalf("outgoing/ holds %d files", len(fis))
 	}
 }
+
+// O2, O6a: a folder the merchant made where the next batch file goes (its name is predictable)
+// holds up that merchant's orders only; the advance goes on, and once the folder is gone the
+// file is written.
+func TestO2_FolderWhereTheBatchFileGoes(t *testing.T) {
+	sb, c := startDropSite(t, func(m *og.Merchant) { m.Placement.Method = og.PlacementBatch })
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "ivy", OrderID: "WEB-ivy", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	name := "outgoing/" + demoID + "_batch_orders_01-11-2026_060000.xml"
+	if err := c.Mkdir(name); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "POST", sb.URL()+"/_sandbox/clock/advance", map[string]string{"by": "7d"}); r.Status != 200 {
+		t.Fatalf("an advance whose batch file has a folder in its place: %d %s", r.Status, r.Body)
+	}
+	if err := c.RemoveDirectory(name); err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.Advance(t, sb, "1d")
+	if file := sandboxtest.Get(t, c, name); !strings.Contains(string(file), "<orderOgId>") {
+		t.Fatalf("the batch file once the folder is gone:\n%s", file)
+	}
+}

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
@@ -96,6 +98,9 @@ func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due
 // is the store's.
 func (s *Scheduler) writeBatch(ctx context.Context, m *og.Merchant, b og.Batch, data []byte) (bool, error) {
 	if err := s.Homes.WriteFile(m.ID, b.File, data); err != nil {
+		if !siteInTheWay(err) {
+			return false, fmt.Errorf("batch file %s: %w", b.File, err) // the disk's, not the merchant's
+		}
 		s.Log.Warn("placement: a batch file could not be dropped; it is written at the next run", "merchant", m.ID, "file", b.File, "err", err)
 		s.Journal.Append(og.JournalEntry{Time: s.Clock.Now(), WallTime: s.Clock.Wall(), Surface: og.SurfaceSFTP, MerchantID: m.ID,
 			Direction: og.DirectionOut, Rules: []string{"O6"},
@@ -111,6 +116,17 @@ func (s *Scheduler) writeBatch(ctx context.Context, m *og.Merchant, b og.Batch, 
 		Direction: og.DirectionOut, Status: 0,
 		Note: fmt.Sprintf("dropped %s with %d orders (O2 batch method): they wait in status 9 for incoming/%s.BatchResponse%s.xml", b.File, len(b.Orders), m.ID, stamp)})
 	return true, nil
+}
+
+// siteInTheWay reports whether a write failed for what the merchant did on the drop site: a
+// folder where the file goes, outgoing/ removed or made a file, its permissions changed.
+func siteInTheWay(err error) bool {
+	for _, e := range []error{syscall.EISDIR, syscall.ENOTDIR, syscall.EEXIST, syscall.ENOTEMPTY, fs.ErrNotExist, fs.ErrPermission} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // recoverBatches writes the files of batches recorded and never written — a crash in between,
