@@ -191,6 +191,7 @@ func readCategoryEntries(r io.Reader, rep *og.FeedReport) (entries []categoryEnt
 	rc := &recorder{r: skipBOM(bufio.NewReaderSize(r, 64<<10))}
 	d := xml.NewDecoder(rc)
 	d.Strict = true
+	d.CharsetReader = latin1Reader
 	var cur *categoryEntry
 	var field string
 	var text strings.Builder

@@ -170,8 +170,8 @@ func TestFeedEncodings(t *testing.T) {
 		t.Fatalf("a feed with a byte order mark: %d products, findings %+v", len(got), rep.Findings)
 	}
 	for name, data := range map[string]string{
-		"latin1_declared":  `<?xml version="1.0" encoding="ISO-8859-1"?>` + product,
-		"utf16_undeclared": "\xff\xfe<\x00p\x00r\x00o\x00d\x00",
+		"shift_jis_declared": `<?xml version="1.0" encoding="Shift_JIS"?>` + product,
+		"utf16_undeclared":   "\xff\xfe<\x00p\x00r\x00o\x00d\x00",
 	} {
 		rep, _ := read(t, data)
 		if len(rep.Findings) == 0 {
@@ -198,5 +198,23 @@ func TestHugeCommentIsNamedForWhatItIs(t *testing.T) {
 	rep, _ := read(t, `<products><!--`+strings.Repeat("x", 1<<20+10)+`--></products>`)
 	if n := len(rep.Findings); n == 0 || strings.Contains(rep.Findings[n-1].Message, "not well-formed") || !strings.Contains(rep.Findings[n-1].Message, "a comment) is over 1 MiB") {
 		t.Fatalf("findings %+v", rep.Findings)
+	}
+}
+
+// C1: a feed declaring Latin-1, Windows-1252 or US-ASCII, as PHP and Java writers do by
+// default, is read when its text is ASCII; a Latin-1 character in it is refused as non-ASCII.
+func TestFeedDeclaringLatin1(t *testing.T) {
+	product := func(name string) string {
+		return `<products><product><name><![CDATA[` + name + `]]></name><product_id>A</product_id><sku>A</sku><price>1.00</price><in_stock>1</in_stock></product></products>`
+	}
+	for _, enc := range []string{"ISO-8859-1", "windows-1252", "US-ASCII"} {
+		rep, got := read(t, `<?xml version="1.0" encoding="`+enc+`"?>`+product("Dog Food"))
+		if len(got) != 1 || len(rep.Findings) != 0 {
+			t.Errorf("an ASCII feed declaring %s: %d products, findings %+v", enc, len(got), rep.Findings)
+		}
+	}
+	rep, got := read(t, `<?xml version="1.0" encoding="ISO-8859-1"?>`+product("Caf\xe9"))
+	if len(got) != 0 || len(rep.Findings) == 0 || rep.Findings[0].Rule != "C1" {
+		t.Errorf("a Latin-1 é: %d products, findings %+v", len(got), rep.Findings)
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 )
@@ -98,6 +101,7 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 	rc := &recorder{r: skipBOM(bufio.NewReaderSize(r, 64<<10))}
 	d := xml.NewDecoder(rc)
 	d.Strict = true
+	d.CharsetReader = latin1Reader
 	var batch []og.Product
 	seen := map[string]int{}
 	flush := func() error {
@@ -232,6 +236,54 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 }
 
 // syntaxFinding explains an XML error, naming the CDATA rule where it is the likely cause.
+// latin1Reader reads a feed that declares an encoding PHP and Java writers default to
+// (ISO-8859-1, Windows-1252, US-ASCII): an ASCII feed is the same bytes in all of them, and any
+// other character is read as Latin-1 and refused by the feed's C1 check. Other encodings are
+// refused, saying feeds are UTF-8.
+func latin1Reader(label string, r io.Reader) (io.Reader, error) {
+	switch strings.ToLower(strings.TrimSpace(label)) {
+	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "windows-1252", "cp1252", "us-ascii", "ascii":
+		br, ok := r.(io.ByteReader)
+		if !ok {
+			br = bufio.NewReader(r)
+		}
+		return &latin1{r: br}, nil
+	}
+	return nil, fmt.Errorf("xml: encoding %q declared but Decoder.CharsetReader is nil", label)
+}
+
+// latin1 turns ISO-8859-1 bytes into UTF-8, a byte at a time: the decoder then reads no
+// further ahead than it would, and the recorder still sees each token's own bytes.
+type latin1 struct {
+	r    io.ByteReader
+	next byte
+	has  bool
+}
+
+func (l *latin1) ReadByte() (byte, error) {
+	if l.has {
+		l.has = false
+		return l.next, nil
+	}
+	b, err := l.r.ReadByte()
+	if err != nil || b < utf8.RuneSelf {
+		return b, err
+	}
+	l.next, l.has = 0x80|b&0x3f, true // the two bytes of rune(b) in UTF-8
+	return 0xc0 | b>>6, nil
+}
+
+func (l *latin1) Read(p []byte) (int, error) {
+	for i := range p {
+		b, err := l.ReadByte()
+		if err != nil {
+			return i, err
+		}
+		p[i] = b
+	}
+	return len(p), nil
+}
+
 // skipBOM drops a UTF-8 byte order mark at the start of a feed: editors on Windows write one,
 // and it is no text of the feed.
 func skipBOM(r *bufio.Reader) *bufio.Reader {
@@ -240,6 +292,9 @@ func skipBOM(r *bufio.Reader) *bufio.Reader {
 	}
 	return r
 }
+
+// declaredEncoding finds the encoding a decoder could not read in its error.
+var declaredEncoding = regexp.MustCompile(`encoding "([^"]*)" declared`)
 
 func syntaxFinding(err error, line int) og.Diagnostic {
 	var se *xml.SyntaxError
@@ -255,9 +310,9 @@ func syntaxFinding(err error, line int) og.Diagnostic {
 	if errors.Is(err, io.ErrUnexpectedEOF) || msg == "unexpected EOF" {
 		msg = "the file ends in the middle of an element: it is truncated (was the upload complete?)"
 	}
-	if enc, ok := strings.CutPrefix(msg, "xml: encoding "); ok && strings.Contains(msg, "CharsetReader") {
-		rule, msg = "C1", "the file declares encoding "+strings.TrimSuffix(enc, " declared but Decoder.CharsetReader is nil")+
-			": feeds are read as UTF-8, as Ordergroove reads them; save the file as UTF-8 and keep its text ASCII (C1)"
+	if m := declaredEncoding.FindStringSubmatch(msg); m != nil {
+		rule, msg = "C1", "the file declares encoding "+strconv.Quote(m[1])+
+			": feeds are read as UTF-8, as Ordergroove reads them (or as Latin-1 when they say so); save the file as UTF-8 and keep its text ASCII (C1)"
 	} else if strings.Contains(msg, "invalid UTF-8") {
 		rule, msg = "C1", msg+": the file is not UTF-8 (a UTF-16 or Latin-1 file?); feeds are read as UTF-8: save it as UTF-8 and keep its text ASCII (C1)"
 	}
