@@ -15,6 +15,7 @@ func FuzzReadProducts(f *testing.F) {
 	f.Add([]byte(`<products><product><price>"1.0"</price><discontinued>1</discontinued><every>1</every></product>`))
 	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><products>&a;</products>`))
 	f.Add([]byte(`<products><product><relationships><relationship><name>x</name></relationship></relationships></product></products>`))
+	f.Add([]byte("\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><products><product><name><![CDATA[Caf\xe9]]></name></product></products>"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var got []og.Product
 		rep, err := ReadProducts(bytes.NewReader(data), "f.xml", time.Unix(0, 0), func(ps []og.Product) error {
