@@ -12,6 +12,8 @@ import (
 
 	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
+	"github.com/ogsandbox/ogsandbox/emulator/sandbox/sandboxtest"
+	"golang.org/x/crypto/ssh"
 )
 
 // purchaseBody is a minimal valid cartless purchase POST for the demo merchant.
@@ -131,4 +133,64 @@ func TestBinaryKeepsAcknowledgedSubscriptionsThroughSIGKILL(t *testing.T) {
 		}
 	}
 	t.Logf("%d checkouts acknowledged before SIGKILL, %d subscriptions and %d journaled 201s after restart", len(acked), len(subs), len(journaled))
+}
+
+// F1, X5: a product feed whose upload was acknowledged (the SFTP close answered) keeps its
+// report through a SIGKILL sent at once: the F1 check reads it. (It was committed behind the
+// close, and lost.)
+func TestBinaryKeepsAnAcknowledgedFeedReportThroughSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	m := config.DemoMerchant()
+	for round := range 3 {
+		p := startBinary(t, dir)
+		var h struct {
+			Surfaces map[string]string `json:"surfaces"`
+		}
+		resp, err := http.Get(p.base + "/_sandbox/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+		c, conn, err := sandboxtest.DialSFTP(h.Surfaces["sftp"], m.SFTP.Username, ssh.Password(m.SFTP.Password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("incoming/%s.Products.xml", m.ID)
+		f, err := c.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(f, `<products><product><name><![CDATA[Widget %d]]></name><product_id>W-%d</product_id><sku>W-%d</sku><price>2.00</price><in_stock>1</in_stock></product></products>`, round, round, round)
+		if err := f.Close(); err != nil {
+			t.Fatalf("the upload was not acknowledged: %v", err)
+		}
+		p.cmd.Process.Kill() // SIGKILL at once: no shutdown, no flush
+		c.Close()
+		conn.Close()
+		p.wait(t, 10*time.Second)
+
+		q := startBinary(t, dir)
+		resp, err = http.Get(q.base + "/_sandbox/merchants/" + m.ID + "/feeds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var feeds []struct {
+			Via      string `json:"via"`
+			Accepted int    `json:"accepted"`
+		}
+		json.NewDecoder(resp.Body).Decode(&feeds)
+		resp.Body.Close()
+		n := 0
+		for _, fr := range feeds {
+			if fr.Via == "sftp" && fr.Accepted == 1 {
+				n++
+			}
+		}
+		if n != round+1 {
+			t.Fatalf("round %d: %d SFTP feed reports after SIGKILL and restart, want %d", round, n, round+1)
+		}
+		q.cmd.Process.Kill()
+		q.wait(t, 10*time.Second)
+	}
 }
