@@ -64,9 +64,12 @@ func (rc *recorder) ReadByte() (byte, error) {
 	return b, err
 }
 
-func (rc *recorder) Read(p []byte) (int, error) {
+func (rc *recorder) Read(p []byte) (int, error) { return readBytes(p, rc.ReadByte) }
+
+// readBytes fills p a byte at a time from next: a Read for a ByteReader.
+func readBytes(p []byte, next func() (byte, error)) (int, error) {
 	for i := range p {
-		b, err := rc.ReadByte()
+		b, err := next()
 		if err != nil {
 			return i, err
 		}
@@ -273,16 +276,7 @@ func (l *latin1) ReadByte() (byte, error) {
 	return 0xc0 | b>>6, nil
 }
 
-func (l *latin1) Read(p []byte) (int, error) {
-	for i := range p {
-		b, err := l.ReadByte()
-		if err != nil {
-			return i, err
-		}
-		p[i] = b
-	}
-	return len(p), nil
-}
+func (l *latin1) Read(p []byte) (int, error) { return readBytes(p, l.ReadByte) }
 
 // skipBOM drops a UTF-8 byte order mark at the start of a feed: editors on Windows write one,
 // and it is no text of the feed.
