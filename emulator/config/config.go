@@ -329,7 +329,7 @@ func checkMerchant(m *og.Merchant, problem func(key, format string, args ...any)
 	if p.URL != "" {
 		u, err := url.Parse(p.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problem("placement.url", "%q is not an http:// or https:// URL of the merchant's order endpoint (O2)", p.URL)
+			problem("placement.url", "%q is not an http:// or https:// URL of the merchant's order endpoint (O2)", og.RedactURL(p.URL))
 		}
 	}
 	if p.Hours == nil {

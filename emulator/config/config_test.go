@@ -148,7 +148,19 @@ func TestParseRefusals(t *testing.T) {
 		{"config/bad_port", "sftp_listen: 127.0.0.1:99999\n", []string{":1: sftp_listen: port \"99999\""}},
 		{"config/bad_clock_start", "clock_start: next tuesday\n", []string{":1: clock_start: \"next tuesday\" is not an RFC 3339 time"}},
 		{"config/type_error", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    reminder_days: soon\n",
-			[]string{":4: cannot unmarshal"}},
+			[]string{":4: merchants[0].reminder_days is a string (`soon`), not a whole number"}},
+		{"X2/secret_of_the_wrong_type_is_not_quoted", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    api_keys: my-Secret-ApiKey-9999\n",
+			[]string{":4: merchants[0].api_keys is a string (a secret, not shown), not a list"}},
+		{"X2/duplicate_api_key_masked", "merchants:\n" + good("a") + "    api_keys: [Dup-Secret-Key-1234]\n" + good("b") + "    api_keys: [Dup-Secret-Key-1234]\n",
+			[]string{"duplicate API key ****1234"}},
+		{"X2/bad_url_password_masked", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {url: \"ftp://u:TopSecretPw@host/x\"}\n",
+			[]string{"\"ftp://u:xxxxx@host/x\" is not an http:// or https:// URL"}},
+		{"config/unknown_placement_key", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {methd: api}\n",
+			[]string{":4: unknown key \"methd\" (known keys here: method, url, hours, timeout)"}},
+		{"config/unknown_tls_key", "tls: {crt: a.pem}\n", []string{":1: unknown key \"crt\" under tls"}},
+		{"config/tls_key_without_cert", "tls: {key: ./k.pem}\n", []string{":1: tls.cert:"}},
+		{"config/second_document", "listen: 127.0.0.1:8080\n---\nbogus: 1\n", []string{"a second YAML document"}},
+		{"config/journal_cap_overflows", "journal_max_bytes: 99999999999GiB\n", []string{"more bytes than a size can hold"}},
 		{"O1/hour_a_word", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {hours: six}\n",
 			[]string{":4: placement.hours: \"six\" is not a whole hour"}},
 		{"O1/hour_a_fraction", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement:\n      hours: [6.5]\n",
@@ -189,6 +201,9 @@ func TestParseRefusals(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), p) {
 				t.Errorf("error %q does not name the file", err)
+			}
+			if strings.Contains(err.Error(), "Secr") { // X2: the secrets above all hold it
+				t.Errorf("error %q shows a secret", err)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"regexp"
 	"sort"
@@ -43,27 +44,42 @@ func (t *rawTLS) UnmarshalYAML(n *yaml.Node) error {
 		t.Cert = n.Value
 		return nil
 	}
-	type plain rawTLS
-	return n.Decode((*plain)(t))
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: tls is \"auto\" or {cert: FILE, key: FILE}", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "cert":
+			t.Cert = v.Value
+		case "key":
+			t.Key = v.Value
+		default:
+			return fmt.Errorf("line %d: unknown key %q under tls (known keys here: cert, key)", k.Line, k.Value)
+		}
+	}
+	return nil
 }
 
 type rawMerchant struct {
-	MerchantID string   `yaml:"merchant_id"`
-	PublicID   string   `yaml:"public_id"`
-	Name       string   `yaml:"name"`
-	HashKey    string   `yaml:"hash_key"`
-	Timezone   string   `yaml:"timezone"`
-	SFTP       rawSFTP  `yaml:"sftp"`
-	APIKeys    []string `yaml:"api_keys"`
-	Catalogue  string   `yaml:"catalogue"`
-	Placement  struct {
-		Method  string   `yaml:"method"`
-		URL     string   `yaml:"url"`
-		Hours   hourList `yaml:"hours"`
-		Timeout string   `yaml:"timeout"`
-	} `yaml:"placement"`
-	ReminderDays *int   `yaml:"reminder_days"`
-	FeedPickup   string `yaml:"feed_pickup"`
+	MerchantID   string       `yaml:"merchant_id"`
+	PublicID     string       `yaml:"public_id"`
+	Name         string       `yaml:"name"`
+	HashKey      string       `yaml:"hash_key"`
+	Timezone     string       `yaml:"timezone"`
+	SFTP         rawSFTP      `yaml:"sftp"`
+	APIKeys      []string     `yaml:"api_keys"`
+	Catalogue    string       `yaml:"catalogue"`
+	Placement    rawPlacement `yaml:"placement"`
+	ReminderDays *int         `yaml:"reminder_days"`
+	FeedPickup   string       `yaml:"feed_pickup"`
+}
+
+type rawPlacement struct {
+	Method  string   `yaml:"method"`
+	URL     string   `yaml:"url"`
+	Hours   hourList `yaml:"hours"`
+	Timeout string   `yaml:"timeout"`
 }
 
 // hourList reads placement.hours: whole hours, as a list or one number. (yaml.v3 alone would
@@ -114,19 +130,27 @@ type rawSFTP struct {
 // relative paths inside it (data_dir, catalogue, tls) are relative to its directory.
 func Parse(name string, data []byte) (Config, error) {
 	if len(data) > MaxFileBytes {
-		return Config{}, &Error{Problems: []string{fmt.Sprintf("%s: the file is %d bytes; a configuration is under %d", name, len(data), MaxFileBytes)}}
+		return Config{}, &Error{Problems: []string{fmt.Sprintf("%s: the file is over %d bytes, the most a configuration may be", name, MaxFileBytes)}}
+	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	lines := map[string]int{}
+	walk(&root, "", lines)
+	keyAt := map[string]string{}
+	for path, line := range lines {
+		keyAt[fmt.Sprintf("%s:%d", name, line)] = path
 	}
 	var raw rawFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	// An empty file (io.EOF) is a valid configuration: the demo merchant on the defaults.
 	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, yamlError(name, err)
+		return Config{}, yamlError(name, err, keyAt)
 	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(data, &root)
-	lines := map[string]int{}
-	walk(&root, "", lines)
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		return Config{}, &Error{Problems: []string{fmt.Sprintf("%s:%d: a second YAML document ('---'): a configuration is one document", name, more.Line)}}
+	}
 
 	c := Config{File: name, Listen: DefaultListen, SFTPListen: DefaultSFTPListen, DataDir: resolve(name, DefaultDataDir)}
 	var problems []string
@@ -171,6 +195,10 @@ func Parse(name string, data []byte) (Config, error) {
 		if c.TLS.Enabled() && !c.TLS.Auto() && c.TLS.Key == "" {
 			problem("tls.key", "tls.cert is set, so tls.key must name the certificate's private key (or use tls: auto)")
 		}
+		if raw.TLS.Cert == "" && raw.TLS.Key != "" {
+			problem("tls.cert", "tls.key is set, so tls.cert must name its certificate (or use tls: auto)")
+		}
+		c.setOrigin("tls", at("tls"))
 	}
 	if raw.JournalMaxBytes != nil {
 		n, err := parseBytes(*raw.JournalMaxBytes)
@@ -187,7 +215,11 @@ func Parse(name string, data []byte) (Config, error) {
 			return
 		}
 		if prev, dup := seen[key]; dup {
-			problem(path, "duplicate %s %q (first at %s)", kind, key, prev)
+			shown := strconv.Quote(key)
+			if kind == "API key" {
+				shown = og.Mask(key) // X2: a configuration error ends up in CI logs
+			}
+			problem(path, "duplicate %s %s (first at %s)", kind, shown, prev)
 			return
 		}
 		seen[key] = at(path)
@@ -244,15 +276,38 @@ var unknownField = regexp.MustCompile(`^field (\S+) not found in type config\.(\
 
 // knownKeys lists the keys of each section, for the message about an unknown key.
 var knownKeys = map[string]string{
-	"rawFile":     "listen, sftp_listen, data_dir, clock_start, tls, journal_max_bytes, merchants",
-	"rawMerchant": "merchant_id, public_id, name, hash_key, timezone, sftp, api_keys, catalogue, placement, reminder_days",
-	"rawSFTP":     "username, password, authorized_keys",
-	"rawTLS":      "cert, key",
-	"plain":       "cert, key",
+	"rawFile":      "listen, sftp_listen, data_dir, clock_start, tls, journal_max_bytes, merchants",
+	"rawMerchant":  "merchant_id, public_id, name, hash_key, timezone, sftp, api_keys, catalogue, placement, reminder_days, feed_pickup",
+	"rawSFTP":      "username, password, authorized_keys",
+	"rawPlacement": "method, url, hours, timeout",
 }
 
-// yamlError rewrites yaml.v3's messages as "file:line: ..." lines.
-func yamlError(name string, err error) error {
+// badType is yaml.v3's message for a value of the wrong type.
+var badType = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+
+// secretKey matches the keys whose values are secrets: an error about them does not quote them.
+var secretKey = regexp.MustCompile(`(hash_key|password|api_keys|authorized_keys)`)
+
+var yamlKinds = map[string]string{"str": "string", "int": "number", "float": "number", "bool": "boolean", "seq": "list", "map": "mapping", "null": "null"}
+
+// yamlTargets says what a Go type a value was read into stands for.
+func yamlTargets(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.Contains(goType, "int"):
+		return "a whole number"
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "true or false"
+	}
+	return "a mapping"
+}
+
+// yamlError rewrites yaml.v3's messages as "file:line: ..." lines; keyAt names the key on each
+// "file:line", for messages that do not.
+func yamlError(name string, err error, keyAt map[string]string) error {
 	var te *yaml.TypeError
 	var msgs []string
 	if errors.As(err, &te) {
@@ -267,11 +322,16 @@ func yamlError(name string, err error) error {
 			loc, m = name+":"+g[1], g[2]
 		}
 		if g := unknownField.FindStringSubmatch(m); g != nil {
-			known := knownKeys[g[2]]
-			if known == "" {
-				known = "placement: method, url, hours, timeout"
+			m = fmt.Sprintf("unknown key %q (known keys here: %s)", g[1], knownKeys[g[2]])
+		} else if g := badType.FindStringSubmatch(m); g != nil {
+			key, val := "a value", "`"+g[2]+"`"
+			if k, ok := keyAt[loc]; ok {
+				key = k
+				if secretKey.MatchString(k) {
+					val = "a secret, not shown"
+				}
 			}
-			m = fmt.Sprintf("unknown key %q (known keys here: %s)", g[1], known)
+			m = fmt.Sprintf("%s is a %s (%s), not %s", key, yamlKinds[g[1]], val, yamlTargets(g[3]))
 		}
 		problems = append(problems, loc+": "+m)
 	}
@@ -330,6 +390,9 @@ func parseBytes(s string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("%q is not a positive size (e.g. 67108864, 64MiB)", s)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is more bytes than a size can hold", s)
 	}
 	return n * mult, nil
 }
