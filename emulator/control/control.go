@@ -215,6 +215,9 @@ func (srv *Server) advance(c echo.Context) error {
 			return Fail(c, http.StatusBadRequest, field, err.Error(), "a time at or after "+be.Now.Format(time.RFC3339Nano))
 		case errors.As(err, &tf):
 			return Fail(c, http.StatusBadRequest, field, err.Error(), "a time at most 100 years after "+tf.Now.Format(time.RFC3339))
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			// The sandbox is stopping (README: a long advance is cancelled after 5 seconds).
+			return Fail(c, http.StatusServiceUnavailable, "", "the sandbox is shutting down: the advance stopped at "+srv.Clock.Now().Format(time.RFC3339)+"; the runs before it are kept, and the rest run when it starts again", "")
 		}
 		if srv.Log != nil {
 			srv.Log.Error("control: advance failed", "err", err)

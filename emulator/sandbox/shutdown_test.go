@@ -87,3 +87,48 @@ func TestCloseFinishesInFlightRequests(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 }
+
+// cancellable is work due at once that runs until the sandbox's lifetime ends.
+type cancellable struct{ started chan struct{} }
+
+func (w *cancellable) NextDue(context.Context) (time.Time, bool, error) {
+	return time.Time{}, true, nil
+}
+
+func (w *cancellable) RunDue(ctx context.Context, now time.Time) (og.RunReport, error) {
+	close(w.started)
+	<-ctx.Done()
+	return og.RunReport{}, ctx.Err()
+}
+
+// A long advance cancelled because the sandbox is stopping answers 503 saying so: it is no
+// failure of scheduled work to look for in the log.
+func TestAdvanceCancelledAtShutdownSaysSo(t *testing.T) {
+	sb, err := Start(t.Context(), TestConfig(t.TempDir()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	w := &cancellable{started: make(chan struct{})}
+	sb.runner.Close()
+	sb.runner.Add(w)
+	got := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.Post(sb.URL()+"/_sandbox/clock/advance", "application/json", strings.NewReader(`{"by":"100y"}`))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- resp
+	}()
+	<-w.started
+	sb.cancel() // what Close does once WorkGrace has passed
+	resp := <-got
+	if resp == nil {
+		t.FailNow()
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "shutting down") {
+		t.Fatalf("a cancelled advance answered %d %s", resp.StatusCode, b)
+	}
+}
