@@ -392,6 +392,10 @@ func TestPrintConfigMasksSecrets(t *testing.T) {
 	if code, out, _ := run(t, nil, "serve", "--config", cfg, "--print-config"); code != 0 || !strings.Contains(out, "\njournal_max_bytes: 5000000\n") {
 		t.Fatalf("print-config with journal_max_bytes: 5000000: %d\n%s", code, out)
 	}
+	// --ephemeral does not use data_dir: the printed configuration says what it uses.
+	if code, out, _ := run(t, nil, "serve", "--ephemeral", "--data-dir", "./keepme", "--print-config"); code != 0 || strings.Contains(out, "keepme") || !strings.Contains(out, "data_dir: a new temporary directory") {
+		t.Fatalf("print-config with --ephemeral: %d\n%s", code, out)
+	}
 }
 
 // With tls: auto, the command-line tools trust the generated certificate through --cacert.

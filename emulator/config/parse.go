@@ -400,7 +400,11 @@ func parseBytes(s string) (int64, error) {
 // Masked returns the effective configuration as YAML, every secret masked (X2), for printing.
 func (c Config) Masked() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %s\nsftp_listen: %s\ndata_dir: %s\n", c.Listen, c.SFTPListen, c.DataDir)
+	dataDir := c.DataDir
+	if c.Ephemeral {
+		dataDir = "a new temporary directory at each start, removed at exit (--ephemeral)"
+	}
+	fmt.Fprintf(&b, "listen: %s\nsftp_listen: %s\ndata_dir: %s\n", c.Listen, c.SFTPListen, dataDir)
 	if c.Ephemeral {
 		b.WriteString("ephemeral: true\n")
 	}
