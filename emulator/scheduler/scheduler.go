@@ -451,6 +451,8 @@ func (s *Scheduler) send(ctx context.Context, m *og.Merchant, url string, p prep
 func transportError(err error, timeout time.Duration) string {
 	var ne net.Error
 	switch {
+	case errors.Is(err, context.Canceled):
+		return "the sandbox stopped while the order was being sent, before the merchant answered: not the merchant's doing"
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return fmt.Sprintf("no answer within %s (the merchant's placement timeout)", timeout)
 	case strings.Contains(err.Error(), "connection refused"):

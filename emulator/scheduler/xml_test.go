@@ -1,6 +1,10 @@
 package scheduler
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +167,22 @@ func FuzzParseResponse(f *testing.F) {
 			_ = og.Decide(&og.Order{}, og.Answer{HTTPStatus: 200, Response: r}, og.RetryWindow{}, time.Unix(0, 0))
 		}
 	})
+}
+
+// O6a: why no answer arrived, for a person; a send the sandbox's own shutdown cut is not
+// blamed on the merchant.
+func TestTransportError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("Post: %w", context.Canceled), "the sandbox stopped"},
+		{fmt.Errorf("Post: %w", context.DeadlineExceeded), "no answer within 3s"},
+		{errors.New("dial tcp: connection refused"), "nothing listens"},
+		{io.EOF, "closed without an answer"},
+	} {
+		if got := transportError(tc.err, 3*time.Second); !strings.Contains(got, tc.want) {
+			t.Errorf("transportError(%v) = %q, want it to contain %q", tc.err, got, tc.want)
+		}
+	}
 }
