@@ -7,6 +7,7 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -301,6 +302,9 @@ func checkMerchant(m *og.Merchant, problem func(key, format string, args ...any)
 		m.Timezone = DefaultTimezone
 	}
 	loc, err := time.LoadLocation(m.Timezone)
+	if err == nil && m.Timezone == "Local" {
+		err = errors.New("the machine's own zone")
+	}
 	if err != nil {
 		problem("timezone", "unknown time zone %q: use an IANA name such as America/Chicago or Europe/London", m.Timezone)
 	}

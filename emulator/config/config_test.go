@@ -159,6 +159,8 @@ func TestParseRefusals(t *testing.T) {
 			[]string{":4: unknown key \"methd\" (known keys here: method, url, hours, timeout)"}},
 		{"config/unknown_tls_key", "tls: {crt: a.pem}\n", []string{":1: unknown key \"crt\" under tls"}},
 		{"config/tls_key_without_cert", "tls: {key: ./k.pem}\n", []string{":1: tls.cert:"}},
+		{"config/null_merchant", "merchants:\n  - null\n" + good("a"), []string{":2: merchants: an empty (null) entry"}},
+		{"config/local_timezone", "merchants:\n" + good("a") + "    timezone: Local\n", []string{":4: merchants[0].timezone: unknown time zone \"Local\""}},
 		{"config/second_document", "listen: 127.0.0.1:8080\n---\nbogus: 1\n", []string{"a second YAML document"}},
 		{"config/journal_cap_overflows", "journal_max_bytes: 99999999999GiB\n", []string{"more bytes than a size can hold"}},
 		{"O1/hour_a_word", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {hours: six}\n",
@@ -323,5 +325,14 @@ func TestPlacementURLCredentialsAreWarnedAbout(t *testing.T) {
 	c, err := Load([]string{"--config", writeFile(t, "merchants:\n  - merchant_id: acme\n    hash_key: \""+key+"\"\n    placement: {url: \"http://bot:pw@127.0.0.1:9000/orders\"}\n")}, env())
 	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "never sent") || strings.Contains(c.Warnings[0], "pw@") {
 		t.Fatalf("warnings %v, %v", c.Warnings, err)
+	}
+}
+
+// Settings that do nothing are accepted with a warning: a batch merchant's URL, a drop site
+// nobody can log in to.
+func TestWarningsForSettingsThatDoNothing(t *testing.T) {
+	c, err := Load([]string{"--config", writeFile(t, "merchants:\n  - merchant_id: acme\n    hash_key: \""+key+"\"\n    placement: {method: batch, url: \"http://127.0.0.1:9000/x\"}\n    sftp: {username: u}\n")}, env())
+	if err != nil || len(c.Warnings) != 2 || !strings.Contains(c.Warnings[0], "the URL is not used") || !strings.Contains(c.Warnings[1], "nobody can log in") {
+		t.Fatalf("warnings %q, %v", c.Warnings, err)
 	}
 }

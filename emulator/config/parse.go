@@ -140,6 +140,10 @@ func Parse(name string, data []byte) (Config, error) {
 	for path, line := range lines {
 		keyAt[fmt.Sprintf("%s:%d", name, line)] = path
 	}
+	if line := nullMerchant(&root); line > 0 {
+		// yaml.v3 drops a null entry of a list ("- null", "- "): say so rather than drop it.
+		return Config{}, &Error{Problems: []string{fmt.Sprintf("%s:%d: merchants: an empty (null) entry: a merchant needs at least merchant_id and hash_key", name, line)}}
+	}
 	var raw rawFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -259,6 +263,12 @@ func Parse(name string, data []byte) (Config, error) {
 		if u, err := url.Parse(m.Placement.URL); err == nil && u.User != nil {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s.placement.url: the user and password in the URL are never sent: the order POST's Authorization header carries its signature (O2). They are masked wherever the sandbox shows the URL", at(base+".placement.url"), base))
 		}
+		if m.Placement.Method == og.PlacementBatch && m.Placement.URL != "" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s.placement.url: the batch method drops order files on the SFTP site (O2): the URL is not used", at(base+".placement.url"), base))
+		}
+		if rm.SFTP.Username != "" && m.SFTP.Password == "" && len(m.SFTP.AuthorizedKeys) == 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s.sftp: neither a password nor authorized_keys: nobody can log in to this merchant's drop site", at(base), base))
+		}
 		c.Merchants = append(c.Merchants, m)
 	}
 	if len(problems) > 0 {
@@ -336,6 +346,25 @@ func yamlError(name string, err error, keyAt map[string]string) error {
 		problems = append(problems, loc+": "+m)
 	}
 	return &Error{Problems: problems}
+}
+
+// nullMerchant returns the line of a null entry of the merchants list, or 0.
+func nullMerchant(doc *yaml.Node) int {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return 0
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != "merchants" || m.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, e := range m.Content[i+1].Content {
+			if e.Kind == yaml.ScalarNode && e.Tag == "!!null" {
+				return e.Line
+			}
+		}
+	}
+	return 0
 }
 
 // walk records the line of every key path in the document.
