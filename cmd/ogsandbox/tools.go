@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -207,6 +208,10 @@ func (m *Main) health(ctx context.Context, args []string) error {
 			err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 		}
 		if !clock.WallNow().Before(deadline) {
+			var unknown x509.UnknownAuthorityError
+			if errors.As(err, &unknown) && *cacert == "" {
+				err = fmt.Errorf("%v; with tls: auto, trust the sandbox's certificate with --cacert DATA_DIR/tls-cert.pem (or OGSANDBOX_CACERT)", err)
+			}
 			return fmt.Errorf("no ready sandbox at %s: %v", *base, err)
 		}
 		select {

@@ -154,6 +154,9 @@ func ApplyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 		name := EnvName(f.Name)
 		if v := getenv(name); v != "" {
 			if e := fs.Set(f.Name, v); e != nil {
+				if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+					e = errors.New("not a boolean: use true or false (or 1, 0)")
+				}
 				err = fmt.Errorf("%s=%q: %v", name, v, e)
 			}
 		}

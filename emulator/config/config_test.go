@@ -336,3 +336,16 @@ func TestWarningsForSettingsThatDoNothing(t *testing.T) {
 		t.Fatalf("warnings %q, %v", c.Warnings, err)
 	}
 }
+
+// A boolean setting from the environment that is not one says what it takes.
+func TestEnvBooleanRefusal(t *testing.T) {
+	_, err := Load(nil, func(k string) string {
+		if k == "OGSANDBOX_EPHEMERAL" {
+			return "maybe"
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), `OGSANDBOX_EPHEMERAL="maybe": not a boolean: use true or false`) {
+		t.Fatalf("%v", err)
+	}
+}
