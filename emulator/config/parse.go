@@ -136,9 +136,12 @@ func Parse(name string, data []byte) (Config, error) {
 	_ = yaml.Unmarshal(data, &root)
 	lines := map[string]int{}
 	walk(&root, "", lines)
-	keyAt := map[string]string{}
+	keyAt := map[string]string{} // the most specific key on each line (several share "- merchant_id: x")
 	for path, line := range lines {
-		keyAt[fmt.Sprintf("%s:%d", name, line)] = path
+		k := fmt.Sprintf("%s:%d", name, line)
+		if prev, ok := keyAt[k]; !ok || len(path) > len(prev) || len(path) == len(prev) && path > prev {
+			keyAt[k] = path
+		}
 	}
 	if line := nullMerchant(&root); line > 0 {
 		// yaml.v3 drops a null entry of a list ("- null", "- "): say so rather than drop it.
