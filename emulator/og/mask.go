@@ -148,7 +148,7 @@ func MaskCardNumbers(s string) string {
 type span struct{ start, end int }
 
 // cardLayouts are the digit groups cards print their numbers in.
-var cardLayouts = [][]int{{4, 4, 4, 4}, {4, 4, 4, 4, 3}, {4, 6, 5}, {4, 6, 4}, {4, 3, 3, 3}}
+var cardLayouts = [][]int{{4, 4, 4, 4}, {4, 4, 4, 4, 3}, {4, 4, 4, 3}, {4, 6, 5}, {4, 6, 4}, {4, 3, 3, 3}}
 
 // cardLayout reports whether groups are laid out as a card prints its number: one run, or
 // one of cardLayouts.
@@ -162,7 +162,8 @@ func cardLayout(groups []span) bool {
 }
 
 // cardNetwork reports whether d (13 to 19 digits) has the prefix and length of a card network's
-// numbers: Visa, Mastercard, American Express, Discover, UnionPay, JCB, Diners Club.
+// numbers: Visa, Mastercard, American Express, Discover, UnionPay, JCB, Diners Club, Mir,
+// Maestro.
 func cardNetwork(d []byte) bool {
 	n := len(d)
 	if n < 13 || n > 19 {
@@ -188,6 +189,10 @@ func cardNetwork(d []byte) bool {
 		return n >= 16 // JCB
 	case p(3) >= 300 && p(3) <= 305, p(2) == 36, p(2) == 38, p(2) == 39:
 		return n >= 14 // Diners Club
+	case p(4) >= 2200 && p(4) <= 2204:
+		return n >= 16 // Mir
+	case p(2) == 50, p(2) >= 56 && p(2) <= 69:
+		return true // Maestro: 12 to 19 digits
 	}
 	return false
 }

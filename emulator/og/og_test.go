@@ -179,13 +179,16 @@ func TestMaskCardNumbers(t *testing.T) {
 		"plain text":                               "plain text",
 		"label=Visa+4111+1111+1111+1111&x=1":       "label=Visa+****1111&x=1",
 		// Long numbers that pass the Luhn check but are no network's card: order ids, dates, phones.
-		`"merchant_order_id":"20240601000000003"`: `"merchant_order_id":"20240601000000003"`,
-		"id 2024060100000001":                     "id 2024060100000001",
-		"ref 70000000000000003":                   "ref 70000000000000003",
-		"2024-02-02 2024-01-01":                   "2024-02-02 2024-01-01",
-		"phone 555-005-0005 00155":                "phone 555-005-0005 00155",
-		"3782-822463-10005":                       "****0005", // American Express, 4-6-5
-		"%22Visa%204111%201111%201111%201111%22":  "%22Visa%20****1111%22",
+		`"merchant_order_id":"20240601000000003"`:   `"merchant_order_id":"20240601000000003"`,
+		"id 2024060100000001":                       "id 2024060100000001",
+		"ref 70000000000000003":                     "ref 70000000000000003",
+		"2024-02-02 2024-01-01":                     "2024-02-02 2024-01-01",
+		"phone 555-005-0005 00155":                  "phone 555-005-0005 00155",
+		"3782-822463-10005":                         "****0005", // American Express, 4-6-5
+		"3782 8224 6310 005":                        "****0005", // and 4-4-4-3
+		"maestro 6759649826438453 5018000000000009": "maestro ****8453 ****0009",
+		"mir 2200000000000004":                      "mir ****0004",
+		"%22Visa%204111%201111%201111%201111%22":    "%22Visa%20****1111%22",
 	} {
 		if got := MaskCardNumbers(in); got != want {
 			t.Errorf("MaskCardNumbers(%q) = %q, want %q", in, got, want)
