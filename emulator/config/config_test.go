@@ -150,7 +150,13 @@ func TestParseRefusals(t *testing.T) {
 		{"config/type_error", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    reminder_days: soon\n",
 			[]string{":4: merchants[0].reminder_days is a string (`soon`), not a whole number"}},
 		{"X2/secret_of_the_wrong_type_is_not_quoted", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    api_keys: my-Secret-ApiKey-9999\n",
-			[]string{":4: merchants[0].api_keys is a string (a secret, not shown), not a list"}},
+			[]string{":4: merchants[0].api_keys is a string (not shown: it may be a secret), not a list"}},
+		{"X2/flow_style_secret_not_quoted", "merchants: [{merchant_id: acme, hash_key: \"" + key + "\", api_keys: Secr}]\n",
+			[]string{":1: a value is a string (not shown: it may be a secret), not a list"}},
+		{"X2/unknown_anchor_not_quoted", "merchants:\n" + good("a") + "    sftp: {username: u, password: *Secr3t}\n",
+			[]string{"an alias (*name) names no anchor"}},
+		{"X2/unparseable_url_password_masked", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {url: \"http://u:Secrit@host:80x/o\"}\n",
+			[]string{"\"http://xxxxx@host:80x/o\" is not an http:// or https:// URL"}},
 		{"X2/duplicate_api_key_masked", "merchants:\n" + good("a") + "    api_keys: [Dup-Secret-Key-1234]\n" + good("b") + "    api_keys: [Dup-Secret-Key-1234]\n",
 			[]string{"duplicate API key ****1234"}},
 		{"X2/bad_url_password_masked", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {url: \"ftp://u:TopSecretPw@host/x\"}\n",
@@ -347,5 +353,22 @@ func TestEnvBooleanRefusal(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), `OGSANDBOX_EPHEMERAL="maybe": not a boolean: use true or false`) {
 		t.Fatalf("%v", err)
+	}
+}
+
+// Valid YAML shapes still read: a trailing document marker, tls values through an alias.
+func TestParseAcceptsYAMLShapes(t *testing.T) {
+	for name, body := range map[string]string{
+		"trailing_document_marker": "listen: 127.0.0.1:8080\n---\n",
+		"trailing_marker_comment":  "listen: 127.0.0.1:8080\n---\n# nothing\n",
+		"tls_through_an_alias":     "data_dir: &d ./c.pem\ntls: {cert: *d, key: *d}\n",
+	} {
+		c, err := Parse(filepath.Join(t.TempDir(), "ogsandbox.yaml"), []byte(body))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if name == "tls_through_an_alias" && !strings.HasSuffix(c.TLS.Cert, "c.pem") {
+			t.Errorf("tls.cert through an alias: %q", c.TLS.Cert)
+		}
 	}
 }

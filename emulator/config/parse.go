@@ -44,21 +44,16 @@ func (t *rawTLS) UnmarshalYAML(n *yaml.Node) error {
 		t.Cert = n.Value
 		return nil
 	}
-	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: tls is \"auto\" or {cert: FILE, key: FILE}", n.Line)
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch k.Value {
-		case "cert":
-			t.Cert = v.Value
-		case "key":
-			t.Key = v.Value
-		default:
-			return fmt.Errorf("line %d: unknown key %q under tls (known keys here: cert, key)", k.Line, k.Value)
+	if n.Kind == yaml.MappingNode {
+		// Node.Decode does not refuse unknown keys as the file's decoder does.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value != "cert" && k.Value != "key" && k.Value != "<<" {
+				return fmt.Errorf("line %d: unknown key %q under tls (known keys here: cert, key)", k.Line, k.Value)
+			}
 		}
 	}
-	return nil
+	type plain rawTLS
+	return n.Decode((*plain)(t))
 }
 
 type rawMerchant struct {
@@ -136,13 +131,7 @@ func Parse(name string, data []byte) (Config, error) {
 	_ = yaml.Unmarshal(data, &root)
 	lines := map[string]int{}
 	walk(&root, "", lines)
-	keyAt := map[string]string{} // the most specific key on each line (several share "- merchant_id: x")
-	for path, line := range lines {
-		k := fmt.Sprintf("%s:%d", name, line)
-		if prev, ok := keyAt[k]; !ok || len(path) > len(prev) || len(path) == len(prev) && path > prev {
-			keyAt[k] = path
-		}
-	}
+	keyAt := keysByLine(name, lines)
 	if line := nullMerchant(&root); line > 0 {
 		// yaml.v3 drops a null entry of a list ("- null", "- "): say so rather than drop it.
 		return Config{}, &Error{Problems: []string{fmt.Sprintf("%s:%d: merchants: an empty (null) entry: a merchant needs at least merchant_id and hash_key", name, line)}}
@@ -155,7 +144,7 @@ func Parse(name string, data []byte) (Config, error) {
 		return Config{}, yamlError(name, err, keyAt)
 	}
 	var more yaml.Node
-	if err := dec.Decode(&more); err == nil {
+	if err := dec.Decode(&more); err == nil && len(more.Content) > 0 && more.Content[0].Tag != "!!null" {
 		return Config{}, &Error{Problems: []string{fmt.Sprintf("%s:%d: a second YAML document ('---'): a configuration is one document", name, more.Line)}}
 	}
 
@@ -318,9 +307,37 @@ func yamlTargets(goType string) string {
 	return "a mapping"
 }
 
-// yamlError rewrites yaml.v3's messages as "file:line: ..." lines; keyAt names the key on each
-// "file:line", for messages that do not.
-func yamlError(name string, err error, keyAt map[string]string) error {
+// lineKey is what a line of the file holds: its key, when one key is on it (or keys that
+// nest, as in "- merchant_id: x"), and whether any key on it is a secret's.
+type lineKey struct {
+	path   string
+	secret bool
+}
+
+// keysByLine maps "file:line" to what the line holds.
+func keysByLine(name string, lines map[string]int) map[string]lineKey {
+	byLine := map[int][]string{}
+	for path, line := range lines {
+		byLine[line] = append(byLine[line], path)
+	}
+	out := map[string]lineKey{}
+	for line, paths := range byLine {
+		sort.Slice(paths, func(i, j int) bool { return len(paths[i]) > len(paths[j]) })
+		k := lineKey{path: paths[0]}
+		for _, p := range paths {
+			k.secret = k.secret || secretKey.MatchString(p)
+			if !strings.HasPrefix(paths[0], p) {
+				k.path = "" // keys side by side (flow style): which one is at fault is not known
+			}
+		}
+		out[fmt.Sprintf("%s:%d", name, line)] = k
+	}
+	return out
+}
+
+// yamlError rewrites yaml.v3's messages as "file:line: ..." lines; keyAt says what each
+// "file:line" holds, for messages that do not name their key.
+func yamlError(name string, err error, keyAt map[string]lineKey) error {
 	var te *yaml.TypeError
 	var msgs []string
 	if errors.As(err, &te) {
@@ -337,14 +354,18 @@ func yamlError(name string, err error, keyAt map[string]string) error {
 		if g := unknownField.FindStringSubmatch(m); g != nil {
 			m = fmt.Sprintf("unknown key %q (known keys here: %s)", g[1], knownKeys[g[2]])
 		} else if g := badType.FindStringSubmatch(m); g != nil {
-			key, val := "a value", "`"+g[2]+"`"
-			if k, ok := keyAt[loc]; ok {
-				key = k
-				if secretKey.MatchString(k) {
-					val = "a secret, not shown"
-				}
+			// The value is quoted only when its key is known and no secret's: several keys may
+			// share a line (flow style), and a value may stand on the line after its key.
+			key, val := "a value", "not shown: it may be a secret"
+			if k := keyAt[loc]; k.path != "" {
+				key = k.path
+			}
+			if k := keyAt[loc]; k.path != "" && !k.secret {
+				val = "`" + g[2] + "`"
 			}
 			m = fmt.Sprintf("%s is a %s (%s), not %s", key, yamlKinds[g[1]], val, yamlTargets(g[3]))
+		} else if strings.HasPrefix(m, "unknown anchor ") {
+			m = "an alias (*name) names no anchor (&name) before it; a value starting with * must be quoted (a secret such as a hash key or password included)"
 		}
 		problems = append(problems, loc+": "+m)
 	}

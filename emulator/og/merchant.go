@@ -3,6 +3,7 @@ package og
 import (
 	"net/url"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -79,10 +80,26 @@ type PlacementView struct {
 // credentials) wherever the sandbox shows or keeps the URL (X2).
 func RedactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err == nil && u.User == nil {
 		return s
 	}
-	return u.Redacted()
+	if err == nil {
+		return u.Redacted()
+	}
+	// Unparseable (a bad port, an unescaped '%'): hide whatever stands between the scheme and
+	// the last '@' of the host part.
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	host := rest
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		host = rest[:i]
+	}
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		return scheme + "://xxxxx" + rest[at:]
+	}
+	return s
 }
 
 // View returns the merchant without its secrets.
