@@ -146,7 +146,7 @@ func placementURL(mc *og.Merchant, base string) string {
 	if mc.Placement.URL == "" {
 		return base + refmerchant.Path + " (the built-in reference merchant: no endpoint configured)"
 	}
-	return config.RedactURL(mc.Placement.URL)
+	return og.RedactURL(mc.Placement.URL)
 }
 
 func clockNote(sb *sandbox.Sandbox) string {

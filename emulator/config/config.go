@@ -137,9 +137,6 @@ func ServeFlags(fs *flag.FlagSet) {
 	fs.Bool("print-config", false, "print the effective configuration, secrets masked, and exit")
 }
 
-// RedactURL hides the password of a URL's user information, for printing (og.RedactURL).
-func RedactURL(s string) string { return og.RedactURL(s) }
-
 // ApplyEnv sets every flag of fs that the command line left unset from the environment
 // variable OGSANDBOX_<FLAG> (dashes become underscores): every flag of every command reads
 // one (CONTROL.md).

@@ -490,7 +490,7 @@ func (c Config) Masked() string {
 			fmt.Fprintf(&b, "    catalogue: %s\n", m.Catalogue)
 		}
 		fmt.Fprintf(&b, "    placement: {method: %s, url: %q, hours: %v, timeout: %s}\n    reminder_days: %d\n    feed_pickup: %s\n",
-			m.Placement.Method, RedactURL(m.Placement.URL), m.Placement.Hours, m.Placement.Timeout, m.ReminderDays, m.FeedPickup)
+			m.Placement.Method, og.RedactURL(m.Placement.URL), m.Placement.Hours, m.Placement.Timeout, m.ReminderDays, m.FeedPickup)
 	}
 	return b.String()
 }

@@ -212,6 +212,38 @@ func luhn(digits []byte) bool {
 	return sum%10 == 0
 }
 
+// CardDigitsAtEnd returns how many bytes at the end of s are a run of digits that may begin
+// a card number cut short (more than six digits, in groups MaskCardNumbers' separators join),
+// or 0. The journal masks them in a body its bound cut and nothing parsed (X2). A URL escape's
+// hex digits ("%2011") count as no card's.
+func CardDigitsAtEnd(s string) int {
+	d, digits := len(s), 0 // the run starts at d
+	for d > 0 {
+		escape := d >= 3 && s[d-3] == '%' && isHexDigit(s[d-2]) && isHexDigit(s[d-1])
+		if isDigit(s[d-1]) && !escape {
+			d, digits = d-1, digits+1
+			continue
+		}
+		sep := 0
+		switch {
+		case escape:
+			if cardSeparator(s[d-3:d]) == 3 {
+				sep = 3
+			}
+		case cardSeparator(s[d-1:d]) == 1:
+			sep = 1
+		}
+		if sep == 0 || d-sep < 1 || !isDigit(s[d-sep-1]) {
+			break
+		}
+		d -= sep
+	}
+	if digits <= 6 {
+		return 0
+	}
+	return len(s) - d
+}
+
 // cardSeparator returns the length of the separator s starts with, between a card number's
 // digit groups: a space or a dash, or + or %20 in URL-encoded text; else 0.
 func cardSeparator(s string) int {

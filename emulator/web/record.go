@@ -299,27 +299,7 @@ func (m masker) cutShort(s string, scan bool) string {
 		n = max(n, overlap(s, f))
 	}
 	if scan {
-		d, digits := len(s), 0 // the run starts at d: digit groups and og.MaskCardNumbers' separators
-		for d > 0 {
-			escape := d >= 3 && s[d-3] == '%' && isHex(s[d-2]) && isHex(s[d-1]) // its digits are no card's
-			if isDigit(s[d-1]) && !escape {
-				d, digits = d-1, digits+1
-				continue
-			}
-			sep := 0
-			if escape && s[d-3:d] == "%20" {
-				sep = 3
-			} else if !escape && (s[d-1] == ' ' || s[d-1] == '-' || s[d-1] == '+') {
-				sep = 1
-			}
-			if sep == 0 || d-sep < 1 || !isDigit(s[d-sep-1]) {
-				break
-			}
-			d -= sep
-		}
-		if digits > 6 {
-			n = max(n, len(s)-d)
-		}
+		n = max(n, og.CardDigitsAtEnd(s))
 	}
 	if n < minCut {
 		return s
@@ -358,10 +338,6 @@ func overlap(s, f string) int {
 	}
 	return k
 }
-
-func isDigit(b byte) bool { return '0' <= b && b <= '9' }
-
-func isHex(b byte) bool { return isDigit(b) || 'a' <= b|0x20 && b|0x20 <= 'f' }
 
 // holdsCC reports whether s holds "cc_", in any case: the start of a payment field's name.
 func holdsCC(s string) bool {
