@@ -472,3 +472,22 @@ func TestMerchantListingsRefuseUnknownParameters(t *testing.T) {
 		}
 	}
 }
+
+// F6, C1 through the control API's products PUT (a feed XML body, validated as a feed): a
+// default frequency no checkout could take is refused on its field; a feed declaring Latin-1
+// with a byte order mark is read when its text is ASCII.
+func TestProductsPUTReadsFeedsAsTheDropSiteDoes(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	url := sb.URL() + "/_sandbox/merchants/" + demoID + "/products"
+	product := func(id, extra string) string {
+		return `<product><name><![CDATA[Widget]]></name><product_id>` + id + `</product_id><sku>` + id + `</sku><price>2.00</price><in_stock>1</in_stock>` + extra + `</product>`
+	}
+	r := do(t, "PUT", url, "\xef\xbb\xbf"+`<?xml version="1.0" encoding="ISO-8859-1"?><products>`+product("L-1", "")+`</products>`)
+	if r.Status != 200 || strings.Contains(string(r.Body), "outside any") {
+		t.Fatalf("an ASCII feed declaring Latin-1, with a byte order mark: %d %s", r.Status, r.Body)
+	}
+	r = do(t, "PUT", url, `<products>`+product("F-1", "<every>9999999999</every><every_period>4</every_period>")+`</products>`)
+	if r.Status != 400 || !strings.Contains(string(r.Body), `"rule":"F6"`) || !strings.Contains(string(r.Body), "ten years") {
+		t.Fatalf("a default frequency over ten years: %d %s", r.Status, r.Body)
+	}
+}
