@@ -102,10 +102,10 @@ type Attempt struct {
 	Wall        time.Time  `json:"wall_time"`
 	Method      string     `json:"method"` // api or batch
 	URL         string     `json:"url,omitempty"`
-	Request     string     `json:"request,omitempty"` // the order XML
-	File        string     `json:"file,omitempty"`    // batch method: the order file it went out in
+	Request     string     `json:"request"`        // the order XML
+	File        string     `json:"file,omitempty"` // batch method: the order file it went out in
 	HTTPStatus  int        `json:"http_status,omitempty"`
-	Response    string     `json:"response,omitempty"`
+	Response    string     `json:"response"`        // empty when none came (Error says why)
 	Error       string     `json:"error,omitempty"` // transport failure: refused, timed out
 	DurationMS  float64    `json:"duration_ms,omitempty"`
 	Decision    string     `json:"decision,omitempty"` // empty while the answer is awaited

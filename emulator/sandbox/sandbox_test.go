@@ -188,6 +188,12 @@ func TestJournalRecordsAndMasks(t *testing.T) {
 	if miss.Surface != og.SurfaceHTTP || miss.Status != 404 || miss.Direction != og.DirectionIn {
 		t.Fatalf("404 entry %+v", miss)
 	}
+	// CONTROL.md: every entry carries the rule ids it broke, [] when none.
+	var raw struct{ Entries []map[string]any }
+	r.JSON(t, &raw)
+	if rules, ok := raw.Entries[0]["rules"].([]any); !ok || len(rules) != 0 {
+		t.Fatalf("the advance's rules: %#v, want []", raw.Entries[0]["rules"])
+	}
 	for _, secret := range []string{"hunter2-secret", "4111111111111111", "secret-api-key-123456", sig} {
 		if strings.Contains(string(r.Body), secret) {
 			t.Errorf("journal shows secret %q", secret)

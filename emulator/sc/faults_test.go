@@ -70,8 +70,15 @@ func TestP8_ResendsAfter5xx(t *testing.T) {
 	}
 	body := prefixed(purchase("P8-GOOD"))
 	for i := range 4 {
-		if st := post(t, sb, body).Status; st != 503 {
-			t.Fatalf("attempt %d: %d, want the injected 503", i, st)
+		r := post(t, sb, body)
+		if r.Status != 503 {
+			t.Fatalf("attempt %d: %d, want the injected 503", i, r.Status)
+		}
+		// CONTROL.md: a diagnostic is {rule, field, message}, also the fault's.
+		var ans struct{ Diagnostics []map[string]any }
+		r.JSON(t, &ans)
+		if len(ans.Diagnostics) != 1 || ans.Diagnostics[0]["rule"] != "P8" || ans.Diagnostics[0]["field"] != "request" {
+			t.Fatalf("the injected 503's diagnostics: %s", r.Body)
 		}
 	}
 	if c := checksOf(t, sb)["resend_after_5xx/P8-GOOD"]; c.Status != og.CheckPending || !strings.Contains(c.Message, "after 24 hours is still to come") {

@@ -265,7 +265,7 @@ func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr 
 			}
 			record(f.Status)
 			return c.JSON(f.Status, map[string]any{"detail": http.StatusText(f.Status),
-				"diagnostics": []og.Diagnostic{og.Warning("P8", "", fmt.Sprintf("%s (PUT /_sandbox/faults); P8: on a 5xx, resend 3 times within 10 minutes, then once after 24 hours", f.Describe()))}})
+				"diagnostics": []og.Diagnostic{og.Warning("P8", "request", fmt.Sprintf("%s (PUT /_sandbox/faults); P8: on a 5xx, resend 3 times within 10 minutes, then once after 24 hours", f.Describe()))}})
 		}
 	}
 

@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -309,6 +310,14 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 			if ms != nil && len(ms.received()) != tc.posts {
 				t.Fatalf("%d POSTs, want %d:\n%s", len(ms.received()), tc.posts, ledger(o))
 			}
+			if tc.down {
+				// CONTROL.md: each attempt with time, request, response, decision; no answer
+				// came, so the response is empty, not left out.
+				raw := rawAttempts(t, sb)
+				if len(raw) == 0 || raw[0]["response"] != "" || raw[0]["request"] == "" || raw[0]["time"] == nil {
+					t.Fatalf("attempts as listed: %v", raw)
+				}
+			}
 			last := o.Attempts[len(o.Attempts)-1]
 			if last.Rule != tc.rule || last.Decision == "" {
 				t.Fatalf("last decision %q (%s), want rule %q", last.Decision, last.Rule, tc.rule)
@@ -330,6 +339,25 @@ func TestDecisionsThroughPlacement(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawAttempts returns the attempts of every order as the control API lists them.
+func rawAttempts(t *testing.T, sb *sandbox.Sandbox) []map[string]any {
+	t.Helper()
+	res, err := http.Get(sb.URL() + "/_sandbox/merchants/" + demoID + "/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var orders []struct{ Attempts []map[string]any }
+	if err := json.NewDecoder(res.Body).Decode(&orders); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, o := range orders {
+		out = append(out, o.Attempts...)
+	}
+	return out
 }
 
 func ledger(o og.Order) string {

@@ -625,6 +625,9 @@ func (j *journal) List(ctx context.Context, f og.JournalFilter) (og.JournalPage,
 		if err := unmarshal(js, &e); err != nil {
 			return page, fmt.Errorf("journal entry %d: %w", r.seq, err)
 		}
+		if e.Rules == nil {
+			e.Rules = []string{} // an entry that broke no rule lists none, rather than leave the key out
+		}
 		page.Entries = append(page.Entries, e)
 	}
 	if page.Dropped > 0 {
