@@ -171,6 +171,20 @@ func TestServeBannerAndClockCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(now, "offset 30d") {
 		t.Fatalf("clock now: %d %s", code, now)
 	}
+	// With no --url, the commands go where serve would listen with the same environment: a CI
+	// job that exports OGSANDBOX_LISTEN or OGSANDBOX_CONFIG once reaches the sandbox it started.
+	addr := strings.TrimPrefix(base, "http://")
+	_, port, _ := net.SplitHostPort(addr)
+	if code, out, errs := run(t, map[string]string{"OGSANDBOX_LISTEN": "0.0.0.0:" + port}, "health"); code != 0 || !strings.Contains(out, `"status":"ready"`) {
+		t.Fatalf("health with OGSANDBOX_LISTEN: %d %s %s", code, out, errs)
+	}
+	cfg := filepath.Join(t.TempDir(), "ogsandbox.yaml")
+	if err := os.WriteFile(cfg, []byte("listen: "+addr+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, now, errs := run(t, map[string]string{"OGSANDBOX_CONFIG": cfg}, "clock", "now"); code != 0 || !strings.Contains(now, "offset 30d") {
+		t.Fatalf("clock now with OGSANDBOX_CONFIG: %d %s %s", code, now, errs)
+	}
 	code, _, errs = run(t, nil, "clock", "advance", "2000-01-01T00:00:00Z", "--url", base)
 	if code != 1 || !strings.Contains(errs, "only moves forward") {
 		t.Fatalf("clock advance backwards: %d %s", code, errs)

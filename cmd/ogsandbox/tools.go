@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ogsandbox/ogsandbox/emulator/clock"
+	"github.com/ogsandbox/ogsandbox/emulator/config"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
 	"github.com/ogsandbox/ogsandbox/emulator/sandbox"
 )
@@ -104,6 +106,30 @@ func (m *Main) decrypt(ctx context.Context, args []string) error {
 	return nil
 }
 
+const urlUsage = "base URL of the running sandbox (default: where serve would listen with this environment: OGSANDBOX_LISTEN, or the listen and tls of OGSANDBOX_CONFIG's file; else http://127.0.0.1:8080)"
+
+// defaultBase is the base URL of the sandbox `serve` would start with this environment, so that
+// a CI job that exports OGSANDBOX_LISTEN or OGSANDBOX_CONFIG once reaches it with every command;
+// http://127.0.0.1:8080 when that configuration does not load.
+func (m *Main) defaultBase() string {
+	c, err := config.Load(nil, m.Getenv)
+	if err != nil {
+		return "http://127.0.0.1:8080"
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return "http://127.0.0.1:8080"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1" // a wildcard listen is reached on loopback
+	}
+	scheme := "http"
+	if c.TLS.Enabled() {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
 // clock talks to a running sandbox's control API.
 func (m *Main) clock(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -111,11 +137,14 @@ func (m *Main) clock(ctx context.Context, args []string) error {
 	}
 	sub := args[0]
 	fs := m.flags("clock " + sub)
-	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running sandbox")
+	base := fs.String("url", "", urlUsage)
 	cacert := fs.String("cacert", "", "PEM certificate to trust for an https URL (tls: auto writes data_dir/tls-cert.pem)")
 	pos, err := m.parse(fs, args[1:])
 	if err != nil {
 		return err
+	}
+	if *base == "" {
+		*base = m.defaultBase()
 	}
 	client, err := httpClient(*cacert, 10*time.Minute)
 	if err != nil {
@@ -180,7 +209,7 @@ func (m *Main) clock(ctx context.Context, args []string) error {
 // health asks a running sandbox whether it is ready, waiting for it up to --wait.
 func (m *Main) health(ctx context.Context, args []string) error {
 	fs := m.flags("health")
-	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running sandbox")
+	base := fs.String("url", "", urlUsage)
 	wait := fs.Duration("wait", 0, "keep asking this long before giving up (e.g. 30s)")
 	cacert := fs.String("cacert", "", "PEM certificate to trust for an https URL (tls: auto writes data_dir/tls-cert.pem)")
 	pos, err := m.parse(fs, args)
@@ -189,6 +218,9 @@ func (m *Main) health(ctx context.Context, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usageError{"health takes no arguments"}
+	}
+	if *base == "" {
+		*base = m.defaultBase()
 	}
 	client, err := httpClient(*cacert, 5*time.Second)
 	if err != nil {
