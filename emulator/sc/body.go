@@ -89,7 +89,9 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is empty; P1 wants the purchase JSON, raw or as create_request=<json>")
 	case !strings.HasPrefix(s, "{"):
 		hint := ""
-		if strings.Contains(s, "=") && strings.Contains(s, "&") {
+		if strings.HasPrefix(s, `"{`) || strings.HasPrefix(s, `"%7B`) || strings.HasPrefix(s, `"%7b`) {
+			hint = " (it is a JSON string holding the object: the purchase JSON was encoded twice, e.g. json.dumps or JSON.stringify of a string; encode the object once)"
+		} else if strings.Contains(s, "=") && strings.Contains(s, "&") {
 			hint = " (it looks like a form of several fields: the purchase POST is one JSON object, optionally behind create_request=)"
 		}
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is not a JSON object%s", hint)
@@ -99,6 +101,14 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 		return nil, err
 	}
 	d.obj = obj
+	if inner, ok := obj["create_request"]; ok && obj["merchant_id"] == nil {
+		// Python's requests.post(url, json={"create_request": purchase}) and its kin.
+		holds := "the purchase object"
+		if _, isString := inner.(string); isString {
+			holds = "the purchase JSON as a string (encoded twice)"
+		}
+		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is a JSON object whose member create_request holds %s: create_request= is a form prefix written before the JSON (create_request={...}), not a JSON key; send the purchase object itself, raw or after create_request=", holds)
+	}
 	if d.form != formWhole && d.form != formPrefixedWhole && len(d.unencoded) > 0 {
 		sort.Strings(d.unencoded)
 		list := d.unencoded

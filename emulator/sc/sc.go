@@ -97,10 +97,14 @@ func (srv *Server) Register(s *web.Server) {
 			return c.JSON(status, map[string]any{"detail": fmt.Sprintf("Method %q not allowed.", c.Request().Method),
 				"diagnostics": []og.Diagnostic{og.Finding("P1", "method", want)}})
 		case http.StatusNotFound:
+			hint := ""
+			if strings.Contains(path, "//") {
+				hint = " (the path has a doubled slash: a base URL ending in / joined to a path starting with /?)"
+			}
 			return c.JSON(status, map[string]any{"detail": "Not found.",
 				"diagnostics": []og.Diagnostic{og.Finding("P1", "path", fmt.Sprintf(
-					"no %s %s here: the purchase POST is POST /subscription/create (a trailing slash is allowed) and its result GET /subscription/{subs_req_id}/response",
-					c.Request().Method, path))}})
+					"no %s %s here%s: the purchase POST is POST /subscription/create (a trailing slash is allowed) and its result GET /subscription/{subs_req_id}/response",
+					c.Request().Method, og.Clip(path), hint))}})
 		}
 		return errors.New("not handled")
 	})

@@ -97,6 +97,9 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"P1/too_deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nests deeper"},
 		{"P1/byte_order_mark", "\ufeff" + `{"merchant_id": "x"}`, "byte-order mark"},
 		{"P1/gzip", gzipped(`{"merchant_id": "x"}`), "gzip-compressed"},
+		{"P1/wrapped_in_a_create_request_member", `{"create_request": {"merchant_id": "x"}}`, "holds the purchase object: create_request= is a form prefix"},
+		{"P1/create_request_member_holds_a_string", `{"create_request": "{\"merchant_id\": \"x\"}"}`, "as a string (encoded twice)"},
+		{"P1/json_encoded_twice", `create_request="{\"merchant_id\": \"x\"}"`, "the purchase JSON was encoded twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := post(t, sb, tc.body)
@@ -121,6 +124,7 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"POST", "/subscription/create/response", 405, "is GET /subscription/create/response"},
 		{"POST", "/subscription/create//", 404, "a trailing slash is allowed"},
 		{"POST", "/subscription/new", 404, "POST /subscription/create"},
+		{"POST", "//subscription/create", 404, "doubled slash"},
 	} {
 		r := do(t, tc.method, sb.URL()+tc.path, nil)
 		var body struct {

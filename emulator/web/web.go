@@ -81,6 +81,9 @@ func (s *Server) surfaceOf(path string) string {
 }
 
 func (s *Server) fallbackFor(path string) *prefixFallback {
+	for strings.Contains(path, "//") { // a base URL ending in / joined to a path starting with /
+		path = strings.ReplaceAll(path, "//", "/")
+	}
 	var best *prefixFallback
 	for i, f := range s.fallbacks {
 		if strings.HasPrefix(path, f.prefix) && (best == nil || len(f.prefix) > len(best.prefix)) {
