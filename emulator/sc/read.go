@@ -325,9 +325,28 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 				o.ProductID = r.str(obj, path, "product", required)
 			}
 			p.Tracking = append(p.Tracking, o)
+			r.trackedProductListed(p.Products, path, o.ProductID)
 		}
 	}
 	return p, bodyMerchant, r
+}
+
+// trackedProductListed warns when tracking entry path names a product that is not in the
+// checkout's products[]: it creates nothing, silently (P4). A SKU or variant id in place of the
+// product id is the usual cause.
+func (r *reader) trackedProductListed(products []og.PurchaseProduct, path, id string) {
+	if id == "" {
+		return
+	}
+	var ids []string
+	for _, pp := range products {
+		if pp.ProductID == id {
+			return
+		}
+		ids = append(ids, pp.ProductID)
+	}
+	r.warn("P4", path+".product", fmt.Sprintf("%s names product %s, which is not in this checkout's products[] (%s): it creates no subscription; a tracking entry names a products[] entry's product id, not its SKU or a variant id",
+		path, quote(id), og.Clip(strings.Join(ids, ", "))))
 }
 
 func (r *reader) user(u map[string]any) og.PurchaseUser {

@@ -332,6 +332,11 @@ func TestP2_FieldRules(t *testing.T) {
 			set(o, "products.0.subscription_info.tracking_override.every", "0")
 			return set(o, "products.0.subscription_info.tracking_override.every_period", 0)
 		}, status: 400, rule: "B2", field: "products[0].subscription_info.tracking_override.every", want: "one-time purchase (B2)"},
+		{name: "P4/tracking_entry_for_a_product_not_in_the_checkout", edit: func(o obj) obj {
+			set(o, "products.0.subscription_info", nil)
+			o["tracking"] = []any{obj{"product": "DF-30-LB", "offer": "o", "every": 2, "every_period": 2}}
+			return o
+		}, status: 201, rule: "P4", field: "tracking[0].product", want: `names product "DF-30-LB", which is not in this checkout's products[] (DF-30)`},
 		{name: "P3/yearly_is_a_warning", edit: func(o obj) obj {
 			return set(o, "products.0.subscription_info.tracking_override.every_period", "4")
 		}, status: 201, rule: "P3", field: "products[0].subscription_info.tracking_override.every_period", want: "beyond P3's"},
