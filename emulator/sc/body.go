@@ -260,9 +260,14 @@ func (d *decoded) forget(path string) {
 }
 
 func (d *decoded) decodeString(s string, at []byte) string {
+	plus := formPlus(s, at)
+	if plus {
+		d.leafDiags = append(d.leafDiags, og.Warning("C2", string(at), fmt.Sprintf(
+			"%s has '+' between words, as form encoding writes a space (PHP urlencode, Python quote_plus, Java URLEncoder): staging decodes each value as a URL path would, so the '+' stays a plus; encode with rawurlencode, quote or encodeURIComponent, which write a space as %%20 (C2)", quote(s))))
+	}
 	if !strings.Contains(s, "%") {
 		for i := 0; i < len(s); i++ {
-			if !unreserved(s[i]) && !isAESField(at) {
+			if !unreserved(s[i]) && !isAESField(at) && !(plus && s[i] == '+') {
 				d.unencoded = append(d.unencoded, string(at))
 				break
 			}
@@ -283,6 +288,24 @@ func (d *decoded) decodeString(s string, at []byte) string {
 	}
 	return dec
 }
+
+// formPlus reports whether s, the value at path, looks form-encoded: a '+' between two letters
+// or digits in a customer's text (a name, an address line) where a space was meant. An email's
+// plus address and a phone's leading '+' are left alone, and so are payment fields (a token may
+// be base64).
+func formPlus(s string, path []byte) bool {
+	if !bytes.HasPrefix(path, []byte("user.")) || bytes.HasSuffix(path, []byte("email")) || strings.Contains(s, " ") {
+		return false
+	}
+	for i := 1; i+1 < len(s); i++ {
+		if s[i] == '+' && alnum(s[i-1]) && alnum(s[i+1]) {
+			return true
+		}
+	}
+	return false
+}
+
+func alnum(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func isAESField(path []byte) bool {
 	return bytes.HasSuffix(path, []byte("cc_holder")) || bytes.HasSuffix(path, []byte("cc_exp_date")) ||

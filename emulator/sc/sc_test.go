@@ -436,6 +436,24 @@ func TestC2_UnencodedValuesWarnOnce(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d C2 warnings, want one listing the fields", n)
 	}
+	// Values form-encoded (PHP urlencode, Python quote_plus) keep their '+' (P1's path
+	// decoding): the warning says so, and names the encoder to use, not "not URL-encoded".
+	body := prefixed(set(set(purchase("C2-PLUS"), "user.first_name", "MARYANN"), "user.shipping_address.address", "ADDRESSLINE"))
+	body = strings.NewReplacer(`"MARYANN"`, `"Mary+Ann"`, `"ADDRESSLINE"`, `"1+Main+St%2C+Apt+4"`).Replace(body)
+	r = post(t, sb, body)
+	res = decode(t, r)
+	var plus []string
+	for _, d := range res.Diagnostics {
+		if d.Rule == "C2" {
+			plus = append(plus, d.Field)
+			if !strings.Contains(d.Message, "the '+' stays a plus") || !strings.Contains(d.Message, "rawurlencode") {
+				t.Fatalf("C2 warning: %+v", d)
+			}
+		}
+	}
+	if r.Status != 201 || strings.Join(plus, ",") != "user.first_name,user.shipping_address.address" {
+		t.Fatalf("%d, C2 warnings on %v: %s", r.Status, plus, r.Body)
+	}
 	// A clean per-field encoded request has no diagnostics at all: staging's exact 201.
 	r = post(t, sb, prefixed(purchase("C2-2")))
 	if r.Status != 201 || strings.Contains(string(r.Body), "diagnostics") {
