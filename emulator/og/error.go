@@ -27,6 +27,9 @@ type Error struct {
 	Field       string
 	Message     string
 	Diagnostics []Diagnostic
+	// Wire is staging's own text for the answer's error fields, where Message (which the
+	// diagnostics carry) explains more than staging says.
+	Wire string
 }
 
 // Error implements the error interface.

@@ -149,8 +149,10 @@ func (srv *Server) authenticate(c echo.Context) (auth, *og.Error) {
 	if !ok {
 		m, ok = srv.Merchants.ByID(h.PublicID)
 		if !ok {
-			return auth{}, og.Errorf(og.EUNAUTHORIZED, "A4", "authorization.public_id",
-				"no merchant has public_id %q: use the public_id the sandbox printed at start-up (GET /_sandbox/merchants lists them)", h.PublicID)
+			e := og.Errorf(og.EUNAUTHORIZED, "A4", "authorization.public_id",
+				"no merchant has public_id %s: use the public_id the sandbox printed at start-up (GET /_sandbox/merchants lists them)", quote(h.PublicID))
+			e.Wire = msgInvalidMerchant + og.Clip(h.PublicID) // REFERENCE §3.4
+			return auth{}, e
 		}
 		// Real integrations send one id in both places (the SFCC cartridge fills the header's
 		// public_id and the body's merchant_id from one setting), and staging takes it
@@ -233,7 +235,11 @@ func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr 
 		web.AddDiagnostics(c, all...)
 		dec, decErr := decodeBody(raw)
 		redactUnprocessed(c, dec, decErr, a.m)
-		return c.JSON(http.StatusUnauthorized, map[string]any{"error": aerr.Message, "errors": map[string]any{aerr.Field: aerr.Message}, "diagnostics": all})
+		wire := aerr.Message
+		if aerr.Wire != "" {
+			wire = aerr.Wire
+		}
+		return c.JSON(http.StatusUnauthorized, map[string]any{"error": wire, "errors": map[string]any{aerr.Field: wire}, "diagnostics": all})
 	}
 	m := a.m
 	diags = append(diags, a.warnings...)
@@ -378,11 +384,15 @@ func errorBody(errs map[string]any, diags []og.Diagnostic) map[string]any {
 			continue
 		}
 		if v, ok := errs[d.Field].(string); ok {
-			body["error_message"] = v
+			key := "error_message"
+			if d.Field == "merchant_id" {
+				key = "error" // staging's merchant errors are {"error": ...} (REFERENCE §3.4)
+			}
+			body[key] = v
 			break
 		}
 	}
-	if _, ok := body["error_message"]; !ok {
+	if _, ok := body["error_message"]; !ok && body["error"] == nil {
 		// Per-product errors only: the first message of the first product, in key order.
 		keys := make([]string, 0, len(errs))
 		for k := range errs {

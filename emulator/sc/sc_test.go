@@ -218,6 +218,9 @@ func TestA_Authentication(t *testing.T) {
 			if !strings.Contains(msg, tc.want) || tc.status >= 400 && (res.Error == "" || len(res.Errors) == 0) {
 				t.Fatalf("%s diagnostic %q, want it to contain %q: %s", tc.rule, msg, tc.want, r.Body)
 			}
+			if tc.name == "A4/unknown_public_id" && res.Error != "Invalid Merchant nobody" {
+				t.Fatalf("error %q, want staging's \"Invalid Merchant nobody\" (REFERENCE §3.4)", res.Error)
+			}
 		})
 	}
 	// A refusal of a header naming the demo merchant is journaled under it: the commonest
@@ -375,8 +378,13 @@ func TestP2_FieldRules(t *testing.T) {
 			if tc.wire != "" && res.Errors[tc.field] != tc.wire {
 				t.Errorf("errors[%q] = %v, want staging's %q", tc.field, res.Errors[tc.field], tc.wire)
 			}
-			if tc.status == 400 && res.ErrorMessage == "" {
+			if tc.status == 400 && res.ErrorMessage == "" && res.Error == "" {
 				t.Errorf("a 400 without error_message: %s", r.Body)
+			}
+			// Staging's merchant errors are {"error": ...}, the others {"error_message": ...}
+			// (REFERENCE §3.4).
+			if tc.field == "merchant_id" && tc.status == 400 && (res.Error != tc.wire || res.ErrorMessage != "") {
+				t.Errorf("error %q, error_message %q: want staging's {\"error\": %q}", res.Error, res.ErrorMessage, tc.wire)
 			}
 		})
 	}
