@@ -31,6 +31,9 @@ func ParseDate(s string) (Date, error) {
 	if err != nil {
 		return Date{}, fmt.Errorf("%q is not a date YYYY-MM-DD", s)
 	}
+	if t.Year() == 0 { // the zero Date means "none": a year 0000 would pass for no date at all
+		return Date{}, fmt.Errorf("%q is not a date: there is no year 0000", s)
+	}
 	return DateOf(t, time.UTC), nil
 }
 

@@ -265,7 +265,7 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 		}
 		if pp.SKU != "" && cat.SKU != "" && pp.SKU != cat.SKU {
 			plan.Diagnostics = append(plan.Diagnostics, Warning("F2", fmt.Sprintf("products[%d].sku", pp.Index),
-				fmt.Sprintf("sku %q differs from the catalogue's sku %q for product %s; the catalogue's is used", pp.SKU, cat.SKU, pp.ProductID)))
+				fmt.Sprintf("sku %q differs from the catalogue's sku %q for product %s; the catalogue's is used", Clip(pp.SKU), cat.SKU, pp.ProductID)))
 		}
 		freq := optin.Frequency
 		if optin.ZeroSent {

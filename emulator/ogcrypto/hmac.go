@@ -97,8 +97,8 @@ func Verify(key string, s Signed, wall time.Time) *og.Error {
 			s.TS, signedAt.UTC().Format(time.RFC3339), old)
 	} else if -age > MaxSkew {
 		return og.Errorf(og.EUNAUTHORIZED, "A3", tsField,
-			"ts %d (%s) is %s in the future; check the signing server's clock",
-			s.TS, signedAt.UTC().Format(time.RFC3339), roundAge(-age))
+			"ts %d (%s) is %s in the future, past the %s ahead a signature is accepted for; check the signing server's clock",
+			s.TS, signedAt.UTC().Format(time.RFC3339), roundAge(-age), roundAge(MaxSkew))
 	}
 	want := digest(key, Message(s.DataPoint, s.TrustLevel, s.TS))
 	if got, err := base64.StdEncoding.DecodeString(s.Sig); err == nil && hmac.Equal(got, want) {

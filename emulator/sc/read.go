@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ogsandbox/ogsandbox/emulator/og"
 	"github.com/ogsandbox/ogsandbox/emulator/ogcrypto"
@@ -202,6 +203,12 @@ func (r *reader) object(obj map[string]any, path, key string, n need) map[string
 		} else {
 			r.missing(p, n) // an empty string for an object: what some clients send for none
 		}
+	case []any:
+		hint := ""
+		if len(x) == 0 {
+			hint = " (PHP's json_encode writes an empty array for an empty object: send {}, with JSON_FORCE_OBJECT or new stdClass, or leave the field out)"
+		}
+		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got %s%s", p, og.JSONKind(x), hint))
 	default:
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be an object, got %s", p, og.JSONKind(x)))
 	}
@@ -471,7 +478,9 @@ func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 			}
 		}
 	}
-	if t, ok := r.integer(obj, "payment", "cc_type", wanted); ok {
+	if s, isString := obj["cc_type"].(string); isString && strings.IndexFunc(s, unicode.IsLetter) >= 0 {
+		r.fail("P3", "payment.cc_type", msgInvalid, fmt.Sprintf("cc_type %s is a name; P3 wants the card type's number: 1 (Visa), 2 (MasterCard), 3 (American Express) or 4 (Discover)", quote(s)))
+	} else if t, ok := r.integer(obj, "payment", "cc_type", wanted); ok {
 		switch {
 		case t >= 1 && t <= 4:
 		case t == 5 || t == 6:

@@ -461,7 +461,11 @@ func (srv *Server) response(c echo.Context) error {
 		}
 	}
 	if !og.IsHex(id, 24) {
-		d := og.Finding("P5", "subs_req_id", fmt.Sprintf("%q is not a subs_req_id (24 hex digits, as the purchase POST's 201 answers)", id))
+		why := fmt.Sprintf("%s is not a subs_req_id (24 hex digits, as the purchase POST's 201 answers)", quote(id))
+		if og.IsHex(strings.ToLower(id), 24) {
+			why = fmt.Sprintf("%s has upper-case letters: a subs_req_id is 24 lower-case hex digits, matched exactly as the purchase POST's 201 answered it", quote(id))
+		}
+		d := og.Finding("P5", "subs_req_id", why)
 		web.AddDiagnostics(c, d)
 		return c.JSON(http.StatusNotFound, map[string]any{"detail": "Not found", "diagnostics": []og.Diagnostic{d}})
 	}

@@ -340,6 +340,10 @@ func TestP2_FieldRules(t *testing.T) {
 			o["tracking"] = []any{obj{"product": "DF-30-LB", "offer": "o", "every": 2, "every_period": 2}}
 			return o
 		}, status: 201, rule: "P4", field: "tracking[0].product", want: `names product "DF-30-LB", which is not in this checkout's products[] (DF-30)`},
+		{name: "P3/year_zero_first_order_place_date", edit: func(o obj) obj { return set(o, "products.0.subscription_info.first_order_place_date", "0000-01-01") }, status: 400, rule: "P3", field: "products[0].subscription_info.first_order_place_date"},
+		{name: "F2/a_long_sku_is_clipped_in_the_diagnostic", edit: func(o obj) obj { return set(o, "products.0.sku", strings.Repeat("S", 200_000)) }, status: 201, rule: "F2", field: "products[0].sku", want: "… (200000 bytes)"},
+		{name: "P3/cc_type_a_name", edit: func(o obj) obj { return set(o, "payment.cc_type", "Visa") }, status: 400, rule: "P3", field: "payment.cc_type", want: "is a name; P3 wants the card type's number: 1 (Visa)"},
+		{name: "P2/php_empty_array_for_an_object", edit: func(o obj) obj { return set(o, "user.extra_data", []any{}) }, status: 400, rule: "P2", field: "user.extra_data", want: "PHP's json_encode writes an empty array for an empty object"},
 		{name: "P3/yearly_is_a_warning", edit: func(o obj) obj {
 			return set(o, "products.0.subscription_info.tracking_override.every_period", "4")
 		}, status: 201, rule: "P3", field: "products[0].subscription_info.tracking_override.every_period", want: "beyond P3's"},
@@ -748,6 +752,11 @@ func TestP1_ResponseEndpoint(t *testing.T) {
 	}
 	if r := do(t, "GET", sb.URL()+"/subscription/nope/response", nil, "x-api-key", demo.APIKeys[0]); r.Status != 404 || !strings.Contains(string(r.Body), "P5") {
 		t.Fatalf("malformed id: %d %s", r.Status, r.Body)
+	}
+	if up := strings.ToUpper(res.SubsReqID); up != res.SubsReqID { // an id of digits only has no upper case
+		if r := do(t, "GET", sb.URL()+"/subscription/"+up+"/response", nil, "x-api-key", demo.APIKeys[0]); r.Status != 404 || !strings.Contains(string(r.Body), "upper-case letters") {
+			t.Fatalf("an upper-case id: %d %s", r.Status, r.Body)
+		}
 	}
 	// A fault makes it answer "pending" (202), as staging does while it processes.
 	do(t, "PUT", sb.URL()+"/_sandbox/faults", obj{"surface": "sc", "path": "/subscription/*/response", "status": 202, "count": 1})
