@@ -147,7 +147,9 @@ func runWrk(script, target string, conns int, d time.Duration, name string) resu
 // merchant_order_id.
 const customers = 1000
 
-func enc(s string) string { return url.QueryEscape(s) }
+// enc URL-encodes a string value as C2 asks and a correct client does (encodeURIComponent,
+// rawurlencode): a space is %20. Form encoding's '+' stays a plus at staging, and is warned about.
+func enc(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 
 func bodyPrefix() string {
 	m := config.DemoMerchant()

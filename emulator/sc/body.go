@@ -37,6 +37,7 @@ type decoded struct {
 	form      string
 	perField  bool     // some string value carried percent escapes
 	unencoded []string // fields whose raw value has characters URL-encoding escapes
+	plus      []string // fields whose value looks form-encoded: '+' for a space (see formPlus)
 	diags     []og.Diagnostic
 	// While parsing: the fields whose values were percent-decoded, and the diagnostics about
 	// single values (both dropped for a value a repeated name replaced).
@@ -109,12 +110,13 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 		}
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is a JSON object whose member create_request holds %s: create_request= is a form prefix written before the JSON (create_request={...}), not a JSON key; send the purchase object itself, raw or after create_request=", holds)
 	}
+	if len(d.plus) > 0 {
+		list := listed(d.plus)
+		d.diags = append(d.diags, og.Warning("C2", list[0], fmt.Sprintf(
+			"values hold '+' between words, as form encoding writes a space (PHP urlencode, Python quote_plus, Java URLEncoder) (%s): staging decodes each value as a URL path would, so each '+' stays a plus; encode with rawurlencode, quote or encodeURIComponent, which write a space as %%20 (C2)", strings.Join(list, ", "))))
+	}
 	if d.form != formWhole && d.form != formPrefixedWhole && len(d.unencoded) > 0 {
-		sort.Strings(d.unencoded)
-		list := d.unencoded
-		if len(list) > 5 {
-			list = append(list[:5:5], fmt.Sprintf("and %d more", len(d.unencoded)-5))
-		}
+		list := listed(d.unencoded)
 		what := "string values were sent without URL-encoding"
 		if d.perField {
 			what = "some string values were URL-encoded and these were not"
@@ -255,15 +257,25 @@ func (d *decoded) forget(path string) {
 		return strings.HasPrefix(p, path) && (len(p) == len(path) || p[len(path)] == '.' || p[len(path)] == '[')
 	}
 	d.unencoded = slices.DeleteFunc(d.unencoded, under)
+	d.plus = slices.DeleteFunc(d.plus, under)
 	d.percent = slices.DeleteFunc(d.percent, under)
 	d.leafDiags = slices.DeleteFunc(d.leafDiags, func(g og.Diagnostic) bool { return under(g.Field) })
 }
 
+// listed sorts fields and keeps the first five, with how many more there are.
+func listed(fields []string) []string {
+	sort.Strings(fields)
+	if len(fields) > 5 {
+		return append(fields[:5:5], fmt.Sprintf("and %d more", len(fields)-5))
+	}
+	return fields
+}
+
 func (d *decoded) decodeString(s string, at []byte) string {
-	plus := formPlus(s, at)
+	// A body URL-encoded whole was decoded whole, its '+' read as spaces: what is left is meant.
+	plus := d.form != formWhole && d.form != formPrefixedWhole && formPlus(s, at)
 	if plus {
-		d.leafDiags = append(d.leafDiags, og.Warning("C2", string(at), fmt.Sprintf(
-			"%s has '+' between words, as form encoding writes a space (PHP urlencode, Python quote_plus, Java URLEncoder): staging decodes each value as a URL path would, so the '+' stays a plus; encode with rawurlencode, quote or encodeURIComponent, which write a space as %%20 (C2)", quote(s))))
+		d.plus = append(d.plus, string(at))
 	}
 	if !strings.Contains(s, "%") {
 		for i := 0; i < len(s); i++ {
