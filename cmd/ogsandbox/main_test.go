@@ -428,6 +428,18 @@ func TestHealthOverAutoTLS(t *testing.T) {
 	if code, out, errs := run(t, map[string]string{"OGSANDBOX_CACERT": cert}, "health", "--url", base); code != 0 || !strings.Contains(out, "ready") {
 		t.Fatalf("health --cacert: %d %s %s", code, out, errs)
 	}
+	// With no --url, the configuration serve would use gives the address, https, and the
+	// certificate tls: auto wrote in its data_dir.
+	env := map[string]string{"OGSANDBOX_CONFIG": cfg, "OGSANDBOX_LISTEN": strings.TrimPrefix(base, "https://"), "OGSANDBOX_DATA_DIR": filepath.Join(dir, ".ogsandbox")}
+	if code, out, errs := run(t, env, "health"); code != 0 || !strings.Contains(out, "ready") {
+		t.Fatalf("health from the configuration: %d %s %s", code, out, errs)
+	}
+	// A configuration that does not load is said, not silently replaced by the default.
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("listen: [\n"), 0o600)
+	if code, _, errs := run(t, map[string]string{"OGSANDBOX_CONFIG": broken}, "health"); code == 0 || !strings.Contains(errs, "does not load") {
+		t.Fatalf("health with a broken configuration: %d %s", code, errs)
+	}
 }
 
 // The reference merchant on its own port answers an order the sandbox signed.

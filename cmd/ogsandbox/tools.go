@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -109,16 +110,20 @@ func (m *Main) decrypt(ctx context.Context, args []string) error {
 const urlUsage = "base URL of the running sandbox (default: where serve would listen with this environment: OGSANDBOX_LISTEN, or the listen and tls of OGSANDBOX_CONFIG's file; else http://127.0.0.1:8080)"
 
 // defaultBase is the base URL of the sandbox `serve` would start with this environment, so that
-// a CI job that exports OGSANDBOX_LISTEN or OGSANDBOX_CONFIG once reaches it with every command;
-// http://127.0.0.1:8080 when that configuration does not load.
-func (m *Main) defaultBase() string {
+// a CI job that exports OGSANDBOX_LISTEN or OGSANDBOX_CONFIG once reaches it with every command,
+// and with tls: auto the certificate it wrote in data_dir, if it is there. It is
+// http://127.0.0.1:8080, said on stderr, when that configuration does not load or names no port.
+func (m *Main) defaultBase() (base, cacert string) {
+	const fallback = "http://127.0.0.1:8080"
 	c, err := config.Load(nil, m.Getenv)
 	if err != nil {
-		return "http://127.0.0.1:8080"
+		fmt.Fprintf(m.Stderr, "ogsandbox: trying %s: the configuration serve would use does not load (%v)\n", fallback, err)
+		return fallback, ""
 	}
 	host, port, err := net.SplitHostPort(c.Listen)
-	if err != nil {
-		return "http://127.0.0.1:8080"
+	if err != nil || port == "0" {
+		fmt.Fprintf(m.Stderr, "ogsandbox: trying %s: listen %q names no port to reach; pass --url\n", fallback, c.Listen)
+		return fallback, ""
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1" // a wildcard listen is reached on loopback
@@ -126,8 +131,16 @@ func (m *Main) defaultBase() string {
 	scheme := "http"
 	if c.TLS.Enabled() {
 		scheme = "https"
+		if pem := filepath.Join(c.DataDir, "tls-cert.pem"); c.TLS.Auto() && !c.Ephemeral && fileExists(pem) {
+			cacert = pem
+		}
 	}
-	return scheme + "://" + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port), cacert
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // clock talks to a running sandbox's control API.
@@ -144,7 +157,10 @@ func (m *Main) clock(ctx context.Context, args []string) error {
 		return err
 	}
 	if *base == "" {
-		*base = m.defaultBase()
+		var ca string
+		if *base, ca = m.defaultBase(); *cacert == "" {
+			*cacert = ca
+		}
 	}
 	client, err := httpClient(*cacert, 10*time.Minute)
 	if err != nil {
@@ -220,7 +236,10 @@ func (m *Main) health(ctx context.Context, args []string) error {
 		return usageError{"health takes no arguments"}
 	}
 	if *base == "" {
-		*base = m.defaultBase()
+		var ca string
+		if *base, ca = m.defaultBase(); *cacert == "" {
+			*cacert = ca
+		}
 	}
 	client, err := httpClient(*cacert, 5*time.Second)
 	if err != nil {

@@ -21,7 +21,7 @@ type JournalEntry struct {
 	Response   Exchange     `json:"response"`
 	Status     int          `json:"status"`
 	DurationMS float64      `json:"duration_ms"`
-	Rules      []string     `json:"rules"` // SPEC rule ids the exchange broke; [] when none (CONTROL.md)
+	Rules      []string     `json:"rules,omitzero"` // SPEC rule ids the exchange broke; listed as [] when none (CONTROL.md)
 	Diags      []Diagnostic `json:"diagnostics,omitempty"`
 	Note       string       `json:"note,omitempty"` // e.g. an SFTP file event, a fault injected
 }

@@ -90,7 +90,7 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 		return nil, og.Errorf(og.EINVALID, "P1", "body", "the body is empty; P1 wants the purchase JSON, raw or as create_request=<json>")
 	case !strings.HasPrefix(s, "{"):
 		hint := ""
-		if strings.HasPrefix(s, `"{`) || strings.HasPrefix(s, `"%7B`) || strings.HasPrefix(s, `"%7b`) {
+		if strings.HasPrefix(s, `"{`) || strings.HasPrefix(s, `"%7B`) || strings.HasPrefix(s, `"%7b`) || len(s) >= 6 && strings.EqualFold(s[:6], "%22%7B") {
 			hint = " (it is a JSON string holding the object: the purchase JSON was encoded twice, e.g. json.dumps or JSON.stringify of a string; encode the object once)"
 		} else if strings.Contains(s, "=") && strings.Contains(s, "&") {
 			hint = " (it looks like a form of several fields: the purchase POST is one JSON object, optionally behind create_request=)"
@@ -302,20 +302,34 @@ func (d *decoded) decodeString(s string, at []byte) string {
 }
 
 // formPlus reports whether s, the value at path, looks form-encoded: a '+' between two letters
-// or digits in a customer's text (a name, an address line) where a space was meant. An email's
-// plus address and a phone's leading '+' are left alone, and so are payment fields (a token may
-// be base64).
+// or digits in a customer's text (a name, an address line) where a space was meant, and nothing
+// form encoding (PHP urlencode, Python quote_plus) would not write: every other byte is one it
+// leaves as it is, or a %XX escape, and no space is written %20. An email's plus address, a
+// phone's leading '+', free-form extra_data and payment fields (a token may be base64) are left
+// alone.
 func formPlus(s string, path []byte) bool {
-	if !bytes.HasPrefix(path, []byte("user.")) || bytes.HasSuffix(path, []byte("email")) || strings.Contains(s, " ") {
+	if !bytes.HasPrefix(path, []byte("user.")) || bytes.HasSuffix(path, []byte("email")) || bytes.Contains(path, []byte("extra_data")) ||
+		strings.Contains(s, "%20") {
 		return false
 	}
-	for i := 1; i+1 < len(s); i++ {
-		if s[i] == '+' && alnum(s[i-1]) && alnum(s[i+1]) {
-			return true
+	between := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			between = between || i > 0 && i+1 < len(s) && alnum(s[i-1]) && alnum(s[i+1])
+		case c == '%':
+			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+				return false
+			}
+			i += 2
+		case !alnum(c) && c != '.' && c != '_' && c != '-' && c != '*' && c != '~':
+			return false
 		}
 	}
-	return false
+	return between
 }
+
+func isHexDigit(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 func alnum(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 

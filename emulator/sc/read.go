@@ -332,7 +332,9 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 				o.ProductID = r.str(obj, path, "product", required)
 			}
 			p.Tracking = append(p.Tracking, o)
-			r.trackedProductListed(p.Products, path, o.ProductID)
+			if !p.CartTracking {
+				r.trackedProductListed(p.Products, path, o.ProductID)
+			}
 		}
 	}
 	return p, bodyMerchant, r
@@ -342,18 +344,24 @@ func readPurchase(key string, body map[string]any) (p og.Purchase, bodyMerchant 
 // checkout's products[]: it creates nothing, silently (P4). A SKU or variant id in place of the
 // product id is the usual cause.
 func (r *reader) trackedProductListed(products []og.PurchaseProduct, path, id string) {
-	if id == "" {
+	if id == "" || len(products) == 0 {
 		return
 	}
-	var ids []string
 	for _, pp := range products {
 		if pp.ProductID == id {
 			return
 		}
-		ids = append(ids, pp.ProductID)
 	}
-	r.warn("P4", path+".product", fmt.Sprintf("%s names product %s, which is not in this checkout's products[] (%s): it creates no subscription; a tracking entry names a products[] entry's product id, not its SKU or a variant id",
-		path, quote(id), og.Clip(strings.Join(ids, ", "))))
+	why := "an opt-in for a product left out of the cart is ignored; a SKU or variant id in place of the product id is the usual mistake"
+	ids := make([]string, 0, len(products))
+	for _, pp := range products {
+		ids = append(ids, pp.ProductID)
+		if pp.SKU == id {
+			why = fmt.Sprintf("%s is the sku of products[%d]; a tracking entry names its product id, %s", quote(id), pp.Index, quote(pp.ProductID))
+		}
+	}
+	r.warn("P4", path+".product", fmt.Sprintf("%s names product %s, which is not in this checkout's products[] (%s): it creates no subscription (%s)",
+		path, quote(id), og.Clip(strings.Join(ids, ", ")), why))
 }
 
 func (r *reader) user(u map[string]any) og.PurchaseUser {

@@ -385,7 +385,7 @@ func errorBody(errs map[string]any, diags []og.Diagnostic) map[string]any {
 		}
 		if v, ok := errs[d.Field].(string); ok {
 			key := "error_message"
-			if d.Field == "merchant_id" {
+			if v == msgMerchantString || strings.HasPrefix(v, msgInvalidMerchant) {
 				key = "error" // staging's merchant errors are {"error": ...} (REFERENCE §3.4)
 			}
 			body[key] = v

@@ -266,6 +266,7 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "P2/blank_user_id", edit: func(o obj) obj { return set(o, "user.user_id", "") }, status: 400, rule: "P2", field: "user.user_id", wire: "This field may not be blank."},
 		{name: "P2/bad_email", edit: func(o obj) obj { return set(o, "user.email", "nick-at-example") }, status: 400, rule: "P2", field: "user.email", want: "not an email address"},
 		{name: "P2/merchant_order_id_null", edit: func(o obj) obj { return set(o, "merchant_order_id", nil) }, status: 400, rule: "P2", field: "merchant_order_id", wire: "Merchant order id cannot be null"},
+		{name: "P2/merchant_id_missing", edit: func(o obj) obj { return set(o, "merchant_id", nil) }, status: 400, rule: "P2", field: "merchant_id", wire: "This field is required."},
 		{name: "P2/merchant_id_number", edit: func(o obj) obj { return set(o, "merchant_id", 196) }, status: 400, rule: "P2", field: "merchant_id", wire: "Merchant ID must be a string"},
 		{name: "P2/session_id_missing_with_cart_tracking", edit: func(o obj) obj { return set(o, "og_cart_tracking", nil) }, status: 400, rule: "P2", field: "session_id", wire: "Session id cannot be null"},
 		{name: "P2/session_id_number", edit: func(o obj) obj { return set(set(o, "og_cart_tracking", nil), "session_id", 12) }, status: 400, rule: "P2", field: "session_id", wire: "Session ID must be a string"},
@@ -339,7 +340,7 @@ func TestP2_FieldRules(t *testing.T) {
 			set(o, "products.0.subscription_info", nil)
 			o["tracking"] = []any{obj{"product": "DF-30-LB", "offer": "o", "every": 2, "every_period": 2}}
 			return o
-		}, status: 201, rule: "P4", field: "tracking[0].product", want: `names product "DF-30-LB", which is not in this checkout's products[] (DF-30)`},
+		}, status: 201, rule: "P4", field: "tracking[0].product", want: `names product "DF-30-LB", which is not in this checkout's products[] (DF-30): it creates no subscription ("DF-30-LB" is the sku of products[0]; a tracking entry names its product id, "DF-30")`},
 		{name: "P3/year_zero_first_order_place_date", edit: func(o obj) obj { return set(o, "products.0.subscription_info.first_order_place_date", "0000-01-01") }, status: 400, rule: "P3", field: "products[0].subscription_info.first_order_place_date"},
 		{name: "F2/a_long_sku_is_clipped_in_the_diagnostic", edit: func(o obj) obj { return set(o, "products.0.sku", strings.Repeat("S", 200_000)) }, status: 201, rule: "F2", field: "products[0].sku", want: "… (200000 bytes)"},
 		{name: "P3/cc_type_a_name", edit: func(o obj) obj { return set(o, "payment.cc_type", "Visa") }, status: 400, rule: "P3", field: "payment.cc_type", want: "is a name; P3 wants the card type's number: 1 (Visa)"},
@@ -387,8 +388,11 @@ func TestP2_FieldRules(t *testing.T) {
 			}
 			// Staging's merchant errors are {"error": ...}, the others {"error_message": ...}
 			// (REFERENCE §3.4).
-			if tc.field == "merchant_id" && tc.status == 400 && (res.Error != tc.wire || res.ErrorMessage != "") {
+			if tc.wire == "Merchant ID must be a string" && (res.Error != tc.wire || res.ErrorMessage != "") {
 				t.Errorf("error %q, error_message %q: want staging's {\"error\": %q}", res.Error, res.ErrorMessage, tc.wire)
+			}
+			if tc.name == "P2/merchant_id_missing" && (res.Error != "" || res.ErrorMessage != tc.wire) {
+				t.Errorf("error %q, error_message %q: an undocumented merchant_id error stays under error_message", res.Error, res.ErrorMessage)
 			}
 		})
 	}
@@ -462,6 +466,19 @@ func TestC2_UnencodedValuesWarnOnce(t *testing.T) {
 	}
 	if r.Status != 201 || len(plus) != 1 || plus[0].Field != "user.first_name" || !strings.Contains(plus[0].Message, "(user.first_name, user.shipping_address.address): staging decodes each value as a URL path would, so each '+' stays a plus") || !strings.Contains(plus[0].Message, "rawurlencode") {
 		t.Fatalf("%d, C2 warnings %+v: %s", r.Status, plus, r.Body)
+	}
+	// What correct clients send is not taken for form encoding: encodeURI and PathEscape leave
+	// '+' alone and write %20, a phone's leading '+', a plus address, base64 in extra_data.
+	body = prefixed(set(set(set(purchase("C2-NOPLUS"), "user.shipping_address.company_name", "COMPANY"), "user.extra_data", obj{"token": "TOKEN"}), "user.phone_number", "PHONE"))
+	body = strings.NewReplacer(`"COMPANY"`, `"AT+T%20Wireless"`, `"TOKEN"`, `"ab+cd%2Fef+gh=="`, `"PHONE"`, `"+12125550100"`).Replace(body)
+	if r := post(t, sb, body); r.Status != 201 || strings.Contains(string(r.Body), "stays a plus") {
+		t.Fatalf("a correct client's '+' taken for form encoding: %d %s", r.Status, r.Body)
+	}
+	// A tracking entry for a product of the checkout is no P4 warning.
+	tracked := set(purchase("P4-LISTED"), "products.0.subscription_info", nil)
+	tracked["tracking"] = []any{obj{"product": "DF-30", "offer": "o", "every": 2, "every_period": 2}}
+	if r := post(t, sb, prefixed(tracked)); r.Status != 201 || strings.Contains(string(r.Body), `"P4"`) {
+		t.Fatalf("a tracking entry for a listed product: %d %s", r.Status, r.Body)
 	}
 	// A clean per-field encoded request has no diagnostics at all: staging's exact 201.
 	r = post(t, sb, prefixed(purchase("C2-2")))
