@@ -81,7 +81,7 @@ func MaskCardNumbers(s string) string {
 	var masks, groups []span
 	var digits []byte
 	for i := 0; i < len(s); {
-		if s[i] == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
+		if s[i] == '%' && i+2 < len(s) && IsHexDigit(s[i+1]) && IsHexDigit(s[i+2]) {
 			i += 3 // a URL escape's hex digits ("%204111…") begin no number
 			continue
 		}
@@ -219,7 +219,7 @@ func luhn(digits []byte) bool {
 func CardDigitsAtEnd(s string) int {
 	d, digits := len(s), 0 // the run starts at d
 	for d > 0 {
-		escape := d >= 3 && s[d-3] == '%' && isHexDigit(s[d-2]) && isHexDigit(s[d-1])
+		escape := d >= 3 && s[d-3] == '%' && IsHexDigit(s[d-2]) && IsHexDigit(s[d-1])
 		if isDigit(s[d-1]) && !escape {
 			d, digits = d-1, digits+1
 			continue
@@ -260,4 +260,5 @@ func cardSeparator(s string) int {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-func isHexDigit(c byte) bool { return isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'f' }
+// IsHexDigit reports whether c is a hex digit, either case.
+func IsHexDigit(c byte) bool { return isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'f' }

@@ -303,8 +303,8 @@ func (d *decoded) decodeString(s string, at []byte) string {
 
 // formPlus reports whether s, the value at path, looks form-encoded: a '+' between two letters
 // or digits in a customer's text (a name, an address line) where a space was meant, and nothing
-// form encoding (PHP urlencode, Python quote_plus) would not write: every other byte is one it
-// leaves as it is, or a %XX escape, and no space is written %20. An email's plus address, a
+// form encoding (PHP urlencode, Python quote_plus) would not write: every other byte is an
+// unreserved one or a %XX escape, and no space is written %20. An email's plus address, a
 // phone's leading '+', free-form extra_data and payment fields (a token may be base64) are left
 // alone.
 func formPlus(s string, path []byte) bool {
@@ -318,18 +318,16 @@ func formPlus(s string, path []byte) bool {
 		case c == '+':
 			between = between || i > 0 && i+1 < len(s) && alnum(s[i-1]) && alnum(s[i+1])
 		case c == '%':
-			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+			if i+2 >= len(s) || !og.IsHexDigit(s[i+1]) || !og.IsHexDigit(s[i+2]) {
 				return false
 			}
 			i += 2
-		case !alnum(c) && c != '.' && c != '_' && c != '-' && c != '*' && c != '~':
+		case !unreserved(c):
 			return false
 		}
 	}
 	return between
 }
-
-func isHexDigit(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 func alnum(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
