@@ -16,7 +16,13 @@ type PurchaseAttempt struct {
 	// merchant_order_id that arrived before it is a concurrent duplicate (a double submit),
 	// not a resend of the answer. Zero in records from before it was kept.
 	Answered time.Time `json:"answered,omitzero"`
-	Fault    string    `json:"fault,omitempty"`
+	// Conn numbers the connection the request came on, and ConnOpened is when the sandbox
+	// accepted it (wall time): a request on the connection of an earlier answer, or on one
+	// opened after that answer, was sent once it was out. Zero in records from before they
+	// were kept.
+	Conn       uint64    `json:"conn,omitempty"`
+	ConnOpened time.Time `json:"conn_opened,omitzero"`
+	Fault      string    `json:"fault,omitempty"`
 	// DelayMS is the latency injected before the answer; WaitedMS how long the client waited
 	// for it (less than DelayMS when it gave up, which is what a 5-second timeout does).
 	DelayMS  float64 `json:"delay_ms,omitempty"`
@@ -58,17 +64,36 @@ const (
 	// read as the day after. It makes a verdict final: a check pending until then, and a
 	// resend days later is not the one P8 asks for.
 	lateWindow = 24 * time.Hour
+	// raceWindow is how long after an answer a request on another connection, opened before
+	// that answer, may still have been sent with the answered one (see checkConflicts).
+	raceWindow = time.Second
 )
 
 // checkConflicts judges P6/P8's "a 409 is retried only with a new merchant_order_id" on the
-// attempts of one merchant_order_id, in arrival order. A request resends a 409 only if it
-// arrived once that 409 was answered, and once the id's first request was answered: before
-// then the client could not know the id was taken, and the requests are a double submit (the
-// 409s refuse them, as they should).
+// attempts of one merchant_order_id, in arrival order. A request resends a 409 only if it was
+// sent once that 409 was answered, and once the id's first request was answered: before then
+// the client could not know the id was taken, and the requests are a double submit (the 409s
+// refuse them, as they should).
+//
+// When a request was sent is not when the sandbox began reading it: under load, requests sent
+// together start being handled milliseconds apart, after the first answers. So a request that
+// began after an answer counts as sent after it only when nothing else could have happened:
+// it came on that answer's connection (HTTP/1.1 sends the next request once the answer is
+// read), or on a connection opened after the answer, or it began a whole raceWindow later.
 func checkConflicts(id string, as []PurchaseAttempt) (Check, bool) {
-	// settled reports whether b arrived once a's answer was out (records from before answers
-	// were timed count as after).
-	settled := func(a, b *PurchaseAttempt) bool { return a.Answered.IsZero() || !b.Wall.Before(a.Answered) }
+	// settled reports whether b was sent once a's answer was out (records from before answers
+	// or connections were recorded count as after when they began after).
+	settled := func(a, b *PurchaseAttempt) bool {
+		switch {
+		case a.Answered.IsZero():
+			return true
+		case b.Wall.Before(a.Answered):
+			return false
+		case b.Conn == 0 || a.Conn == 0:
+			return true
+		}
+		return b.Conn == a.Conn || b.ConnOpened.After(a.Answered) || b.Wall.Sub(a.Answered) >= raceWindow
+	}
 	seen := false
 	for i := range as {
 		a := &as[i]
@@ -78,7 +103,9 @@ func checkConflicts(id string, as []PurchaseAttempt) (Check, bool) {
 		seen = true
 		after := 0
 		for j := i + 1; j < len(as); j++ {
-			if settled(a, &as[j]) && settled(&as[0], &as[j]) {
+			// One sent on the 409's own connection came once the client had read it.
+			sameConn := as[j].Conn != 0 && as[j].Conn == a.Conn && !as[j].Wall.Before(a.Answered)
+			if sameConn || settled(a, &as[j]) && settled(&as[0], &as[j]) {
 				after++
 			}
 		}
@@ -98,7 +125,7 @@ func checkConflicts(id string, as []PurchaseAttempt) (Check, bool) {
 	}
 	msg := fmt.Sprintf("merchant_order_id %s was answered 409 and not sent again", id)
 	if concurrent > 0 {
-		msg += fmt.Sprintf(" (%d request(s) with it arrived before its first request was answered: a double submit, not a resend)", concurrent)
+		msg += fmt.Sprintf(" (%d request(s) with it arrived before its first request was answered, or within %s of that answer on a connection opened before it: a double submit, not a resend)", concurrent, raceWindow)
 	}
 	return Check{Rule: "P8", Name: "no_resend_after_409", Status: CheckPass, MerchantOrderID: id, Message: msg}, true
 }
@@ -216,7 +243,9 @@ func checkResends(id string, as []PurchaseAttempt, now time.Time) (Check, bool) 
 		c.Status, c.Message = CheckFail, fmt.Sprintf("after %s it was resent %d times after 24 hours; P8 says once, then stop", what, len(late)+len(tooLate))
 	case len(tooLate) > 0:
 		c.Status, c.Message = CheckFail, fmt.Sprintf("after %s it was resent %s later: P8's resend after 24 hours comes the day after (by 48 hours)", what, tooLate[0].At.Sub(f.At).Round(time.Minute))
-	case succeeded:
+	case succeeded && (len(late) == 0 || len(early) == 3):
+		// An answer ends the resends, but only one that came on P8's schedule: a resend that
+		// gets through a day later does not make up for the 10-minute resends left out.
 		c.Status, c.Message = CheckPass, fmt.Sprintf("after %s it was resent and the resend got an answer", what)
 	case len(early) == 3 && len(late) == 1:
 		c.Status, c.Message = CheckPass, fmt.Sprintf("after %s: 3 resends within 10 minutes, one after 24 hours, then none", what)

@@ -259,6 +259,11 @@ func TestCheckConflictsCountsOnlyResendsAfterThe409(t *testing.T) {
 		}
 		return a
 	}
+	// on puts an attempt on connection conn, accepted at opened.
+	on := func(conn uint64, opened int, a PurchaseAttempt) PurchaseAttempt {
+		a.Conn, a.ConnOpened = conn, at(opened)
+		return a
+	}
 	for _, tc := range []struct {
 		name   string
 		as     []PurchaseAttempt
@@ -272,6 +277,12 @@ func TestCheckConflictsCountsOnlyResendsAfterThe409(t *testing.T) {
 		{"a double submit while a 409 is slow", []PurchaseAttempt{attempt(201, 0, 5), attempt(409, 10, 500), attempt(409, 200, 201)}, CheckPass, "not sent again"},
 		{"resent after the 409's answer", []PurchaseAttempt{attempt(201, 0, 5), attempt(409, 10, 12), attempt(409, 40, 41)}, CheckFail, "sent again 1 time(s)"},
 		{"records from before answers were timed", []PurchaseAttempt{attempt(201, 0, -1), attempt(409, 10, -1), attempt(409, 11, -1)}, CheckFail, "sent again 1 time(s)"},
+		// Sent together on connections opened beforehand, read by a busy sandbox only after
+		// the first answers: a double submit.
+		{"read after the answers, on connections opened before them", []PurchaseAttempt{on(1, 0, attempt(201, 0, 3)), on(2, 0, attempt(409, 4, 5)), on(3, 0, attempt(409, 6, 7))}, CheckPass, "within 1s of that answer on a connection opened before it"},
+		{"resent on the 409's connection", []PurchaseAttempt{on(1, 0, attempt(201, 0, 3)), on(2, 0, attempt(409, 4, 5)), on(2, 0, attempt(409, 6, 7))}, CheckFail, "sent again 1 time(s)"},
+		{"resent on a connection opened after the 409", []PurchaseAttempt{on(1, 0, attempt(201, 0, 3)), on(2, 0, attempt(409, 4, 5)), on(3, 6, attempt(409, 6, 7))}, CheckFail, "sent again 1 time(s)"},
+		{"resent on an older connection a second after the 409", []PurchaseAttempt{on(1, 0, attempt(201, 0, 3)), on(2, 0, attempt(409, 4, 5)), on(3, 0, attempt(409, 1005, 1006))}, CheckFail, "sent again 1 time(s)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, ok := checkConflicts("X", tc.as)

@@ -243,6 +243,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnContext:       web.ConnContext(s.clock.Wall),
 	}
 	s.scheduler = &scheduler.Scheduler{
 		Merchants: s.merchants, Store: s.db, Clock: s.clock, Journal: s.db.Journal(), Log: s.log,

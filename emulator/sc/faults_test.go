@@ -137,6 +137,15 @@ func TestP8_Violations(t *testing.T) {
 	}
 	putFaults(t, sb, []any{})
 	post(t, sb, prefixed(purchase("P8-DAYS")))
+	// No resend within 10 minutes; the one a day later gets through, which does not make up
+	// for the three left out.
+	putFaults(t, sb, obj{"surface": "sc", "status": 503, "count": 1})
+	post(t, sb, prefixed(purchase("P8-SKIP")))
+	putFaults(t, sb, []any{})
+	advance(t, sb, "25h")
+	if st := post(t, sb, prefixed(purchase("P8-SKIP"))).Status; st != 201 {
+		t.Fatalf("the day-late resend: %d", st)
+	}
 
 	checks := checksOf(t, sb)
 	for key, want := range map[string]string{
@@ -145,6 +154,7 @@ func TestP8_Violations(t *testing.T) {
 		"no_resend_after_409/P8-409": "sent again 1 time(s) with the same id",
 		"resend_after_5xx/P8-NEVER":  "resent 0 times within 10 minutes",
 		"resend_after_5xx/P8-DAYS":   "comes the day after (by 48 hours)",
+		"resend_after_5xx/P8-SKIP":   "resent 0 times within 10 minutes",
 	} {
 		c := checks[key]
 		if c.Status != og.CheckFail || c.Rule != "P8" || !strings.Contains(c.Message, want) {
@@ -481,5 +491,67 @@ func TestP8_DoubleSubmitIsNotAResendAfter409(t *testing.T) {
 	}
 	if c := checksOf(t, sb)["no_resend_after_409/DOUBLE"]; c.Status != og.CheckFail {
 		t.Fatalf("a resend after the 409s were answered: %+v", c)
+	}
+}
+
+// P8 through the surface: requests sent together but read only after the first answer (a busy
+// sandbox reads them late) are a double submit when they came on connections opened before
+// that answer; one sent again on the 409's own connection is a resend. Here the late read is
+// made certain by sending the second request's headers in two parts, the last after the first
+// answer.
+func TestP8_ReadLateOnAnOlderConnectionIsADoubleSubmit(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t)
+	body := prefixed(purchase("LATE-READ"))
+	head := fmt.Sprintf("POST /subscription/create HTTP/1.1\r\nHost: sandbox\r\nContent-Type: application/json\r\nAuthorization: %s\r\n", auth("cust-1"))
+	rest := fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+	type client struct {
+		conn net.Conn
+		br   *bufio.Reader
+	}
+	send := func(c client, what string) int {
+		t.Helper()
+		if _, err := io.WriteString(c.conn, what); err != nil {
+			t.Fatal(err)
+		}
+		c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Two duplicates begin on their own connections before the first request is answered.
+	var dup [2]client
+	for i := range dup {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(sb.URL(), "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		dup[i] = client{conn, bufio.NewReader(conn)}
+	}
+	time.Sleep(50 * time.Millisecond) // the connections are accepted before the first answer
+	if st := rawPost(t, sb, body, 5*time.Second); st != 201 {
+		t.Fatalf("the first request: %d", st)
+	}
+	for i, c := range dup {
+		if st := send(c, rest); st != 409 {
+			t.Fatalf("duplicate %d, read late: %d", i, st)
+		}
+	}
+	if c := checksOf(t, sb)["no_resend_after_409/LATE-READ"]; c.Status != og.CheckPass || !strings.Contains(c.Message, "2 request(s) with it arrived before its first request was answered, or within 1s of that answer on a connection opened before it") {
+		t.Fatalf("duplicates read after the first answer, on older connections: %+v", c)
+	}
+	if st := send(dup[0], head+rest); st != 409 {
+		t.Fatalf("the resend: %d", st)
+	}
+	if c := checksOf(t, sb)["no_resend_after_409/LATE-READ"]; c.Status != og.CheckFail || !strings.Contains(c.Message, "sent again 1 time(s)") {
+		t.Fatalf("a resend on the 409's connection: %+v", c)
 	}
 }

@@ -245,6 +245,7 @@ func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr 
 	diags = append(diags, a.warnings...)
 	dec, decErr := decodeBody(raw)
 	attempt := og.PurchaseAttempt{At: srv.Clock.Now(), Wall: started}
+	attempt.Conn, attempt.ConnOpened = web.ConnOf(req.Context())
 	if dec != nil {
 		switch id := dec.obj["merchant_order_id"].(type) {
 		case string:
