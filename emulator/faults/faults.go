@@ -20,8 +20,15 @@ import (
 // MaxLatency bounds an injected delay.
 const MaxLatency = 5 * time.Minute
 
-// Surfaces a fault can be injected on.
-var Surfaces = []string{"sc", "api", "static"}
+// Surfaces a fault can be injected on: those this sandbox serves.
+var Surfaces = []string{"sc"}
+
+// unserved are the surfaces of staging this sandbox does not serve yet: a fault on one would
+// be accepted and never apply, and a CI job testing its retries there would test nothing.
+var unserved = map[string]string{
+	"api":    "the REST and legacy APIs (S1-S3)",
+	"static": "the Subscription Manager scripts (msi.js, auth.js)",
+}
 
 // Rule is one fault as PUT /_sandbox/faults takes it.
 type Rule struct {
@@ -41,8 +48,9 @@ type Rule struct {
 	Latency string `json:"latency,omitempty"`
 	// Drop closes the connection without an answer.
 	Drop bool `json:"drop,omitempty"`
-	// AfterProcessing makes a drop happen after the request was processed (the merchant never
-	// hears of a subscription that was created).
+	// AfterProcessing makes a drop, or a status, happen after the request was processed: the
+	// merchant never hears of the subscription that was created (a gateway's 502 or a lost
+	// answer), and its resend is answered 409 (P6, P8).
 	AfterProcessing bool `json:"after_processing,omitempty"`
 	// Count is how many requests the fault applies to; 0 means until cleared.
 	Count int `json:"count,omitempty"`
@@ -74,11 +82,10 @@ func (f *Fault) Describe() string {
 		parts = append(parts, fmt.Sprintf("status %d", f.Status))
 	}
 	if f.Drop {
-		d := "connection dropped"
-		if f.AfterProcessing {
-			d += " after processing"
-		}
-		parts = append(parts, d)
+		parts = append(parts, "connection dropped")
+	}
+	if f.AfterProcessing {
+		parts[len(parts)-1] += " after processing"
 	}
 	return "fault injected: " + strings.Join(parts, ", ")
 }
@@ -98,6 +105,8 @@ func New(seed uint64) *Injector {
 // Check validates a rule and returns the refusal's field and message.
 func Check(r *Rule) (field, msg string) {
 	switch {
+	case unserved[r.Surface] != "":
+		return "surface", fmt.Sprintf("surface %q: this sandbox does not serve %s yet, so a fault there would never apply; faults go on %s", r.Surface, unserved[r.Surface], strings.Join(Surfaces, ", "))
 	case !slices.Contains(Surfaces, r.Surface):
 		return "surface", fmt.Sprintf("surface %q: faults go on %s", r.Surface, strings.Join(Surfaces, ", "))
 	case r.Status != 0 && (r.Status < 200 || r.Status > 599):
@@ -112,8 +121,10 @@ func Check(r *Rule) (field, msg string) {
 		return "ratio", fmt.Sprintf("ratio %v is not between 0 and 1", r.Ratio)
 	case r.Status == 0 && r.Latency == "" && !r.Drop:
 		return "status", "the fault does nothing: give a status, a latency or drop"
-	case r.AfterProcessing && !r.Drop:
-		return "after_processing", "after_processing applies to drop"
+	case r.AfterProcessing && !r.Drop && r.Status == 0:
+		return "after_processing", "after_processing applies to drop or a status: the request is processed, then its answer is dropped or replaced by the status"
+	case r.AfterProcessing && r.Status == 202:
+		return "after_processing", "after_processing does not apply to 202: pending is answered instead of the response, which nothing processes"
 	case r.Status != 0 && r.Drop:
 		return "drop", "give a status or drop, not both"
 	}

@@ -199,6 +199,44 @@ func TestFaultDropConnection(t *testing.T) {
 	}
 }
 
+// A status after processing is a gateway failing once the checkout was stored: the merchant
+// sees a 5xx, its resend is answered 409 with the first request's ids (P6), and the checks
+// find nothing wrong with a merchant that resent once and stopped at the 409 (P8).
+func TestFaultStatusAfterProcessing(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t)
+	if r := putFaults(t, sb, obj{"surface": "sc", "status": 502, "after_processing": true, "count": 1}); r.Status != 200 {
+		t.Fatalf("PUT faults: %d %s", r.Status, r.Body)
+	}
+	body := prefixed(purchase("GW-502"))
+	if r := post(t, sb, body); r.Status != 502 || !strings.Contains(string(r.Body), "status 502 after processing") {
+		t.Fatalf("the request processed, then failed: %d %s", r.Status, r.Body)
+	}
+	r := post(t, sb, body)
+	var ans struct{ Customer, Payment string }
+	r.JSON(t, &ans)
+	if r.Status != 409 || ans.Customer != "cust-1" || ans.Payment == "" {
+		t.Fatalf("the resend: %d %s, want a 409 with the first request's ids", r.Status, r.Body)
+	}
+	var subs []map[string]any
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/subscriptions", nil).JSON(t, &subs)
+	if len(subs) != 1 {
+		t.Fatalf("%d subscriptions, want the one the failed answer hid", len(subs))
+	}
+	checks := checksOf(t, sb)
+	if c := checks["resend_after_5xx/GW-502"]; c.Status != og.CheckPass {
+		t.Errorf("resend after the 502: %+v", c)
+	}
+	if c := checks["no_resend_after_409/GW-502"]; c.Status != og.CheckPass {
+		t.Errorf("no resend after the 409: %+v", c)
+	}
+	var page og.JournalPage
+	do(t, "GET", sb.URL()+"/_sandbox/journal?surface=sc&order=asc", nil).JSON(t, &page)
+	if e := page.Entries[0]; e.Status != 502 || !strings.Contains(e.Note, "processed (201), then answered 502 instead") {
+		t.Fatalf("journal of the request answered 502 after processing: %+v", e)
+	}
+}
+
 // P8: a client that gives up after 5 seconds passes; one that waits longer fails. The answer
 // is delayed past the timeout; the request itself is processed.
 func TestP8_ClientTimeout(t *testing.T) {
@@ -242,7 +280,10 @@ func TestFaultRules(t *testing.T) {
 		{`{"surface":"sc","status":503,"ratio":2}`, "ratio"},
 		{`{"surface":"sc"}`, "status"},
 		{`{"surface":"sc","status":503,"drop":true}`, "drop"},
-		{`{"surface":"sc","status":503,"after_processing":true}`, "after_processing"},
+		{`{"surface":"sc","latency":"6s","after_processing":true}`, "after_processing"},
+		{`{"surface":"sc","status":202,"path":"/subscription/*/response","after_processing":true}`, "after_processing"},
+		{`{"surface":"api","status":503}`, "surface"},    // not served: the fault would never apply
+		{`{"surface":"static","status":503}`, "surface"}, // nor here
 		{`{"surface":"sc","status":503,"path":"["}`, "path"},
 		{`{"surface":"sc","status":503,"path":"subscription/create"}`, "path"},
 		{`{"surface":"sc","status":202,"path":"/subscription/create"}`, "status"},

@@ -263,7 +263,7 @@ func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr 
 	if f != nil {
 		web.Note(c, f.Describe())
 		attempt.Fault = f.Describe()
-		if f.Status != 0 || f.Drop && !f.AfterProcessing {
+		if (f.Status != 0 || f.Drop) && !f.AfterProcessing {
 			redactUnprocessed(c, dec, decErr, m)
 			waited, gone, cut := srv.delay(req.Context(), f.Latency)
 			attempt.DelayMS, attempt.WaitedMS = ms(f.Latency), ms(waited)
@@ -275,8 +275,7 @@ func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr 
 				return web.Drop(c)
 			}
 			record(f.Status)
-			return c.JSON(f.Status, map[string]any{"detail": http.StatusText(f.Status),
-				"diagnostics": []og.Diagnostic{og.Warning("P8", "request", fmt.Sprintf("%s (PUT /_sandbox/faults); P8: on a 5xx, resend 3 times within 10 minutes, then once after 24 hours", f.Describe()))}})
+			return faultAnswer(c, f)
 		}
 	}
 
@@ -298,8 +297,19 @@ func (srv *Server) admitted(c echo.Context, started time.Time, raw []byte, rerr 
 		record(0)
 		return web.Drop(c)
 	}
+	if f != nil && f.Status != 0 { // after processing: what was done stays done
+		web.Note(c, fmt.Sprintf("processed (%d), then answered %d instead", status, f.Status))
+		record(f.Status)
+		return faultAnswer(c, f)
+	}
 	record(status)
 	return c.JSON(status, body)
+}
+
+// faultAnswer answers an injected status.
+func faultAnswer(c echo.Context, f *faults.Fault) error {
+	return c.JSON(f.Status, map[string]any{"detail": http.StatusText(f.Status),
+		"diagnostics": []og.Diagnostic{og.Warning("P8", "request", fmt.Sprintf("%s (PUT /_sandbox/faults); P8: on a 5xx, resend 3 times within 10 minutes, then once after 24 hours", f.Describe()))}})
 }
 
 // redactUnprocessed registers the secrets of a purchase body that is answered without being
