@@ -53,7 +53,7 @@ func JSONSyntax(err error) string {
 	}
 	why += fmt.Sprintf(" at offset %d", se.ByteOffset)
 	if se.JSONPointer != "" {
-		why += fmt.Sprintf(" (in %s)", se.JSONPointer)
+		why += fmt.Sprintf(" (in %s)", Clip(string(se.JSONPointer))) // 10,000 levels deep, it is 20 KB
 	}
 	return why
 }

@@ -95,6 +95,7 @@ func TestP1_BodyRefusals(t *testing.T) {
 		{"P1/array", `[1,2]`, "not a JSON object"},
 		{"P1/bad_whole_encoding", `%7B%zz`, "does not decode"},
 		{"P1/too_deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nests deeper"},
+		{"P1/deeper_than_json_reads", strings.Repeat(`{"a":`, 50000), "exceeded max depth"}, // the place is clipped
 		{"P1/byte_order_mark", "\ufeff" + `{"merchant_id": "x"}`, "byte-order mark"},
 		{"P1/gzip", gzipped(`{"merchant_id": "x"}`), "gzip-compressed"},
 		{"P1/wrapped_in_a_create_request_member", `{"create_request": {"merchant_id": "x"}}`, "holds the purchase object: create_request= is a form prefix"},
@@ -111,6 +112,9 @@ func TestP1_BodyRefusals(t *testing.T) {
 			// The answer is journaled as it is: a refusal never quotes the body (a cvv here).
 			if strings.Contains(string(r.Body), "987") {
 				t.Fatalf("the refusal quotes the body: %s", r.Body)
+			}
+			if len(r.Body) > 4096 {
+				t.Fatalf("a %d-byte refusal: %.300s…", len(r.Body), r.Body)
 			}
 		})
 	}
