@@ -84,7 +84,11 @@ func (h *home) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	}
 	h.uploads++
 	h.mu.Unlock()
-	u, err := h.startUpload(name, !r.Pflags().Trunc)
+	flags := r.Pflags()
+	u, err := h.startUpload(name, !flags.Trunc)
+	if err == nil && flags.Append {
+		u.appending, u.base, u.minOff = true, u.size, -1
+	}
 	if err != nil {
 		h.doneUpload()
 		return nil, err
@@ -134,23 +138,66 @@ type upload struct {
 	cut    error
 	failed error
 	tooBig bool
+
+	// An open with SSH_FXF_APPEND writes at the end of the file whatever the offsets say, as
+	// OpenSSH's server does. Clients mean one of two things by their offsets: counted from
+	// where they began (pkg/sftp's O_APPEND writes from 0), or the file's own (OpenSSH's reput
+	// begins at the size it found). Either way the writes are a run that begins at the
+	// lowest offset written, so a write at off goes to base+off while they arrive (in any
+	// order: writes are handled concurrently), and Close moves the run down to base when the
+	// lowest offset was not 0.
+	appending      bool
+	base           int64 // the file's size at the open
+	minOff, maxEnd int64 // the run the client wrote, in its offsets (minOff -1: none yet)
 }
 
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || int64(len(p)) > u.max-off {
+	at, over := off, off < 0 || int64(len(p)) > u.max-off
+	if u.appending && !over {
+		u.mu.Lock()
+		low := off
+		if u.minOff >= 0 {
+			low = min(low, u.minOff)
+		}
+		// The file as it will be: base, then the run from the lowest offset to the end.
+		at, over = u.base+off, u.base+max(u.maxEnd, off+int64(len(p)))-low > u.max
+		u.mu.Unlock()
+	}
+	if over {
 		u.mu.Lock()
 		u.tooBig = true
 		u.mu.Unlock()
 		return 0, fmt.Errorf("the file is over the drop site's limit of %d bytes", u.max)
 	}
-	n, err := u.f.WriteAt(p, off)
+	n, err := u.f.WriteAt(p, at)
 	u.mu.Lock()
-	u.size = max(u.size, off+int64(n))
+	if u.appending {
+		if u.minOff < 0 || off < u.minOff {
+			u.minOff = off
+		}
+		u.maxEnd = max(u.maxEnd, off+int64(n))
+		u.size = u.base + u.maxEnd - u.minOff
+	} else {
+		u.size = max(u.size, off+int64(n))
+	}
 	if err != nil && u.failed == nil {
 		u.failed = err
 	}
 	u.mu.Unlock()
 	return n, err
+}
+
+// settleAppend moves an appended run written at base+minOff down to base (see upload).
+func (u *upload) settleAppend() error {
+	if !u.appending || u.minOff <= 0 {
+		return nil
+	}
+	n := u.maxEnd - u.minOff
+	r := io.NewSectionReader(u.f, u.base+u.minOff, n)
+	if _, err := io.Copy(io.NewOffsetWriter(u.f, u.base), r); err != nil {
+		return err
+	}
+	return u.f.Truncate(u.base + n)
 }
 
 // TransferError marks the upload as cut short.
@@ -165,7 +212,12 @@ func (u *upload) TransferError(err error) {
 // failed or oversized upload is removed unread.
 func (u *upload) Close() error {
 	defer u.h.doneUpload()
-	err := u.f.Sync()
+	u.mu.Lock()
+	err := u.settleAppend()
+	u.mu.Unlock()
+	if err == nil {
+		err = u.f.Sync()
+	}
 	if cerr := u.f.Close(); err == nil {
 		err = cerr
 	}

@@ -515,3 +515,65 @@ func list(t *testing.T, c *sftp.Client, dir string) string {
 	}
 	return strings.Join(names, ",")
 }
+
+// An open with SSH_FXF_APPEND adds to the end of the file, as OpenSSH's server does, whether
+// the client counts its offsets from where it began (pkg/sftp's O_APPEND, from 0) or from the
+// start of the file (OpenSSH's reput, from the size it found). It used to overwrite the file
+// from byte 0. Large writes go in several packets, handled concurrently.
+func TestAppendAddsToTheEnd(t *testing.T) {
+	f := start(t, 0)
+	c := f.login(t, "alpha", ssh.Password("alpha-pass"))
+	big := bytes.Repeat([]byte("0123456789abcdef"), 40_000) // 640 KB: many packets
+	for _, tc := range []struct {
+		name  string
+		seek  bool // the client writes at the file's own offsets
+		extra []byte
+	}{
+		{"counted from where the client began", false, []byte("KLM")},
+		{"counted from the start of the file", true, []byte("KLM")},
+		{"many packets, counted from where the client began", false, big},
+		{"many packets, counted from the start of the file", true, big},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sandboxtest.Put(t, c, "notes.txt", []byte("ABCDEFGHIJ"))
+			fh, err := c.OpenFile("notes.txt", os.O_WRONLY|os.O_APPEND)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.seek {
+				if _, err := fh.Seek(10, io.SeekStart); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := fh.ReadFrom(bytes.NewReader(tc.extra)); err != nil {
+				t.Fatal(err)
+			}
+			if err := fh.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := sandboxtest.Get(t, c, "notes.txt")
+			if want := append([]byte("ABCDEFGHIJ"), tc.extra...); !bytes.Equal(got, want) {
+				t.Fatalf("after the append: %d bytes %.40q…, want %d bytes %.40q…", len(got), got, len(want), want)
+			}
+		})
+	}
+	// The cap counts the whole file, not the client's offsets.
+	small := start(t, 16)
+	cs := small.login(t, "alpha", ssh.Password("alpha-pass"))
+	sandboxtest.Put(t, cs, "notes.txt", []byte("ABCDEFGHIJ"))
+	fh, err := cs.OpenFile("notes.txt", os.O_WRONLY|os.O_APPEND)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.Seek(10, io.SeekStart)
+	if _, err := fh.Write([]byte("KLMNOP")); err != nil {
+		t.Fatalf("an append up to the cap: %v", err)
+	}
+	if _, err := fh.Write([]byte("Q")); err == nil {
+		t.Fatal("an append past the cap was taken")
+	}
+	fh.Close()
+	if got := sandboxtest.Get(t, cs, "notes.txt"); string(got) != "ABCDEFGHIJ" {
+		t.Fatalf("after a refused append: %q, want the file as it was", got)
+	}
+}
