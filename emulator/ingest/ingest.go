@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,19 +89,29 @@ func Classify(base string) (kind, merchantID string) {
 }
 
 // nearMiss says how a name that Ordergroove would not read differs from one it would, or ""
-// when the name is not trying to be a feed.
+// when the name is not trying to be a feed: an XML file, or one that names a feed ("product",
+// "categor", "batchresponse") however it is spelt. Other files (notes, a client's temporary
+// name before its rename) are kept quietly.
 func nearMiss(base, merchantID string) string {
 	lower := strings.ToLower(base)
 	switch {
-	case strings.Contains(lower, "productcategories"):
+	case slices.ContainsFunc(tempSuffixes, func(x string) bool { return strings.HasSuffix(lower, x) }):
+		return "" // a client's temporary name: the file is read under the name it is renamed to
+	case strings.Contains(lower, "categor"):
 		return fmt.Sprintf("a categories feed must be named exactly %s.ProductCategories.xml (F8)", merchantID)
-	case strings.Contains(lower, "batchresponse"):
+	case strings.Contains(lower, "batchresponse") || strings.Contains(lower, "batch_response"):
 		return fmt.Sprintf("a batch response must be named exactly %s.BatchResponseMM-DD-YYYY_HHMMSS.xml (O2)", merchantID)
-	case strings.Contains(lower, "products"):
+	case strings.Contains(lower, "product"):
 		return fmt.Sprintf("a product feed must be named exactly %s.Products.xml (F1)", merchantID)
+	case strings.HasSuffix(lower, ".xml"):
+		return fmt.Sprintf("Ordergroove reads only files named exactly %[1]s.Products.xml (F1), %[1]s.ProductCategories.xml (F8) or %[1]s.BatchResponseMM-DD-YYYY_HHMMSS.xml (O2)", merchantID)
 	}
 	return ""
 }
+
+// tempSuffixes end the names clients upload under before renaming the file into place
+// (WinSCP's .filepart, rclone's .partial, scripts' .tmp).
+var tempSuffixes = []string{".filepart", ".part", ".partial", ".tmp", ".temp", ".upload"}
 
 // Dropped is called by the drop site for every file that arrives whole.
 func (in *Ingester) Dropped(ctx context.Context, f og.Dropped) (string, error) {
@@ -114,8 +125,10 @@ func (in *Ingester) Dropped(ctx context.Context, f og.Dropped) (string, error) {
 	}
 	kind, named := Classify(base)
 	if dir != "." && dir != "incoming" {
-		if kind != "" {
-			return fmt.Sprintf("kept, not read: Ordergroove reads %s from incoming/ or the home itself, not %s/", base, dir), nil
+		if kind != "" || nearMiss(base, m.ID) != "" {
+			why := fmt.Sprintf("Ordergroove reads feeds from incoming/ or the home itself, not from %s/ (F1)", dir)
+			in.refuseName(m, f, why)
+			return "kept, not read: " + why, nil
 		}
 		return "", nil
 	}
@@ -125,6 +138,11 @@ func (in *Ingester) Dropped(ctx context.Context, f og.Dropped) (string, error) {
 			return "not read: " + why, nil
 		}
 		return "kept: not a file Ordergroove reads", nil
+	}
+	if named != m.ID && strings.EqualFold(named, m.ID) {
+		why := fmt.Sprintf("the merchant id in the name, %q, is in another case: Ordergroove matches names exactly; name it %s", named, strings.Replace(base, named, m.ID, 1))
+		in.refuseName(m, f, why)
+		return "not read: " + why, nil
 	}
 	if named != m.ID {
 		why := fmt.Sprintf("the file is named for merchant %q, but this is the drop site of merchant %s: Ordergroove reads only files named for the merchant whose site they are on", named, m.ID)
@@ -168,13 +186,16 @@ func (in *Ingester) refuseName(m *og.Merchant, f og.Dropped, why string) {
 	_ = in.Store.RecordFeed(context.Background(), m.ID, rep)
 }
 
+// ruleForName is the rule a name refusal cites first: F1 (product feeds, and names in
+// general), F8 (categories) or O2 (batch responses).
 func ruleForName(why string) string {
-	for _, r := range []string{"F8", "O2"} {
-		if strings.Contains(why, "("+r+")") {
-			return r
+	rule, first := "F1", len(why)
+	for _, r := range []string{"F1", "F8", "O2"} {
+		if i := strings.Index(why, "("+r+")"); i >= 0 && i < first {
+			rule, first = r, i
 		}
 	}
-	return "F1"
+	return rule
 }
 
 // readDropped reads one file of a merchant's home, keeps its report and writes it beside it.

@@ -24,8 +24,10 @@ func TestClassify(t *testing.T) {
 	if why := nearMiss("products.xml", "acme"); why == "" {
 		t.Error("products.xml is not recognised as a misnamed feed")
 	}
-	if why := nearMiss("notes.txt", "acme"); why != "" {
-		t.Errorf("notes.txt: %s", why)
+	for _, quiet := range []string{"notes.txt", "acme.Products.xml.filepart", "acme.Products.xml.tmp"} {
+		if why := nearMiss(quiet, "acme"); why != "" {
+			t.Errorf("%s: %s", quiet, why)
+		}
 	}
 }
 

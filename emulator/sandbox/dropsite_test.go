@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -105,7 +106,16 @@ func TestFeedNamesAndPlaces(t *testing.T) {
 		{"incoming/0123456789abcdef.Products.xml", "F1", `named for merchant "0123456789abcdef"`},
 		{"incoming/products.xml", "F1", "must be named exactly " + demoID + ".Products.xml"},
 		{"incoming/" + strings.ToUpper(demoID) + ".productcategories.xml", "F8", "ProductCategories.xml"},
+		{"incoming/" + demoID + ".Product.xml", "F1", "must be named exactly " + demoID + ".Products.xml"},
+		{"incoming/" + demoID + ".Categories.xml", "F8", "must be named exactly " + demoID + ".ProductCategories.xml"},
+		{"incoming/feed.xml", "F1", "Ordergroove reads only files named exactly " + demoID + ".Products.xml (F1)"},
+		{"incoming/" + strings.ToUpper(demoID) + ".Products.xml", "F1", "is in another case: Ordergroove matches names exactly; name it " + demoID + ".Products.xml"},
+		{"incoming/daily/" + demoID + ".Products.xml", "F1", "not from incoming/daily/"},
+		{"outgoing/" + demoID + ".Products.xml", "F1", "not from outgoing/"},
 	} {
+		if dir := path.Dir(tc.file); strings.Count(dir, "/") > 0 {
+			c.Mkdir(dir)
+		}
 		sandboxtest.Put(t, c, tc.file, feed)
 		rep := lastFeed(t, sb)
 		if rep.File != tc.file || rep.Accepted != 0 || len(rep.Findings) != 1 || rep.Findings[0].Rule != tc.rule || !strings.Contains(rep.Findings[0].Message, tc.want) {
@@ -116,11 +126,12 @@ func TestFeedNamesAndPlaces(t *testing.T) {
 			t.Fatalf("%s: report %s", tc.file, txt)
 		}
 	}
-	// Files that are not feeds, and feeds in outgoing/, are kept and not read.
+	// Files that are not feeds are kept quietly: notes, and a client's temporary name before
+	// it renames the file into place.
 	sandboxtest.Put(t, c, "incoming/notes.txt", []byte("hello"))
-	sandboxtest.Put(t, c, "outgoing/"+demoID+".Products.xml", feed)
-	if n := len(feeds(t, sb)); n != before+3 {
-		t.Fatalf("%d reports, want %d", n, before+3)
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml.filepart", feed)
+	if n := len(feeds(t, sb)); n != before+9 {
+		t.Fatalf("%d reports, want %d", n, before+9)
 	}
 }
 
