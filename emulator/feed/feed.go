@@ -152,6 +152,8 @@ func validate(raw *rawProduct, rep *Report, now time.Time, source string) (og.Pr
 			fail(v, "F2", "price", fmt.Sprintf("price %s must not be wrapped in quotation marks", v.text))
 		case strings.HasPrefix(s, "$"):
 			fail(v, "F2", "price", fmt.Sprintf("price %s must be a bare decimal, without a currency sign", v.text))
+		case strings.HasPrefix(s, "-") && priceFormat.MatchString(s[1:]):
+			fail(v, "F2", "price", fmt.Sprintf("price %s is negative: a price is 0.00 or more", s))
 		case !priceFormat.MatchString(s):
 			fail(v, "F2", "price", fmt.Sprintf("price %q must be a decimal with exactly two digits after the point (e.g. 19.90)", v.text))
 		default:
@@ -205,11 +207,16 @@ func validate(raw *rawProduct, rep *Report, now time.Time, source string) (og.Pr
 	case hasEvery && hasPeriod:
 		e, err1 := strconv.Atoi(strings.TrimSpace(every.text))
 		pd, err2 := strconv.Atoi(strings.TrimSpace(period.text))
-		switch {
-		case err1 != nil || e < 1 || len(strings.TrimSpace(every.text)) > maxEvery:
+		badEvery := err1 != nil || e < 1 || len(strings.TrimSpace(every.text)) > maxEvery
+		badPeriod := err2 != nil || pd < og.PeriodDay || pd > og.PeriodYear
+		if badEvery { // each is reported: fixing one should not reveal the other
 			fail(every, "F2", "every", fmt.Sprintf("every %q must be a positive whole number of at most 10 digits", every.text))
-		case err2 != nil || pd < og.PeriodDay || pd > og.PeriodYear:
+		}
+		if badPeriod {
 			fail(period, "F2", "every_period", fmt.Sprintf("every_period %q must be 1 (days), 2 (weeks), 3 (months) or 4 (years)", period.text))
+		}
+		switch {
+		case badEvery || badPeriod:
 		default:
 			f := og.Frequency{Every: e, EveryPeriod: pd} // F6
 			if err := f.Check(); err != nil {

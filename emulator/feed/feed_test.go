@@ -192,6 +192,38 @@ func TestF6_DefaultFrequencyBeyondTenYears(t *testing.T) {
 	}
 }
 
+// F2: a product's findings are all reported, so that fixing one does not reveal the next: a
+// bad every and a bad every_period each get theirs. A negative price is named as such.
+func TestF2_EveryFindingOfAProduct(t *testing.T) {
+	for _, tc := range []struct {
+		fields string
+		want   map[string]string // field → what its finding says
+	}{
+		{`<every>0</every><every_period>0</every_period>`, map[string]string{"every": "positive whole number", "every_period": "must be 1 (days)"}},
+		{`<every>12345678901</every><every_period>5</every_period>`, map[string]string{"every": "at most 10 digits", "every_period": "must be 1 (days)"}},
+		{`<every>2</every><every_period>9</every_period>`, map[string]string{"every_period": "must be 1 (days)"}},
+	} {
+		rep, got := read(t, `<products><product><name><![CDATA[A]]></name><product_id>A</product_id><sku>A</sku><price>1.00</price><in_stock>1</in_stock>`+tc.fields+`</product></products>`)
+		found := map[string]string{}
+		for _, f := range rep.Findings {
+			found[f.Field[strings.LastIndex(f.Field, ".")+1:]] = f.Message
+		}
+		if len(got) != 0 || len(found) != len(tc.want) {
+			t.Errorf("%s: %d products, findings %+v", tc.fields, len(got), rep.Findings)
+			continue
+		}
+		for field, want := range tc.want {
+			if !strings.Contains(found[field], want) {
+				t.Errorf("%s: %s says %q, want %q", tc.fields, field, found[field], want)
+			}
+		}
+	}
+	rep, _ := read(t, `<products><product><name><![CDATA[A]]></name><product_id>A</product_id><sku>A</sku><price>-1.00</price><in_stock>1</in_stock></product></products>`)
+	if len(rep.Findings) != 1 || !strings.Contains(rep.Findings[0].Message, "price -1.00 is negative") {
+		t.Errorf("a negative price: %+v", rep.Findings)
+	}
+}
+
 // A comment over the 1 MiB bound stops the reading, and the report says so without calling
 // the file ill-formed or the comment an element's text.
 func TestHugeCommentIsNamedForWhatItIs(t *testing.T) {
