@@ -269,7 +269,7 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 		}
 		freq := optin.Frequency
 		if optin.ZeroSent {
-			fail(pp, "tracking_override.every_period", "", "Invalid frequency", "")
+			fail(pp, "tracking_override.every", "", "Invalid frequency", "")
 			plan.Diagnostics = append(plan.Diagnostics, Finding("B2", optin.at(pp, "every"),
 				"every 0 / every_period 0 is a one-time purchase (B2), not a subscription frequency: leave tracking_override out for a one-time purchase, or send the frequency the customer chose"))
 			continue
@@ -278,7 +278,8 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 			freq = *cat.Frequency // F6: the product's default frequency
 		}
 		if err := freq.Check(); err != nil {
-			// The errors object keeps staging's key; the diagnostic names the field at fault.
+			// errors is keyed by the field at fault, as the diagnostic is (staging's keying
+			// inside errors is not public, REFERENCE §3.4; clients read the field named there).
 			field, rule, why := "tracking_override.every", "P3", err.Error()
 			switch {
 			case freq.IsZero():
@@ -291,7 +292,7 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 				field = "tracking_override.every_period"
 			}
 			plan.Diagnostics = append(plan.Diagnostics, Finding(rule, optin.at(pp, strings.TrimPrefix(field, "tracking_override.")), why))
-			fail(pp, "tracking_override.every_period", "", "Invalid frequency", "")
+			fail(pp, field, "", "Invalid frequency", "")
 			continue
 		}
 		if !p.CartTracking && pp.Override != nil && freq == pp.Override.Frequency && freq.EveryPeriod == PeriodYear {
@@ -320,6 +321,10 @@ func PlanCheckout(m *Merchant, p *Purchase, catalogue map[string]*Product, sessi
 		when := sub // what moves the first order date
 		if p.CartTracking && !optin.FirstOrderPlaceDate.IsZero() {
 			when = &PurchaseSubscription{FirstOrderPlaceDate: optin.FirstOrderPlaceDate}
+		}
+		if when != nil && !when.FirstOrderPlaceDate.IsZero() && when.InitialOrderOffsetDays != 0 {
+			plan.Diagnostics = append(plan.Diagnostics, Warning("P3", fmt.Sprintf("products[%d].subscription_info.initial_order_offset_days", pp.Index),
+				fmt.Sprintf("initial_order_offset_days %d was not applied: first_order_place_date %s sets the first order date itself (send one or the other)", when.InitialOrderOffsetDays, when.FirstOrderPlaceDate)))
 		}
 		ps.NextOrder = firstOrderDate(today, freq, when)
 		ps.AnchorDay = ps.NextOrder.Day

@@ -349,6 +349,10 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "F2/a_long_sku_is_clipped_in_the_diagnostic", edit: func(o obj) obj { return set(o, "products.0.sku", strings.Repeat("S", 200_000)) }, status: 201, rule: "F2", field: "products[0].sku", want: "… (200000 bytes)"},
 		{name: "P3/cc_type_a_name", edit: func(o obj) obj { return set(o, "payment.cc_type", "Visa") }, status: 400, rule: "P3", field: "payment.cc_type", want: "is a name; P3 wants the card type's number: 1 (Visa)"},
 		{name: "P2/php_empty_array_for_an_object", edit: func(o obj) obj { return set(o, "user.extra_data", []any{}) }, status: 400, rule: "P2", field: "user.extra_data", want: "PHP's json_encode writes an empty array for an empty object"},
+		{name: "P3/offset_beside_a_first_order_date_is_not_applied", edit: func(o obj) obj {
+			set(o, "products.0.subscription_info.first_order_place_date", "2030-01-15")
+			return set(o, "products.0.subscription_info.initial_order_offset_days", "3")
+		}, status: 201, rule: "P3", field: "products[0].subscription_info.initial_order_offset_days", want: "was not applied: first_order_place_date 2030-01-15 sets the first order date itself"},
 		{name: "P3/yearly_is_a_warning", edit: func(o obj) obj {
 			return set(o, "products.0.subscription_info.tracking_override.every_period", "4")
 		}, status: 201, rule: "P3", field: "products[0].subscription_info.tracking_override.every_period", want: "beyond P3's"},
@@ -505,6 +509,21 @@ func TestP6_Outcomes(t *testing.T) {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 		golden.JSONIDs(t, "p6_207", r.Body, keep...)
+	})
+	t.Run("P6/207_errors_name_the_field_at_fault", func(t *testing.T) {
+		p := purchase("OUT-207-FREQ")
+		every0 := product("DF-30", "DF-30-LB", "54.99", 4, 2)
+		set(every0, "subscription_info.tracking_override.every", "0")
+		period9 := product("17550870", "17550870", "12.99", 1, 3)
+		set(period9, "subscription_info.tracking_override.every_period", "9")
+		set(p, "products", []any{product("CT-4050", "50020401", "4.99", 2, 2), every0, period9})
+		r := post(t, sb, prefixed(p))
+		var res struct{ Errors map[string]map[string]string }
+		r.JSON(t, &res)
+		if r.Status != 207 || res.Errors["DF-30"]["tracking_override.every"] != "Invalid frequency" || res.Errors["17550870"]["tracking_override.every_period"] != "Invalid frequency" ||
+			len(res.Errors["DF-30"]) != 1 || len(res.Errors["17550870"]) != 1 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
 	})
 	t.Run("P6/400_nothing_created_ids_still_returned", func(t *testing.T) {
 		p := purchase("OUT-400")
