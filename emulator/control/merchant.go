@@ -357,15 +357,19 @@ func (srv *Server) putSession(c echo.Context) error {
 		}
 		// Opt-ins that cannot become subscriptions are recorded as sent, and named now: the
 		// checkout would refuse them (F1, F2, F4, F6).
-		switch p := catalogue[o.ProductID]; {
+		// The product's own problem first: the checkout refuses it before any frequency.
+		p := catalogue[o.ProductID]
+		rule, why := "", ""
+		if p != nil {
+			rule, why = p.SubscribableProblem()
+		}
+		switch {
 		case p == nil:
 			diags = append(diags, og.Warning("F1", field+".product", fmt.Sprintf("product %q is not in the catalogue: a checkout with this opt-in will refuse it", og.Clip(o.ProductID))))
+		case rule != "":
+			diags = append(diags, og.Warning(rule, field+".product", why+": a checkout with this opt-in will refuse it"))
 		case o.Frequency.IsZero() && p.Frequency == nil:
 			diags = append(diags, og.Warning("F6", field+".every", fmt.Sprintf("no frequency, and product %s has no default frequency: a checkout with this opt-in will refuse it; give every and every_period", p.ProductID)))
-		default:
-			if rule, why := p.SubscribableProblem(); rule != "" {
-				diags = append(diags, og.Warning(rule, field+".product", why+": a checkout with this opt-in will refuse it"))
-			}
 		}
 		s.Optins = append(s.Optins, o)
 	}

@@ -751,6 +751,21 @@ func TestP7_CartSessionOptins(t *testing.T) {
 	if last := subs[len(subs)-1]; len(subs) != 3 || last.NextOrderDate.String() != "2031-04-01" {
 		t.Errorf("the opt-in's first order date: %d subscriptions, the last on %s", len(subs), last.NextOrderDate)
 	}
+	// Opt-ins a checkout would refuse are recorded, and each is warned about for its first
+	// problem: a product not in the catalogue (F1), not eligible (F2, before any frequency),
+	// without a frequency or a default one (F6).
+	if r := do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/products", `[{"product_id":"NOFREQ-1","sku":"NOFREQ-1","name":"No default frequency","price":"1.00","in_stock":"1","autoship_eligible":"1"}]`); r.Status != 200 {
+		t.Fatalf("PUT products: %d %s", r.Status, r.Body)
+	}
+	var warned struct{ Diagnostics []og.Diagnostic }
+	do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demo.ID+"/sessions/WARNED", obj{"optins": []any{obj{"product": "NOPE"}, obj{"product": "LEASH-RED"}, obj{"product": "NOFREQ-1"}}}).JSON(t, &warned)
+	var got []string
+	for _, d := range warned.Diagnostics {
+		got = append(got, d.Rule+" "+d.Field)
+	}
+	if want := "F1 optins[0].product,F2 optins[1].product,F6 optins[2].every"; strings.Join(got, ",") != want {
+		t.Errorf("warnings of a session's opt-ins: %s, want %s", strings.Join(got, ","), want)
+	}
 	// A session id too long to be one is refused, not a storage error.
 	long := sb.URL() + "/_sandbox/merchants/" + demo.ID + "/sessions/" + strings.Repeat("s", 40_000)
 	if r := do(t, "PUT", long, `{"optins":[]}`); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"session_id"`) {
