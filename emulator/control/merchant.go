@@ -72,8 +72,14 @@ func (srv *Server) merchant(c echo.Context) (*og.Merchant, error) {
 	return m, nil
 }
 
+// filters are the query parameters that pick records by value: an empty one is refused (a
+// script whose variable was unset would list everything). Others (the journal's cursor) may
+// be empty.
+var filters = []string{"customer", "status", "subscription"}
+
 // knownParams refuses a query parameter the endpoint does not take: a misspelt filter would
-// otherwise list everything, as if it matched. It reports false once it has answered.
+// otherwise list everything, as if it matched. A parameter given twice is refused too (only
+// one value would be used), and an empty filter. It reports false once it has answered.
 func knownParams(c echo.Context, names ...string) (bool, error) {
 	var unknown []string
 	for k := range c.QueryParams() {
@@ -82,6 +88,14 @@ func knownParams(c echo.Context, names ...string) (bool, error) {
 		}
 	}
 	if len(unknown) == 0 {
+		for _, k := range names {
+			switch vs := c.QueryParams()[k]; {
+			case len(vs) > 1:
+				return false, Fail(c, http.StatusBadRequest, k, fmt.Sprintf("%s is given %d times; a filter takes one value", k, len(vs)), "one "+k)
+			case len(vs) == 1 && vs[0] == "" && slices.Contains(filters, k):
+				return false, Fail(c, http.StatusBadRequest, k, fmt.Sprintf("%s is empty: it would match nothing, or look as if it listed everything", k), "a "+k+" to filter by, or no "+k+" parameter to list every one")
+			}
+		}
 		return true, nil
 	}
 	slices.Sort(unknown)

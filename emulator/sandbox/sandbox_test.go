@@ -477,6 +477,19 @@ func TestMerchantListingsRefuseUnknownParameters(t *testing.T) {
 			t.Errorf("GET %s?colour=red: %d %s", path, r.Status, r.Body)
 		}
 	}
+	// A filter given twice, or empty, would have used one value, or listed everything.
+	for _, q := range []string{"subscriptions?customer=a&customer=b", "subscriptions?customer=", "customers?customer=", "orders?status=", "orders?subscription=x&subscription=y"} {
+		r := do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/"+q, nil)
+		var e struct{ Error, Field, Expected string }
+		r.JSON(t, &e)
+		if want, _, _ := strings.Cut(q[strings.Index(q, "?")+1:], "="); r.Status != 400 || e.Field != want || e.Expected == "" {
+			t.Errorf("GET %s: %d %s", q, r.Status, r.Body)
+		}
+	}
+	// The journal's cursor may be empty: the first page.
+	if r := do(t, "GET", sb.URL()+"/_sandbox/journal?cursor=", nil); r.Status != 200 {
+		t.Errorf("GET journal?cursor=: %d %s", r.Status, r.Body)
+	}
 }
 
 // F6, C1 through the control API's products PUT (a feed XML body, validated as a feed): a
