@@ -329,6 +329,14 @@ func TestF4_F6_StockAndDefaultFrequencyOverSFTP(t *testing.T) {
 	if o.Status != og.OrderScheduled || !strings.Contains(o.Paused, "F4") || len(o.Attempts) != 0 {
 		t.Fatalf("an order of an out-of-stock product: %+v", o)
 	}
+	// Clock advance counts it pending; ?status=paused finds it.
+	for status, want := range map[string]int{"paused": 1, "pending": 0, "scheduled": 1} {
+		var os []og.Order
+		do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/orders?status="+status, nil).JSON(t, &os)
+		if len(os) != want {
+			t.Errorf("?status=%s: %d orders, want %d", status, len(os), want)
+		}
+	}
 	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml", product("1", "1", "2"))
 	sandboxtest.Advance(t, sb, "1d")
 	if o := sandboxtest.Orders(t, sb, demoID)[0]; o.Status != og.OrderPlaced {
