@@ -215,7 +215,8 @@ func TestF3_DiscontinuedProductsOverSFTP(t *testing.T) {
 	if o := orders["ann"]; o.Status != og.OrderScheduled || o.Items[0].ProductID != "CT-4051" || o.Items[0].Name == "CT-4050" {
 		t.Fatalf("ann's upcoming order: %+v", o)
 	}
-	if o := orders["cy"]; o.Status != og.OrderCancelled || o.StatusCode != og.StatusCancelled || len(o.Items) != 0 {
+	// Cancelled with all its subscriptions, the order still shows what it was for.
+	if o := orders["cy"]; o.Status != og.OrderCancelled || o.StatusCode != og.StatusCancelled || len(o.Items) != 1 || o.Items[0].ProductID != "FT-3M" || len(o.Subscriptions) != 1 {
 		t.Fatalf("cy's upcoming order: %+v", o)
 	}
 	// The swapped subscriptions are placed with their new product; the cancelled are not.

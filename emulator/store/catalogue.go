@@ -189,10 +189,15 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 			}
 			eff.Emails++
 			if order != nil {
-				order.Items = slices.DeleteFunc(order.Items, func(it og.OrderItem) bool { return it.Subscription == s.PublicID })
-				order.Subscriptions = slices.DeleteFunc(order.Subscriptions, func(id string) bool { return id == s.PublicID })
+				left := slices.DeleteFunc(slices.Clone(order.Items), func(it og.OrderItem) bool { return it.Subscription == s.PublicID })
+				if len(left) > 0 {
+					order.Items = left
+					order.Subscriptions = slices.DeleteFunc(order.Subscriptions, func(id string) bool { return id == s.PublicID })
+				}
+				// An order all of whose subscriptions were cancelled keeps its items and
+				// subscription ids: the listing shows what the cancelled order was for.
 				order.Updated = now
-				if len(order.Items) == 0 {
+				if len(left) == 0 {
 					order.Status, order.StatusCode = og.OrderCancelled, og.StatusCancelled
 					order.ErrorMessage = "every subscription of the order was cancelled: product " + pid + " was discontinued (F3)"
 					v.del(bDue, timeKey(order.DueAt, order.OGID))
