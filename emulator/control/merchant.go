@@ -594,6 +594,11 @@ func (srv *Server) deleteFaults(c echo.Context) error {
 // jsonProblem says what is wrong with a body encoding/json refused, for a person: the field at
 // fault, and what it should be, without Go's type names.
 func jsonProblem(err error, defaultField string) (field, msg string) {
+	defer func() {
+		if field == "" {
+			field = "body" // the whole body is at fault: not JSON, not an object, text after it
+		}
+	}()
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {

@@ -89,12 +89,12 @@ func TestClockAdvanceRefusals(t *testing.T) {
 		{"both", `{"by":"1d","to":"` + past + `"}`, "by", "not both"},
 		{"neither", `{}`, "by", "neither"},
 		{"empty", ``, "by", "empty"},
-		{"not_json", `by=1d`, "", "not a JSON object"},
+		{"not_json", `by=1d`, "body", "not a JSON object"},
 		{"unknown_field", `{"days":3}`, "days", "unknown field"},
 		{"by_a_number", `{"by":30}`, "by", "by is a JSON number; it should be a string"},
-		{"an_array", `[1]`, "", "the body is a JSON array; it should be an object"},
-		{"two_values", `{"by":"1s"} {"by":"1000y"}`, "", "text after the JSON value"},
-		{"stray_brace", `{"by":"1h"}}`, "", "text after the JSON value"},
+		{"an_array", `[1]`, "body", "the body is a JSON array; it should be an object"},
+		{"two_values", `{"by":"1s"} {"by":"1000y"}`, "body", "text after the JSON value"},
+		{"stray_brace", `{"by":"1h"}}`, "body", "text after the JSON value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := do(t, "POST", url, tc.body)
