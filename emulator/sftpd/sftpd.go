@@ -120,6 +120,7 @@ func (s *Server) Prepare() error {
 		Version:          "ogsandbox",
 		HostSigners:      []ssh.Signer{signer},
 		Handler:          s.shell,
+		BannerHandler:    s.banner,
 		PasswordHandler:  s.password,
 		PublicKeyHandler: s.publicKey,
 		SubsystemHandlers: map[string]ssh.SubsystemHandler{
@@ -256,6 +257,17 @@ func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
 		}
 	}
 	return false
+}
+
+// banner tells a client logging in to a locked account why its password is refused (X4):
+// SSH itself only says "permission denied". OpenSSH's clients print it. It is sent once per
+// connection, at its first login attempt.
+func (s *Server) banner(ctx ssh.Context) string {
+	if until, locked := s.lockedUntil(ctx.User()); locked {
+		return fmt.Sprintf("ogsandbox: the account %s is locked after %d failed logins, until %s (X4); logins are refused until then, whatever the password\n",
+			ctx.User(), MaxFailures, until.Format(time.RFC3339))
+	}
+	return ""
 }
 
 // lockedUntil reports whether an account is locked (X4).

@@ -170,6 +170,17 @@ func TestX4_FailedLoginsLockTheAccount(t *testing.T) {
 	if !strings.Contains(f.journal.notes(), "locked after 5 failed logins") {
 		t.Fatalf("the journal does not say why:\n%s", f.journal.notes())
 	}
+	// The client is told too, in the SSH banner (its error only says permission denied).
+	var banner string
+	conn, err := ssh.Dial("tcp", f.addr, &ssh.ClientConfig{User: "alpha", Auth: []ssh.AuthMethod{ssh.Password("alpha-pass")},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), BannerCallback: func(msg string) error { banner = msg; return nil }})
+	if err == nil {
+		conn.Close()
+		t.Fatal("a locked account accepted its password")
+	}
+	if !strings.Contains(banner, "the account alpha is locked after 5 failed logins, until 2026-03-01T12:") {
+		t.Fatalf("the banner of a locked account: %q", banner)
+	}
 	f.login(t, "bravo", ssh.Password("bravo-pass"))
 	f.clock.add(sftpd.LockFor + time.Second)
 	f.login(t, "alpha", ssh.Password("alpha-pass"))
