@@ -541,6 +541,52 @@ func TestO2_BatchMethodOverSFTP(t *testing.T) {
 	}
 }
 
+// O2, REFERENCE §6: an order of a batch file that is never answered waits in status 9, and its
+// subscription goes on to its next orders all the same (Ordergroove never stops a subscription
+// for an order); an answer that comes late adds none.
+func TestO2_UnansweredBatchOrderDoesNotStopItsSubscription(t *testing.T) {
+	sb := sandboxtest.Start(t, func(c *config.Config) {
+		c.ClockStart = sundayNoon
+		c.Merchants[0].Placement.Method = og.PlacementBatch
+	})
+	c := sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "ida", OrderID: "WEB-ida", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Advance(t, sb, "7d")  // Jan 11: the first order goes out in a file
+	sandboxtest.Advance(t, sb, "21d") // no answer ever comes
+	dates := map[string]int{}
+	var first og.Order
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		dates[o.PlaceDate.String()]++
+		if o.PlaceDate.String() == "2026-01-11" {
+			first = o
+		}
+	}
+	if first.StatusCode != og.StatusPendingBatchResponse {
+		t.Fatalf("the unanswered order: %+v", first)
+	}
+	want := map[string]int{"2026-01-11": 1, "2026-01-18": 1, "2026-01-25": 1, "2026-02-01": 1, "2026-02-08": 1}
+	if fmt.Sprint(dates) != fmt.Sprint(want) {
+		t.Fatalf("orders by date %v, want %v", dates, want)
+	}
+	// The late answer places the first order and adds no other.
+	resp := "<orders><order><ogOrderId>" + strconvI(first.OGID) + "</ogOrderId><code>SUCCESS</code><orderId>M-1</orderId></order></orders>"
+	sandboxtest.Put(t, c, "incoming/"+demoID+".BatchResponse01-11-2026_070000.xml", []byte(resp))
+	if rep := lastFeed(t, sb); rep.Accepted != 1 || len(rep.Findings) != 1 || !strings.Contains(rep.Findings[0].Message, "is still in outgoing/: the merchant deletes the order file once it has picked it up (O2)") {
+		t.Fatalf("a response while its order file is still in outgoing/: %+v", rep)
+	}
+	sandboxtest.Advance(t, sb, "1d")
+	after := map[string]int{}
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		after[o.PlaceDate.String()]++
+		if o.OGID == first.OGID && o.Status != og.OrderPlaced {
+			t.Fatalf("the order answered late: %+v", o)
+		}
+	}
+	if fmt.Sprint(after) != fmt.Sprint(want) {
+		t.Fatalf("orders by date after the late answer %v, want %v", after, want)
+	}
+}
+
 // O4: what a batch response file must look like, refused line by line.
 func TestO4_BadBatchResponses(t *testing.T) {
 	sb, c := startDropSite(t, func(m *og.Merchant) { m.Placement.Method = og.PlacementBatch })

@@ -68,7 +68,7 @@ func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due
 		}})
 		docs = append(docs, p.xml)
 	}
-	b, err = s.Batches.BeginBatch(ctx, m.ID, b, starts)
+	b, err = s.Batches.BeginBatch(ctx, m, b, starts)
 	if err != nil || len(b.Orders) == 0 {
 		return rep, err
 	}
@@ -343,6 +343,11 @@ func (s *Scheduler) finishBatchReport(ctx context.Context, m *og.Merchant, rep *
 	}
 	sort.Strings(files)
 	for _, f := range files {
+		if rf, err := s.openHome(m.ID, f); err == nil {
+			rf.Close()
+			rep.Add(og.Diagnostic{Rule: "O2", Field: "file", Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("%s, which this response answers, is still in outgoing/: the merchant deletes the order file once it has picked it up (O2). The answers were applied all the same", f)})
+		}
 		var waiting []string
 		bs, err := s.batchOrders(m, f)
 		if err != nil {
@@ -395,4 +400,12 @@ func (s *Scheduler) lockMerchant(id string) func() {
 	s.mu.Unlock()
 	l.Lock()
 	return l.Unlock
+}
+
+// openHome opens a file of a merchant's home, if the scheduler has the drop site.
+func (s *Scheduler) openHome(merchantID, path string) (og.ReadFile, error) {
+	if s.Homes == nil {
+		return nil, errors.New("no drop site")
+	}
+	return s.Homes.Open(merchantID, path)
 }

@@ -13,10 +13,15 @@ var _ og.BatchStore = (*DB)(nil)
 // BeginBatch records the attempts of a batch order file durably, in one commit, before the
 // file is written (O2): each order is pending its batch response (status 9) and listed as
 // awaiting it. Unlike an API attempt, an order awaiting a batch response survives a restart
-// as it is: the merchant may answer days later.
-func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, starts []og.AttemptStart) (og.Batch, error) {
+// as it is: the merchant may answer days later, or never.
+//
+// The orders' subscriptions go on to their next orders now, as an order placed today would
+// take them: Ordergroove never stops a subscription for an order, and one whose answer never
+// comes would otherwise stop them for good. An answer that comes later finds them moved on.
+func (db *DB) BeginBatch(ctx context.Context, m *og.Merchant, b og.Batch, starts []og.AttemptStart) (og.Batch, error) {
 	now := db.now()
-	return optimistic(db, merchantID, func(v *view) (og.Batch, error) {
+	tomorrow := og.DateOf(b.Run, m.Location).AddDays(1)
+	return optimistic(db, m.ID, func(v *view) (og.Batch, error) {
 		rec := b
 		rec.Orders, rec.Created = nil, now
 		for _, bg := range starts {
@@ -35,6 +40,9 @@ func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, sta
 			}
 			v.put(bAwaiting, orderKey(o.OGID), []byte(b.File))
 			rec.Orders = append(rec.Orders, o.OGID)
+			if err := nextOrdersFrom(v, m, o, tomorrow, now); err != nil {
+				return og.Batch{}, err
+			}
 		}
 		if len(rec.Orders) == 0 {
 			return rec, nil

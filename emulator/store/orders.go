@@ -715,6 +715,13 @@ func nextOrders(v *view, m *og.Merchant, o *og.Order, run, now time.Time) error 
 	if o.Status == og.OrderPlaced {
 		today = today.AddDays(1)
 	}
+	return nextOrdersFrom(v, m, o, today, now)
+}
+
+// nextOrdersFrom is nextOrders with each subscription's next date the first not before from.
+// A subscription already moved past the order's date (its batch order went out) is only put
+// in its upcoming order again, which it is in.
+func nextOrdersFrom(v *view, m *og.Merchant, o *og.Order, today og.Date, now time.Time) error {
 	up := newUpcoming(v, m, now)
 	for _, sid := range o.Subscriptions {
 		var s og.Subscription
@@ -723,8 +730,10 @@ func nextOrders(v *view, m *og.Merchant, o *og.Order, run, now time.Time) error 
 		} else if !ok || !s.Live() {
 			continue
 		}
-		groupOf := s
 		if s.NextOrderDate == o.PlaceDate {
+			// The order's group is done taking subscriptions. (One already moved on is in
+			// another group, its upcoming order's, which stays.)
+			v.del(bGroups, groupKey(&s))
 			s.NextOrderDate = s.Frequency.NextNotBefore(s.NextOrderDate, s.AnchorDay, today)
 			s.Iteration++
 			s.UpdatedAt = now
@@ -732,7 +741,6 @@ func nextOrders(v *view, m *og.Merchant, o *og.Order, run, now time.Time) error 
 				return err
 			}
 		}
-		v.del(bGroups, groupKey(&groupOf))
 		pp, err := getShared[og.Product](v, bProducts, s.ProductID)
 		if err != nil {
 			return err
