@@ -2,6 +2,7 @@ package og
 
 import (
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -76,9 +77,13 @@ type PlacementView struct {
 	Timeout string `json:"timeout"`
 }
 
-// RedactURL hides the password of a URL's user information (a merchant endpoint may carry
-// credentials) wherever the sandbox shows or keeps the URL (X2).
+// RedactURL hides the credentials a URL may carry (a merchant endpoint's) wherever the sandbox
+// shows or keeps the URL (X2): the password of its user information, and the values of query
+// parameters named for a secret (?api_key=, ?token=), down to their last four characters.
 func RedactURL(s string) string {
+	if q := strings.IndexByte(s, '?'); q >= 0 {
+		s = s[:q+1] + redactQuery(s[q+1:])
+	}
 	u, err := url.Parse(s)
 	if err == nil && u.User == nil {
 		return s
@@ -100,6 +105,22 @@ func RedactURL(s string) string {
 		return scheme + "://xxxxx" + rest[at:]
 	}
 	return s
+}
+
+// secretParam matches the names of query parameters that carry credentials.
+var secretParam = regexp.MustCompile(`(?i)pass|secret|token|key|sig|auth|credential`)
+
+// redactQuery masks the values of a raw query's secret parameters, keeping its order and
+// encoding as written.
+func redactQuery(q string) string {
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		k, v, ok := strings.Cut(p, "=")
+		if ok && v != "" && secretParam.MatchString(k) {
+			parts[i] = k + "=" + Mask(v)
+		}
+	}
+	return strings.Join(parts, "&")
 }
 
 // View returns the merchant without its secrets.
@@ -152,6 +173,16 @@ func NewMerchants(ms []Merchant) *Merchants {
 	}
 	sort.Slice(x.list, func(i, j int) bool { return x.list[i].ID < x.list[j].ID })
 	return x
+}
+
+// Secrets returns every merchant's secrets: hash keys, SFTP passwords, API keys (X2).
+func (x *Merchants) Secrets() []string {
+	var out []string
+	for _, m := range x.list {
+		out = append(out, m.HashKey, m.SFTP.Password)
+		out = append(out, m.APIKeys...)
+	}
+	return out
 }
 
 func put(idx map[string]*Merchant, key string, m *Merchant) {

@@ -193,6 +193,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Sandbox, er
 	s.faults = faults.New(1)
 	s.web = web.New(s.db.Journal(), s.clock, s.log)
 	s.web.BodyTimeout = opts.BodyTimeout
+	s.web.KnowSecrets(s.merchants.Secrets()...)
 	s.refMerchant = &refmerchant.Merchant{Merchants: s.merchants, Wall: s.clock.Wall, Log: s.log}
 	s.web.Echo.POST(refmerchant.Path, echo.WrapHandler(s.refMerchant), func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error { web.SkipJournal(c); return next(c) }

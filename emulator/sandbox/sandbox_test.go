@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,6 +160,40 @@ func TestMerchantsLeaveSecretsOut(t *testing.T) {
 		}
 	}
 	golden.JSON(t, "merchants_demo", r.Body, nil)
+}
+
+// X2: the configuration's secrets are masked by value wherever a request carries them (a hash
+// key pasted into a query string, a header or a note), not only under a secret's field name;
+// card numbers and og_auth values in a URL or a custom header, and a signature sent under the
+// wrong name, are masked too; a placement URL's query credentials are not shown.
+func TestX2_ConfiguredSecretsAreMaskedWherever(t *testing.T) {
+	sb := sandboxtest.Start(t, func(c *config.Config) {
+		c.Merchants[0].Placement.URL = "http://127.0.0.1:1/og?api_key=QUERYSECRET123&token=TOKSECRET456&page=2"
+	})
+	m := config.DemoMerchant()
+	sig := "0nQ1KznESueBlFHYRebLpoKih6fkHt0cXC8Ens8eoWk="
+	body := `{"note":"` + m.HashKey + `","pw":"` + m.SFTP.Password + `","k":"` + m.APIKeys[0] + `"}`
+	do(t, "POST", sb.URL()+"/subscription/create?x="+url.QueryEscape(m.HashKey)+"&card=4111111111111111", body,
+		"X-Debug", m.HashKey, "X-Card", "4111 1111 1111 1111", "Authorization", `{"public_id":"p","ts":1516309285,"sig_field":"1","signature":"`+sig+`"}`)
+	do(t, "GET", sb.URL()+"/no/such?og_auth=cust-1|1516309285|"+url.QueryEscape(sig)+"&page=1", nil)
+	j := do(t, "GET", sb.URL()+"/_sandbox/journal?limit=10", nil)
+	for _, secret := range []string{m.HashKey, url.QueryEscape(m.HashKey), m.SFTP.Password, m.APIKeys[0], "4111111111111111", "4111 1111 1111 1111", sig, url.QueryEscape(sig)} {
+		if strings.Contains(string(j.Body), secret) {
+			t.Errorf("the journal shows %q:\n%s", secret, j.Body)
+		}
+	}
+	if !strings.Contains(string(j.Body), "page=1") {
+		t.Errorf("the journal lost the rest of the URL:\n%s", j.Body)
+	}
+	merchants := do(t, "GET", sb.URL()+"/_sandbox/merchants", nil)
+	for _, secret := range []string{"QUERYSECRET123", "TOKSECRET456"} {
+		if strings.Contains(string(merchants.Body), secret) {
+			t.Errorf("the merchants listing shows %q: %s", secret, merchants.Body)
+		}
+	}
+	if !strings.Contains(string(merchants.Body), "api_key=****&token=****&page=2") && !strings.Contains(string(merchants.Body), `api_key=****\u0026token=****\u0026page=2`) {
+		t.Errorf("the placement URL as listed: %s", merchants.Body)
+	}
 }
 
 // Every exchange is in the journal, filterable and with its secrets masked (X2, X5).

@@ -10,7 +10,7 @@ import (
 // X2: what the journal keeps has its secrets masked, in every encoding a request uses.
 func TestX2_MaskerText(t *testing.T) {
 	sig := "0nQ1KznESueBlFHYRebLpoKih6fkHt0cXC8Ens8eoWk="
-	m := newMasker([]string{"4111111111111111", "tok+en/value=="})
+	m := newMasker([]string{"4111111111111111", "tok+en/value=="}, nil)
 	for _, tc := range []struct{ name, in, gone, kept string }{
 		{"json_password", `{"password": "hunter2"}`, "hunter2", `"password": "****"`},
 		{"json_escaped_quote", `{"password":"a\"b-long-secret"}`, "long-secret", `"password":"****"`},
@@ -74,7 +74,7 @@ func TestX2_MaskerHeaders(t *testing.T) {
 // An empty redacted value masks nothing; the cache of secret header names stops growing at its
 // bound and still answers right past it.
 func TestMaskerEdges(t *testing.T) {
-	if got := newMasker([]string{"", "tok"}).text("a tok b"); got != "a **** b" {
+	if got := newMasker([]string{"", "tok"}, nil).text("a tok b"); got != "a **** b" {
 		t.Fatalf("masked %q", got)
 	}
 	for i := range 2 * maxSecretHeaders {
@@ -127,7 +127,7 @@ func FuzzMaskerCutShort(f *testing.F) {
 		if secret == "" || strings.Contains(secret, "*") || len(before) > 1<<12 || len(secret) > 256 {
 			return
 		}
-		m := newMasker([]string{secret})
+		m := newMasker([]string{secret}, nil)
 		k = 1 + abs(k)%len(secret)
 		if k == len(secret) {
 			k-- // a whole value is text's to mask
@@ -166,7 +166,7 @@ func abs(n int) int {
 // X2: what the journal's body bound cut short, masked (cut) or left as it is.
 func TestX2_MaskerCutShort(t *testing.T) {
 	cipher := "kwWZ/53+x32tmofQ9vRz=="
-	m := newMasker([]string{cipher, "6011000990139424123", "10/2030", "Nicholas Bundy"})
+	m := newMasker([]string{cipher, "6011000990139424123", "10/2030", "Nicholas Bundy"}, nil)
 	for _, tc := range []struct {
 		name    string
 		in      string
@@ -200,7 +200,7 @@ func TestX2_MaskerCutShort(t *testing.T) {
 // A registered value and a body as long as the journal keeps: cutShort is linear in them.
 func BenchmarkCutShortLongValues(b *testing.B) {
 	long := strings.Repeat("A", MaxRecordedBody)
-	m := newMasker([]string{long + "/ 1", long + "/ 2", long + "/ 3", long + "/ 4", long + "/ 5"})
+	m := newMasker([]string{long + "/ 1", long + "/ 2", long + "/ 3", long + "/ 4", long + "/ 5"}, nil)
 	body := `{"x":"` + long[:MaxRecordedBody-10]
 	for b.Loop() {
 		m.cutShort(body, true)

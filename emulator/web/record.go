@@ -70,7 +70,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		redact, _ := c.Get(keyRedact).([]string)
 		note, _ := c.Get(keyNote).(string)
 		scan, _ := c.Get(keyScanCards).(bool)
-		m := newMasker(redact)
+		m := newMasker(redact, s.known)
 		rules := og.Rules(diags)
 		if len(diags) > MaxRecordedDiagnostics {
 			// The answer has them all; the journal keeps the first, as it keeps a body's
@@ -87,7 +87,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		s.journal.Append(og.JournalEntry{
 			Time: start, WallTime: wall, Surface: surface, MerchantID: merchant, Direction: og.DirectionIn,
 			Request: og.Exchange{
-				Method: req.Method, URL: m.text(req.URL.RequestURI()), Header: m.header(req.Header),
+				Method: req.Method, URL: m.url(req.URL.RequestURI()), Header: m.header(req.Header),
 				Body: m.body(reqCap.String(), reqLen > int64(reqCap.buf.Len()), scan), BodyBytes: reqLen, Truncated: reqLen > int64(reqCap.buf.Len()),
 			},
 			Response: og.Exchange{
@@ -202,8 +202,25 @@ type masker struct {
 	forms []string // every registered value in every encoding it may appear in
 }
 
-func newMasker(values []string) masker {
-	var m masker
+// KnowSecrets gives the journal the secrets of the configuration (merchants' hash keys, SFTP
+// passwords, API keys): a request that carries one where no field name says so (a hash key
+// pasted into a query string or a note) has it masked by value (X2). Values shorter than
+// minKnownSecret are left to the field names: masked by value, "test" would be masked in any
+// text. Call it before serving.
+func (s *Server) KnowSecrets(values ...string) {
+	var long []string
+	for _, v := range values {
+		if len(v) >= minKnownSecret {
+			long = append(long, v)
+		}
+	}
+	s.known = newMasker(long, nil).forms
+}
+
+const minKnownSecret = 8
+
+func newMasker(values []string, known []string) masker {
+	m := masker{forms: slices.Clip(known)}
 	for _, v := range values {
 		if v == "" {
 			continue
@@ -234,6 +251,7 @@ var (
 	// %22key%22%3A%22value%22 in a URL-encoded JSON body.
 	encPair      = regexp.MustCompile(`(?i)(%22([^%]*?)%22(?:%20|\+)*%3A(?:%20|\+)*)(%22.*?(?:%22|$)|-?[0-9]+)`)
 	cookieOGAuth = regexp.MustCompile(`(?i)(og_auth=[^|;]*(?:\||%7C)[0-9]*(?:\||%7C))([^;]*)`)
+	queryOGAuth  = regexp.MustCompile(`(?i)(og_auth=[^|;&]*(?:\||%7C)[0-9]*(?:\||%7C))([^;&#\s]*)`)
 )
 
 // secretWords are the key fragments the pair patterns can mask; a text holding none of them
@@ -352,6 +370,19 @@ func holdsCC(s string) bool {
 // text masks the registered secrets in s, and the values of secret-looking keys.
 func (m masker) text(s string) string { return m.mask(s, false) }
 
+// url is text for a request's URL: a query parameter may hold a card number or an og_auth
+// cookie's value (A5) as well as a secret field.
+func (m masker) url(s string) string {
+	s = og.MaskCardNumbers(m.text(s))
+	if strings.Contains(strings.ToLower(s), "og_auth=") {
+		s = queryOGAuth.ReplaceAllStringFunc(s, func(x string) string {
+			g := queryOGAuth.FindStringSubmatchIndex(x)
+			return x[:g[4]] + og.MaskSignature(x[g[4]:g[5]]) + x[g[5]:]
+		})
+	}
+	return s
+}
+
 // mask is text; payment also masks the values of the payment fields (paymentKeyRE).
 func (m masker) mask(s string, payment bool) string {
 	if s == "" {
@@ -415,11 +446,15 @@ func maskJSONSig(v string) string {
 	if holdsAny(v, len(secretWords)-1) {
 		return masker{}.text(v)
 	}
-	i := strings.Index(v, `"sig"`)
+	key := `"sig"`
+	i := strings.Index(v, key)
 	if i < 0 {
-		return v
+		key = `"signature"` // a client's wrong name for it (A4 refuses it) is still a signature
+		if i = strings.Index(v, key); i < 0 {
+			return v
+		}
 	}
-	j := i + len(`"sig"`)
+	j := i + len(key)
 	for j < len(v) && (v[j] == ' ' || v[j] == '\t' || v[j] == '\n' || v[j] == '\r' || v[j] == ':') {
 		j++
 	}
@@ -503,7 +538,7 @@ func (m masker) header(h http.Header) map[string][]string {
 					return x[:g[4]] + og.MaskSignature(x[g[4]:g[5]]) + x[g[5]:]
 				})
 			default:
-				masked[i] = m.text(v)
+				masked[i] = og.MaskCardNumbers(m.text(v))
 			}
 		}
 		out[k] = masked

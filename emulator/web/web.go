@@ -60,6 +60,8 @@ type Server struct {
 	// mid-body gets 408, not a connection held for ever (a slow but steady body is fine). Zero
 	// means DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// known are the configured secrets' forms (KnowSecrets): masked wherever they appear.
+	known       []string
 	journal     og.JournalService
 	clock       og.Clock
 	log         *slog.Logger
