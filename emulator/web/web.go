@@ -61,11 +61,11 @@ type Server struct {
 	// means DefaultBodyTimeout.
 	BodyTimeout time.Duration
 	// known are the configured secrets' forms (KnowSecrets): masked wherever they appear.
-	known       []string
-	journal     og.JournalService
-	clock       og.Clock
-	log         *slog.Logger
-	fallbacks   []prefixFallback
+	known     []string
+	journal   og.JournalService
+	clock     og.Clock
+	log       *slog.Logger
+	fallbacks []prefixFallback
 }
 
 type prefixFallback struct {
