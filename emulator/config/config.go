@@ -231,10 +231,25 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("%s: %s: %v", c.Origin(a.key), a.key, err))
 		}
 	}
+	if sameAddr(c.Listen, c.SFTPListen) {
+		problems = append(problems, fmt.Sprintf("%s: sftp_listen: %s is also listen's address (%s): the HTTP surfaces and the SFTP drop site need a port each", c.Origin("sftp_listen"), c.SFTPListen, c.Listen))
+	}
 	if len(problems) > 0 {
 		return Config{}, &Error{Problems: problems}
 	}
 	return c, nil
+}
+
+// sameAddr reports whether two listen addresses would take the same port: the same port, not
+// 0, on the same host or on one that takes in every host.
+func sameAddr(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wild(ha) || wild(hb)
 }
 
 // readBounded reads at most max+1 bytes of a file: a configuration is small, and a path such

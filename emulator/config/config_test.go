@@ -231,6 +231,8 @@ func TestLoadRefusals(t *testing.T) {
 		{[]string{"extra"}, env(), "no arguments"},
 		{[]string{"--nope"}, env(), "not defined"},
 		{[]string{"--config", "/dev/zero"}, env(), "the file is"},
+		{[]string{"--listen", "127.0.0.1:9000", "--sftp-listen", "127.0.0.1:9000"}, env(), "sftp_listen: 127.0.0.1:9000 is also listen's address"},
+		{[]string{"--listen", "0.0.0.0:9000", "--sftp-listen", "127.0.0.1:9000"}, env(), "need a port each"},
 	} {
 		_, err := Load(tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -240,9 +242,15 @@ func TestLoadRefusals(t *testing.T) {
 }
 
 func TestEmptyFileServesTheDemoMerchant(t *testing.T) {
-	c, err := Load([]string{"--config", writeFile(t, "# nothing yet\n")}, env())
-	if err != nil || !c.Demo {
-		t.Fatalf("empty file: demo=%v, %v", c.Demo, err)
+	for _, file := range []string{"# nothing yet\n", "merchants: []\n"} {
+		c, err := Load([]string{"--config", writeFile(t, file)}, env())
+		if err != nil || !c.Demo || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "the demo merchant is served, whose ids and keys are public") {
+			t.Fatalf("%q: demo=%v, warnings %q, %v", file, c.Demo, c.Warnings, err)
+		}
+	}
+	// Ports 0 are the system's to choose: two of them are not a clash.
+	if _, err := Load([]string{"--listen", "127.0.0.1:0", "--sftp-listen", "127.0.0.1:0"}, env()); err != nil {
+		t.Fatalf("two ports 0: %v", err)
 	}
 }
 

@@ -269,6 +269,7 @@ func Parse(name string, data []byte) (Config, error) {
 	if len(c.Merchants) == 0 {
 		c.Merchants = []og.Merchant{DemoMerchant()}
 		c.Demo = true
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: merchants: the file configures no merchant: the demo merchant is served, whose ids and keys are public (README)", name))
 	}
 	return c, nil
 }

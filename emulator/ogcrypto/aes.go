@@ -28,8 +28,11 @@ func CheckKey(key string) error {
 		return fmt.Errorf("a hash key is exactly %d bytes (an AES-256 key), got %d", KeySize, len(key))
 	}
 	for i := 0; i < len(key); i++ {
+		if key[i] == ' ' {
+			return fmt.Errorf("a hash key has no spaces (32 printable ASCII characters other than the space); byte %d is a space", i)
+		}
 		if key[i] < 0x21 || key[i] > 0x7e {
-			return fmt.Errorf("a hash key is printable ASCII; byte %d is %q", i, key[i])
+			return fmt.Errorf("a hash key is printable ASCII, without spaces; byte %d is %q", i, key[i])
 		}
 	}
 	return nil

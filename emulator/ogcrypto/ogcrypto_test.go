@@ -122,6 +122,10 @@ func TestCheckKey(t *testing.T) {
 			t.Errorf("CheckKey(%q) accepted", k)
 		}
 	}
+	// A space is refused, and the refusal does not call it unprintable.
+	if err := CheckKey(strings.Repeat("a", 25) + " " + strings.Repeat("a", 6)); err == nil || !strings.Contains(err.Error(), "byte 25 is a space") {
+		t.Errorf("a key with a space: %v", err)
+	}
 }
 
 func TestE2_Expiry(t *testing.T) {

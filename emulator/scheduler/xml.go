@@ -224,7 +224,8 @@ func ParseResponse(body []byte) (*og.PlacementResponse, error) {
 		return nil, fmt.Errorf("the body is empty; O4 wants <order><code>SUCCESS</code><orderId>…</orderId></order>")
 	}
 	if len(b) > MaxResponse {
-		return nil, fmt.Errorf("the body is %d bytes; an O4 answer is a few hundred", len(b))
+		// The sender read MaxResponse+1 bytes at most: more than that is all it knows.
+		return nil, fmt.Errorf("the body is over %d bytes (the sandbox reads no more); an O4 answer is a few hundred", MaxResponse)
 	}
 	doc := etree.NewDocument()
 	doc.ReadSettings.MaxDepth = 8

@@ -137,6 +137,7 @@ func TestO4_ParseResponse(t *testing.T) {
 		{name: "no_code", body: `<order><orderId>1</orderId></order>`, err: "no <code>"},
 		{name: "too_deep", body: strings.Repeat("<a>", 20) + strings.Repeat("</a>", 20), err: "not XML"},
 		{name: "two_documents", body: `<order><code>SUCCESS</code><orderId>1</orderId></order><order><code>ERROR</code><errorCode>140</errorCode></order>`, err: "2 top-level elements"},
+		{name: "over_the_bound", body: "<order><code>SUCCESS</code><orderId>1</orderId>" + strings.Repeat(" ", MaxResponse) + "</order>", err: "the body is over 1048576 bytes (the sandbox reads no more)"},
 		{name: "two_codes", body: `<order><code>SUCCESS</code><code>ERROR</code><orderId>1</orderId></order>`, err: "more than one <code>"},
 	} {
 		t.Run("O4/"+tc.name, func(t *testing.T) {
