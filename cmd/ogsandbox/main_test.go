@@ -65,6 +65,18 @@ func TestSignPrintsSignatureHeaderAndCookie(t *testing.T) {
 	if code != 0 || out2 != out {
 		t.Fatalf("sign from the environment: exit %d\n%s", code, out2)
 	}
+	if errs != "" {
+		t.Fatalf("a 10-digit ts warned: %s", errs)
+	}
+	// A ts in milliseconds (A2) is signed all the same, with a warning.
+	code, _, errs = run(t, nil, "sign", "--key", docKey, "--user", "u", "--ts", "1516309285000")
+	if code != 0 || !strings.Contains(errs, "warning (A2): --ts 1516309285000 has 13 digits") {
+		t.Fatalf("a 13-digit ts: exit %d: %s", code, errs)
+	}
+	code, _, errs = run(t, nil, "encrypt", "--key", docKey, "José")
+	if code != 0 || !strings.Contains(errs, "warning (C1): TEXT has non-ASCII characters (byte 3)") {
+		t.Fatalf("encrypting non-ASCII text: exit %d: %s", code, errs)
+	}
 }
 
 func TestEncryptDecrypt(t *testing.T) {

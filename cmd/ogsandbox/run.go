@@ -40,7 +40,7 @@ func commands() []command {
 		{"clock", "advance DURATION [--url BASE] | now [--url BASE]", "move a running sandbox's clock forward (30d, 12h, 90m), or read it", (*Main).clock},
 		{"feed", "check [--kind products|categories] [--json] FILE", "validate a product (or categories) feed offline: every finding with its line and rule id; exit 1 on errors", (*Main).feedCmd},
 		{"merchant", "[--listen ADDR] [--config FILE]", "serve the reference merchant: an order endpoint answering order XML like a store (SUCCESS, or an error code chosen by the payment token)", (*Main).merchant},
-		{"health", "[--url BASE] [--wait DURATION]", "exit 0 once a running sandbox is ready (for scripts and container health checks)", (*Main).health},
+		{"health", "[--url BASE] [--wait DURATION] [--cacert FILE]", "exit 0 once a running sandbox is ready (for scripts and container health checks)", (*Main).health},
 		{"version", "", "print the version", (*Main).version},
 	}
 }

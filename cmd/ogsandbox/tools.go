@@ -53,6 +53,10 @@ func (m *Main) sign(ctx context.Context, args []string) error {
 	if *ts == 0 {
 		*ts = clock.WallNow().Unix()
 	}
+	if n := len(strconv.FormatInt(*ts, 10)); n != 10 {
+		// Printed all the same: a test of the refusal needs one.
+		fmt.Fprintf(m.Stderr, "warning (A2): --ts %d has %d digits; ts is seconds since the epoch, 10 digits (13 are milliseconds): staging refuses this signature\n", *ts, n)
+	}
 	sig := ogcrypto.Sign(*key, *user, *ts)
 	fmt.Fprintf(m.Stdout, "message        %s\n", ogcrypto.Message(*user, "", *ts))
 	fmt.Fprintf(m.Stdout, "signature      %s\n", sig)
@@ -73,6 +77,12 @@ func (m *Main) encrypt(ctx context.Context, args []string) error {
 	}
 	if *key == "" || len(pos) != 1 {
 		return usageError{"want --key and exactly one TEXT"}
+	}
+	for i := 0; i < len(pos[0]); i++ {
+		if pos[0][i] >= 0x80 {
+			fmt.Fprintf(m.Stderr, "warning (C1): TEXT has non-ASCII characters (byte %d): staging refuses non-ASCII text in a purchase POST, encrypted or not\n", i)
+			break
+		}
 	}
 	ct, err := ogcrypto.Encrypt(*key, pos[0])
 	if err != nil {
