@@ -231,6 +231,18 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("%s: %s: %v", c.Origin(a.key), a.key, err))
 		}
 	}
+	for i, m := range c.Merchants {
+		// Checked here, not by Parse, which reads the file's text only.
+		if m.Catalogue == "" {
+			continue
+		}
+		key := fmt.Sprintf("merchants[%d].catalogue", i)
+		if st, err := os.Stat(m.Catalogue); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s: %s cannot be read (%v): a product feed the sandbox loads at start-up", c.Origin(key), key, m.Catalogue, errors.Unwrap(err)))
+		} else if st.IsDir() {
+			problems = append(problems, fmt.Sprintf("%s: %s: %s is a folder, not a product feed file", c.Origin(key), key, m.Catalogue))
+		}
+	}
 	if sameAddr(c.Listen, c.SFTPListen) {
 		problems = append(problems, fmt.Sprintf("%s: sftp_listen: %s is also listen's address (%s): the HTTP surfaces and the SFTP drop site need a port each", c.Origin("sftp_listen"), c.SFTPListen, c.Listen))
 	}

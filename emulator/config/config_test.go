@@ -97,11 +97,18 @@ merchants:
       timeout: 10s
     reminder_days: 5
 `)
+	dir := filepath.Dir(p)
+	// The catalogue must be there: a missing one is refused with its line and key.
+	if _, err := Load([]string{"--config", p}, env()); err == nil || !strings.Contains(err.Error(), "ogsandbox.yaml:15: merchants[0].catalogue: "+filepath.Join(dir, "products.xml")+" cannot be read") {
+		t.Fatalf("a missing catalogue: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "products.xml"), []byte("<products/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c, err := Load([]string{"--config", p}, env())
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Dir(p)
 	m := c.Merchants[0]
 	switch {
 	case c.Demo:
@@ -147,6 +154,7 @@ func TestParseRefusals(t *testing.T) {
 		{"config/bad_listen", "listen: localhost\n", []string{":1: listen: \"localhost\" is not host:port"}},
 		{"config/bad_port", "sftp_listen: 127.0.0.1:99999\n", []string{":1: sftp_listen: port \"99999\""}},
 		{"config/bad_clock_start", "clock_start: next tuesday\n", []string{":1: clock_start: \"next tuesday\" is not an RFC 3339 time"}},
+		{"config/list_for_a_string", "listen: [1, 2]\n", []string{":1: listen is a list, not a string"}},
 		{"config/type_error", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    reminder_days: soon\n",
 			[]string{":4: merchants[0].reminder_days is a string (`soon`), not a whole number"}},
 		{"X2/secret_of_the_wrong_type_is_not_quoted", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    api_keys: my-Secret-ApiKey-9999\n",
@@ -170,9 +178,9 @@ func TestParseRefusals(t *testing.T) {
 		{"config/second_document", "listen: 127.0.0.1:8080\n---\nbogus: 1\n", []string{"a second YAML document"}},
 		{"config/journal_cap_overflows", "journal_max_bytes: 99999999999GiB\n", []string{"more bytes than a size can hold"}},
 		{"O1/hour_a_word", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement: {hours: six}\n",
-			[]string{":4: placement.hours: \"six\" is not a whole hour"}},
+			[]string{":4: merchants[0].placement.hours: \"six\" is not a whole hour"}},
 		{"O1/hour_a_fraction", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement:\n      hours: [6.5]\n",
-			[]string{":5: placement.hours: \"6.5\" is not a whole hour"}},
+			[]string{":5: merchants[0].placement.hours: \"6.5\" is not a whole hour"}},
 		{"O1/no_hours", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement:\n      hours: []\n",
 			[]string{":5: merchants[0].placement.hours: the list is empty"}},
 		{"O1/hour_out_of_range", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    placement:\n      hours: [6, 24]\n",

@@ -243,6 +243,9 @@ func Parse(name string, data []byte) (Config, error) {
 			m.ReminderDays = *rm.ReminderDays
 		}
 		checkMerchant(&m, func(key, format string, args ...any) { problem(base+"."+key, format, args...) })
+		if m.Catalogue != "" {
+			c.setOrigin(base+".catalogue", at(base+".catalogue")) // Load checks the file is there
+		}
 		firstLine("merchant_id", ids, m.ID, base+".merchant_id")
 		firstLine("public_id", publics, m.PublicID, base+".public_id")
 		firstLine("sftp username", users, m.SFTP.Username, base+".sftp.username")
@@ -286,7 +289,7 @@ var knownKeys = map[string]string{
 }
 
 // badType is yaml.v3's message for a value of the wrong type.
-var badType = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+var badType = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$") // a list or mapping has no value quoted
 
 // secretKey matches the keys whose values are secrets: an error about them does not quote them.
 var secretKey = regexp.MustCompile(`(hash_key|password|api_keys|authorized_keys)`)
@@ -331,9 +334,23 @@ func keysByLine(name string, lines map[string]int) map[string]lineKey {
 				k.path = "" // keys side by side (flow style): which one is at fault is not known
 			}
 		}
+		if shortest := paths[len(paths)-1]; k.path == "" && onlyItems(shortest, paths[:len(paths)-1]) {
+			k.path = shortest // a key and its list of scalars, "listen: [1, 2]": the key's value
+		}
 		out[fmt.Sprintf("%s:%d", name, line)] = k
 	}
 	return out
+}
+
+// onlyItems reports whether every path is an item of the list at key: key[0], key[1], ...
+func onlyItems(key string, paths []string) bool {
+	for _, p := range paths {
+		rest, ok := strings.CutPrefix(p, key+"[")
+		if !ok || !strings.HasSuffix(rest, "]") || strings.ContainsAny(rest[:len(rest)-1], "[].") {
+			return false
+		}
+	}
+	return true
 }
 
 // yamlError rewrites yaml.v3's messages as "file:line: ..." lines; keyAt says what each
@@ -364,9 +381,20 @@ func yamlError(name string, err error, keyAt map[string]lineKey) error {
 			if k := keyAt[loc]; k.path != "" && !k.secret {
 				val = "`" + g[2] + "`"
 			}
-			m = fmt.Sprintf("%s is a %s (%s), not %s", key, yamlKinds[g[1]], val, yamlTargets(g[3]))
+			if g[1] == "seq" || g[1] == "map" {
+				m = fmt.Sprintf("%s is a %s, not %s", key, yamlKinds[g[1]], yamlTargets(g[3]))
+			} else {
+				m = fmt.Sprintf("%s is a %s (%s), not %s", key, yamlKinds[g[1]], val, yamlTargets(g[3]))
+			}
 		} else if strings.HasPrefix(m, "unknown anchor ") {
 			m = "an alias (*name) names no anchor (&name) before it; a value starting with * must be quoted (a secret such as a hash key or password included)"
+		}
+		if strings.HasPrefix(m, "placement.hours") { // hourList does not know whose hours
+			if k := keyAt[loc]; k.path != "" {
+				if i := strings.Index(k.path, "placement.hours"); i > 0 {
+					m = k.path[:i] + m
+				}
+			}
 		}
 		problems = append(problems, loc+": "+m)
 	}
