@@ -227,11 +227,15 @@ func (s *Server) password(ctx ssh.Context, pass string) bool {
 			s.refuseLocked(ctx, m, until)
 			return false
 		}
-		merchant := ""
+		merchant, who := "", fmt.Sprintf("%q", ctx.User())
 		if m != nil {
 			merchant = m.ID
+		} else {
+			// No merchant has this username: it may be a password typed in the wrong field,
+			// so only its start is kept (X2).
+			who = fmt.Sprintf("an unknown user (%q…, %d characters)", string([]rune(ctx.User())[:min(2, len([]rune(ctx.User())))]), len(ctx.User()))
 		}
-		s.record(merchant, og.DirectionIn, fmt.Sprintf("failed password login as %q from %s", ctx.User(), ctx.RemoteAddr()), nil)
+		s.record(merchant, og.DirectionIn, fmt.Sprintf("failed password login as %s from %s", who, ctx.RemoteAddr()), nil)
 		return false
 	}
 	ctx.SetValue(ctxMerchant, m)

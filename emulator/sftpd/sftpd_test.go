@@ -182,6 +182,11 @@ func TestX4_FailedLoginsLockTheAccount(t *testing.T) {
 		t.Fatalf("the banner of a locked account: %q", banner)
 	}
 	f.login(t, "bravo", ssh.Password("bravo-pass"))
+	// A password typed as the username is not journaled whole (X2); a known username is.
+	sandboxtest.DialSFTP(f.addr, "bravo-pass", ssh.Password("x"))
+	if notes := f.journal.notes(); strings.Contains(notes, "bravo-pass") || !strings.Contains(notes, `an unknown user ("br"…, 10 characters)`) || !strings.Contains(notes, `failed password login as "alpha"`) {
+		t.Fatalf("failed logins journaled as:\n%s", notes)
+	}
 	f.clock.add(sftpd.LockFor + time.Second)
 	f.login(t, "alpha", ssh.Password("alpha-pass"))
 }
