@@ -3,7 +3,9 @@ package sc
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -112,8 +114,20 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 		r.warn("P2", p, fmt.Sprintf("%s is the string %s: the client encoded a missing value", p, quote(s)))
 	}
 	r.ascii(p, s)
+	if cardTextKeys[key] && og.LooksLikeCardNumber(s) {
+		r.secrets = append(r.secrets, s)
+		r.fail("E4", p, msgInvalid, fmt.Sprintf("%s is shaped like a card number (13-19 digits passing the Luhn check), not a name or an address: Ordergroove never receives card numbers (E4, X2); check which value the integration maps here", p))
+	}
 	return s
 }
+
+// cardTextKeys are a customer's text fields, where a card number is never meant (phone numbers
+// and ids may be long runs of digits, and are not checked).
+var cardTextKeys = map[string]bool{"first_name": true, "last_name": true, "address": true, "address2": true, "city": true, "company_name": true}
+
+// paymentKeys are the fields of a purchase POST's payment (P2, E1-E4).
+var paymentKeys = map[string]bool{"token_id": true, "label": true, "payment_method": true, "cc_holder": true, "cc_exp_date": true,
+	"cc_type": true, "cc_number": true, "cc_last_4": true, "cc_number_ending": true}
 
 // quote quotes a value a client sent for a diagnostic, clipped (og.Clip): a 40 KB value is not
 // echoed.
@@ -514,6 +528,14 @@ func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 		if plain, ok := r.aes(obj, "payment", k, optional); ok {
 			r.secrets = append(r.secrets, plain)
 			pm.CCNumberEnding = r.lastFour("payment."+k, plain)
+		}
+	}
+	// A field of another name holding a card number in clear (card_number, pan): refused, as
+	// cc_number in clear is.
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		if v, ok := obj[k].(string); ok && !paymentKeys[k] && og.LooksLikeCardNumber(v) {
+			r.secrets = append(r.secrets, v)
+			r.fail("E4", "payment."+k, msgInvalid, fmt.Sprintf("payment.%s holds a card number in clear: Ordergroove never receives card numbers (E4, X2); send the gateway's token_id (and, if any, cc_number AES-encrypted, of which only the last four digits are kept)", k))
 		}
 	}
 	return pm
