@@ -117,7 +117,7 @@ func ceilingRates(sb *sandbox.Sandbox, m *og.Merchant, endpoint string, run time
 	load := func(i int) *og.OrderContext {
 		oc, err := db.OrderContext(context.Background(), m, due[i].OGID)
 		benchkit.Check(err)
-		if why := og.PriceOrder(oc); why != "" {
+		if _, why := og.PriceOrder(oc); why != "" {
 			benchkit.Fail(fmt.Errorf("order %d: %s", due[i].OGID, why))
 		}
 		return oc

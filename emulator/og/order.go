@@ -59,8 +59,12 @@ type Order struct {
 	// ReminderSent is when the order reminder went out; item prices then are kept for O7.
 	ReminderSent *time.Time `json:"reminder_sent,omitempty"`
 	Paused       string     `json:"paused,omitempty"` // why a run left it unsent (F4)
-	Created      time.Time  `json:"created_at"`
-	Updated      time.Time  `json:"updated_at"`
+	// PausedSince is the run that first left it unsent (F4); OutOfStockNotices counts the
+	// emails the customer got about it (REFERENCE §6: days 1, 15 and 30).
+	PausedSince       *time.Time `json:"paused_since,omitempty"`
+	OutOfStockNotices int        `json:"out_of_stock_notices,omitempty"`
+	Created           time.Time  `json:"created_at"`
+	Updated           time.Time  `json:"updated_at"`
 }
 
 // Open reports whether a placement run may still handle the order.
@@ -137,6 +141,8 @@ const (
 	EmailSCA            = "order_rejected_sca"             // 180
 	EmailTechnical      = "order_rejected_technical"       // 020
 	EmailGeneric        = "order_rejected_generic"         // 999 after its retries
+	EmailOutOfStock     = "order_out_of_stock"             // F4: days 1 and 15 of the wait (REFERENCE §6)
+	EmailOutOfStockEnd  = "order_cancelled_out_of_stock"   // F4: day 30, the order is cancelled
 	EmailCancelled      = "subscription_cancelled"         // F3: discontinued product
 	EmailSwapped        = "subscription_swapped"           // F3: discontinued_replacement
 )
@@ -172,14 +178,18 @@ type OrderContext struct {
 // PriceOrder brings an order's items up to date before it is placed: name and sku from the
 // catalogue, the unit price of the subscription's locked price (P4) or else the catalogue's,
 // and never more than the price the customer was shown in the order reminder (O7: the lower of
-// the two). It returns why the order cannot be placed now, if it cannot: a product out of stock
-// pauses the order (F4).
-func PriceOrder(c *OrderContext) (paused string) {
+// the two). It returns the items that cannot be placed now, by index, and why for the first:
+// a product out of stock (F4), or no longer in the catalogue.
+func PriceOrder(c *OrderContext) (held []int, why string) {
 	for i := range c.Order.Items {
 		it := &c.Order.Items[i]
 		p := c.Products[it.ProductID]
 		if p == nil {
-			return fmt.Sprintf("product %s is no longer in the catalogue", it.ProductID)
+			held = append(held, i)
+			if why == "" {
+				why = fmt.Sprintf("product %s is no longer in the catalogue", it.ProductID)
+			}
+			continue
 		}
 		it.Name, it.SKU = p.Name, p.SKU
 		price := p.Price
@@ -191,10 +201,13 @@ func PriceOrder(c *OrderContext) (paused string) {
 		}
 		it.Price = price
 		if !p.InStock {
-			paused = fmt.Sprintf("product %s is out of stock (in_stock 0): the order waits for it (F4)", it.ProductID)
+			held = append(held, i)
+			if why == "" {
+				why = fmt.Sprintf("product %s is out of stock (in_stock 0): the order waits for it (F4)", it.ProductID)
+			}
 		}
 	}
-	return paused
+	return held, why
 }
 
 // UnitPrice is what the customer would pay per unit of s today: its locked price (P4), or the
@@ -238,8 +251,41 @@ func EmailSubject(kind string, o *Order, code string) string {
 		return fmt.Sprintf("Your bank asks you to confirm order %d", o.OGID)
 	case EmailTechnical, EmailGeneric:
 		return fmt.Sprintf("We could not place order %d", o.OGID)
+	case EmailOutOfStock:
+		return fmt.Sprintf("Order %d waits for an item out of stock", o.OGID)
+	case EmailOutOfStockEnd:
+		return fmt.Sprintf("Order %d was cancelled: an item stayed out of stock for %d days", o.OGID, OutOfStockDays)
 	}
 	return kind
+}
+
+// OutOfStockDays is how long an order waits for an item out of stock before it is cancelled;
+// the customer is emailed on its days 1, 15 and 30 (F4, REFERENCE §6).
+const OutOfStockDays = 30
+
+// Hold is what a placement run does with an order it cannot place now (F4: an item out of
+// stock, or no longer in the catalogue): the order waits, retried at each run, for up to
+// OutOfStockDays from the run that first held it; the customer is emailed on day 1 and day 15
+// (EmailOutOfStock), and on day 30 the order is cancelled (EmailOutOfStockEnd). It returns the
+// email to send ("" for none) and whether the order is cancelled; why is the run's reason.
+func Hold(o *Order, why string, run time.Time, loc *time.Location) (email string, cancelled bool) {
+	if o.PausedSince == nil {
+		t := run
+		o.PausedSince = &t
+	}
+	day := DateOf(*o.PausedSince, loc).DaysUntil(DateOf(run, loc)) + 1
+	if day >= OutOfStockDays {
+		o.Status, o.StatusCode, o.Paused = OrderCancelled, StatusCancelled, ""
+		o.ErrorMessage = fmt.Sprintf("cancelled after %d days waiting: %s (F4, REFERENCE §6: retried daily for 30 days, then cancelled)", day, why)
+		o.OutOfStockNotices++
+		return EmailOutOfStockEnd, true
+	}
+	o.Paused = why
+	if o.OutOfStockNotices == 0 || o.OutOfStockNotices == 1 && day >= 15 {
+		o.OutOfStockNotices++
+		return EmailOutOfStock, false
+	}
+	return "", false
 }
 
 // SubscriptionEmailSubject is the subject line of an email of kind about subscription s (F3):
@@ -298,7 +344,14 @@ type PlacementStore interface {
 	// FinishAttempt decides on an answer (O6) and applies the decision; run is the placement
 	// run of the attempt.
 	FinishAttempt(ctx context.Context, m *Merchant, id int64, a Answer, r AttemptResult, run time.Time) (Decision, error)
-	PauseOrder(ctx context.Context, m *Merchant, id int64, reason string, run time.Time) error
+	// PauseOrder holds an order a run cannot place (Hold): it waits for the next run, or is
+	// cancelled after OutOfStockDays, its subscriptions going on to their next orders.
+	PauseOrder(ctx context.Context, m *Merchant, id int64, reason string, run time.Time) (cancelled bool, err error)
+	// SplitOrder moves the items of an order a run cannot place now (F4) into an order of
+	// their own, held as PauseOrder holds one, so that the rest goes out (REFERENCE §6). It
+	// returns the new order's id, 0 when nothing was split (the order changed, or has been
+	// sent before).
+	SplitOrder(ctx context.Context, m *Merchant, id int64, items []string, reason string, run time.Time) (int64, error)
 	RemindOrder(ctx context.Context, m *Merchant, id int64, prices map[string]Money, at time.Time) error
 	// Flush returns once every decision applied so far is committed, with the first failure
 	// of one committed behind its caller.

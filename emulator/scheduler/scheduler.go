@@ -271,6 +271,7 @@ type prepared struct {
 func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time, rep *og.RunReport) ([]prepared, error) {
 	ready := make([]*prepared, len(due))
 	paused := make([]string, len(due))
+	split := make([]int64, len(due)) // the order of the items split off (F4), which waits
 	broken := make([]string, len(due))
 	idx := make([]int, len(due))
 	for i := range idx {
@@ -284,7 +285,25 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 		if !oc.Order.Open() {
 			return nil
 		}
-		if why := og.PriceOrder(oc); why != "" {
+		held, why := og.PriceOrder(oc)
+		if len(held) > 0 && len(held) < len(oc.Order.Items) {
+			// REFERENCE §6: the items that cannot go out are split into an order of their
+			// own, which waits for them; the rest goes out now.
+			ids := make([]string, len(held))
+			for j, k := range held {
+				ids[j] = oc.Order.Items[k].PublicID
+			}
+			if split[i], err = s.Store.SplitOrder(ctx, m, due[i].OGID, ids, why, run); err != nil {
+				return err
+			}
+			if split[i] != 0 {
+				if oc, err = s.Store.OrderContext(ctx, m, due[i].OGID); err != nil {
+					return err
+				}
+				held, why = og.PriceOrder(oc)
+			}
+		}
+		if len(held) > 0 {
 			paused[i] = why
 			return nil
 		}
@@ -323,11 +342,17 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 	}
 	var out []prepared
 	for i, p := range ready {
+		if split[i] != 0 {
+			rep.Order(m.ID, split[i], og.OutcomePending)
+		}
 		if paused[i] != "" {
-			if err := s.Store.PauseOrder(ctx, m, due[i].OGID, paused[i], run); err != nil {
+			cancelled, err := s.Store.PauseOrder(ctx, m, due[i].OGID, paused[i], run)
+			if err != nil {
 				return nil, err
 			}
-			rep.Order(m.ID, due[i].OGID, og.OutcomePending)
+			if !cancelled { // a cancelled order counts as none of placed, rejected, pending
+				rep.Order(m.ID, due[i].OGID, og.OutcomePending)
+			}
 			continue
 		}
 		if p != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -654,36 +655,99 @@ func TestO6a_DailySubscriptionKeepsItsDatesThroughAnOutage(t *testing.T) {
 	}
 }
 
-// F4: an order paused for two months goes out once its product is back, and the subscription
-// moves on to its next date still to come — it does not send the month it missed in a burst.
+// F4: an order waiting for a product out of stock goes out once the product is back, as one
+// order: the subscription owes none for the dates that went by meanwhile. The customer was
+// emailed on the wait's first day and its fifteenth (REFERENCE §6).
 func TestF4_RestockAfterALongPauseSendsOneOrder(t *testing.T) {
 	ms := newMerchant(t, success)
 	sb := startAt(t, ms.URL)
-	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "fay", Items: []sandboxtest.Item{{Product: "FT-3M", Every: 1, Period: og.PeriodMonth}}})
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "fay", Items: []sandboxtest.Item{{Product: "FT-3M", Every: 1, Period: og.PeriodWeek}}})
 	stock := func(n int) {
 		sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products",
 			fmt.Sprintf(`[{"product_id":"FT-3M","sku":"FT-3M","name":"Flea","price":"39.99","in_stock":%d}]`, n))
 	}
 	stock(0)
-	sandboxtest.Advance(t, sb, "75d") // to Mar 20: the order of Feb 4 waits
+	sandboxtest.Advance(t, sb, "30d") // to Feb 3 in Chicago: the order of Jan 11 has waited 24 days
 	if n := len(ms.received()); n != 0 {
 		t.Fatalf("%d POSTs while out of stock", n)
+	}
+	if o := findOrder(t, sb, "2026-01-11"); o.Status != og.OrderScheduled || o.OutOfStockNotices != 2 {
+		t.Fatalf("the order waiting: %+v", o)
 	}
 	stock(1)
 	sandboxtest.Advance(t, sb, "3d")
 	if n := len(ms.received()); n != 1 {
-		t.Fatalf("%d POSTs after the restock, want 1 (the paused order, not the missed month too)", n)
+		t.Fatalf("%d POSTs after the restock, want 1 (the paused order, not the missed weeks too)", n)
 	}
-	if o := findOrder(t, sb, "2026-02-04"); o.Status != og.OrderPlaced {
+	if o := findOrder(t, sb, "2026-01-11"); o.Status != og.OrderPlaced {
 		t.Fatalf("the paused order: %+v", o)
 	}
-	if o := findOrder(t, sb, "2026-04-04"); o.Status != og.OrderScheduled {
-		t.Fatalf("the next order: %+v", o)
-	}
 	for _, o := range sandboxtest.Orders(t, sb, demoID) {
-		if o.PlaceDate.String() == "2026-03-04" {
-			t.Fatalf("an order for the missed date: %+v", o)
+		if d := o.PlaceDate.String(); d == "2026-01-18" || d == "2026-01-25" || d == "2026-02-01" {
+			t.Fatalf("an order for a missed date: %+v", o)
 		}
+	}
+	if kinds := strings.Join(emailKinds(t, sb), ","); strings.Count(kinds, og.EmailOutOfStock) != 2 || strings.Contains(kinds, og.EmailOutOfStockEnd) {
+		t.Fatalf("emails %s", kinds)
+	}
+}
+
+// F4, REFERENCE §6: the items of an order that are out of stock are split into an order of
+// their own, and the rest goes out; the split order waits, retried daily, with the customer
+// emailed on days 1 and 15, and on day 30 it is cancelled (emailed), its subscription going on
+// to its next order.
+func TestF4_OutOfStockItemsAreSplitOffAndCancelledAfter30Days(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "gil", Items: []sandboxtest.Item{
+		{Product: "DF-30", Every: 1, Period: og.PeriodWeek}, {Product: "FT-3M", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products", `[{"product_id":"FT-3M","sku":"FT-3M","name":"Flea","price":"39.99","in_stock":0}]`)
+	sum := sandboxtest.Advance(t, sb, "7d") // past Jan 11, 6:00 Chicago
+	got := ms.received()
+	if len(got) != 1 || len(got[0].order.FindElements("items/item")) != 1 || got[0].order.FindElement("items/item/product_id").Text() != "DF-30" {
+		t.Fatalf("%d POSTs; the first with %d items", len(got), len(got[0].order.FindElements("items/item")))
+	}
+	var split og.Order
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.PlaceDate.String() == "2026-01-11" && o.Status == og.OrderScheduled {
+			split = o
+		}
+	}
+	if len(split.Items) != 1 || split.Items[0].ProductID != "FT-3M" || !strings.Contains(split.Paused, "FT-3M is out of stock") || split.OutOfStockNotices != 1 {
+		t.Fatalf("the order split off: %+v", split)
+	}
+	if p := sum["orders"].(map[string]any); p["placed"].(float64) != 1 || p["pending"].(float64) != 1 {
+		t.Fatalf("advance summary: %v", sum)
+	}
+	sandboxtest.Advance(t, sb, "30d") // its day 30 is Feb 9
+	var after og.Order
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.OGID == split.OGID {
+			after = o
+		}
+	}
+	if after.Status != og.OrderCancelled || after.StatusCode != og.StatusCancelled || !strings.Contains(after.ErrorMessage, "cancelled after 30 days waiting") || after.DueAt != (time.Time{}) {
+		t.Fatalf("the split order on its day 30: %+v", after)
+	}
+	var kinds []string
+	for _, e := range sandboxtest.Emails(t, sb, demoID) {
+		if e.OrderID == split.OGID {
+			kinds = append(kinds, e.Kind+"@"+e.At.In(config.DemoMerchant().Location).Format("01-02"))
+		}
+	}
+	if want := "order_out_of_stock@01-11,order_out_of_stock@01-25,order_cancelled_out_of_stock@02-09"; strings.Join(kinds, ",") != want {
+		t.Fatalf("the split order's emails %v, want %s", kinds, want)
+	}
+	// The subscription goes on: its next order is the one of its date still to come, with the
+	// DF-30 of the same date (REFERENCE §6 grouping).
+	next := 0
+	for _, o := range sandboxtest.Orders(t, sb, demoID) {
+		if o.Status == og.OrderScheduled && o.PlaceDate.String() == "2026-02-15" && slices.ContainsFunc(o.Items, func(it og.OrderItem) bool { return it.ProductID == "FT-3M" }) {
+			next++
+		}
+	}
+	if next != 1 {
+		t.Fatalf("%d scheduled orders of Feb 15 with FT-3M after the cancellation, want 1: %+v", next, sandboxtest.Orders(t, sb, demoID))
 	}
 }
 

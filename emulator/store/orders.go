@@ -779,24 +779,111 @@ func addEmail(v *view, o *og.Order, kind, code string, now time.Time) error {
 	return nil
 }
 
-// PauseOrder leaves an order unsent until the next run, saying why (F4).
-func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason string, run time.Time) error {
+// PauseOrder holds an order a run cannot place (F4, og.Hold): it waits for the next run, with
+// the customer emailed on its first day and its fifteenth, or, on its thirtieth, is cancelled
+// and its subscriptions go on to their next orders.
+func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason string, run time.Time) (bool, error) {
 	now := db.now()
-	_, err := optimistic(db, m.ID, func(v *view) (struct{}, error) {
+	return optimistic(db, m.ID, func(v *view) (bool, error) {
 		o, stored, ok, err := loadOrderHead(v, id)
 		if err != nil || !ok {
-			return struct{}{}, fmt.Errorf("pause order %d: %v", id, err)
+			return false, fmt.Errorf("pause order %d: %v", id, err)
 		}
 		v.del(bDue, timeKey(o.DueAt, o.OGID))
+		cancelled, err := hold(v, m, o, reason, run, now)
+		if err != nil {
+			return false, err
+		}
+		if stored.n() == 0 && len(o.Items) > 0 {
+			err = saveOrder(v, o, itemRefs{})
+		} else {
+			err = saveOrderHead(v, o, stored)
+		}
+		if err == nil && cancelled {
+			err = nextOrders(v, m, o, run, now)
+		}
+		return cancelled, err
+	})
+}
+
+// hold applies og.Hold to an order (not yet saved): its next run, or its cancellation, and the
+// email. The caller saves the order, and moves a cancelled one's subscriptions on.
+func hold(v *view, m *og.Merchant, o *og.Order, reason string, run, now time.Time) (bool, error) {
+	email, cancelled := og.Hold(o, reason, run, m.Location)
+	o.Updated = now
+	if cancelled {
+		o.DueAt = time.Time{}
+	} else {
 		o.DueAt = og.NextRun(run, m.Placement.Hours, m.Location)
 		v.put(bDue, timeKey(o.DueAt, o.OGID), []byte{})
-		o.Paused, o.Updated = reason, now
-		if stored.n() == 0 && len(o.Items) > 0 {
-			return struct{}{}, saveOrder(v, o, itemRefs{})
+	}
+	if email != "" {
+		if err := addEmail(v, o, email, "", now); err != nil {
+			return false, err
 		}
-		return struct{}{}, saveOrderHead(v, o, stored)
+	}
+	return cancelled, nil
+}
+
+// SplitOrder moves the items a run cannot place now (F4), by public id, out of an order into a
+// new one, held as PauseOrder holds one (REFERENCE §6: out-of-stock items are split into a
+// separate order), so that the rest of the order goes out. Only an order never sent is split:
+// one being retried went out whole, and waits whole. It returns the new order's id, or 0.
+func (db *DB) SplitOrder(ctx context.Context, m *og.Merchant, id int64, items []string, reason string, run time.Time) (int64, error) {
+	now := db.now()
+	return optimistic(db, m.ID, func(v *view) (int64, error) {
+		o, stored, ok, err := loadOrder(v, id)
+		if err != nil || !ok {
+			return 0, fmt.Errorf("split order %d: %v", id, err)
+		}
+		if o.Status != og.OrderScheduled || len(o.Attempts) > 0 {
+			return 0, nil
+		}
+		var keep, moved []og.OrderItem
+		for _, it := range o.Items {
+			if slices.Contains(items, it.PublicID) {
+				moved = append(moved, it)
+			} else {
+				keep = append(keep, it)
+			}
+		}
+		if len(moved) == 0 || len(keep) == 0 {
+			return 0, nil
+		}
+		subsOf := func(its []og.OrderItem) []string {
+			out := []string{}
+			for _, it := range its {
+				if !slices.Contains(out, it.Subscription) {
+					out = append(out, it.Subscription)
+				}
+			}
+			return out
+		}
+		newID, err := v.nextID(keyOrderSeq)
+		if err != nil {
+			return 0, err
+		}
+		n := &og.Order{
+			OGID: newID, PublicID: og.NewPublicID(now), Customer: o.Customer, Payment: o.Payment,
+			ShippingAddress: o.ShippingAddress, Subscriptions: subsOf(moved), Items: moved, PlaceDate: o.PlaceDate,
+			Status: og.OrderScheduled, StatusCode: og.StatusUnsent, Attempts: []og.Attempt{},
+			ReminderSent: o.ReminderSent, Created: now,
+		}
+		cancelled, err := hold(v, m, n, reason, run, now)
+		if err != nil {
+			return 0, err
+		}
+		if err := saveOrder(v, n, itemRefs{}); err != nil {
+			return 0, err
+		}
+		if cancelled { // not on a first hold; but Hold decides, not this
+			if err := nextOrders(v, m, n, run, now); err != nil {
+				return 0, err
+			}
+		}
+		o.Items, o.Subscriptions, o.Updated = keep, subsOf(keep), now
+		return newID, saveOrder(v, o, stored)
 	})
-	return err
 }
 
 // RemindOrder records that an order's reminder went out (O7): the email, and each item's
