@@ -3,6 +3,7 @@ package og
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -210,4 +211,29 @@ func FuzzMaskCardNumbers(f *testing.F) {
 			t.Fatalf("masking grew %q to %q", s, once)
 		}
 	})
+}
+
+// F4, REFERENCE §6: an order held for an item out of stock is retried for 30 days, the customer
+// emailed on days 1 and 15, and cancelled on day 30 (emailed), whatever the runs in between.
+func TestF4_HoldEmailsOnDays1And15AndCancelsOnDay30(t *testing.T) {
+	loc, _ := time.LoadLocation("America/Chicago")
+	first := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // 06:00 Chicago
+	o := &Order{Status: OrderScheduled}
+	var got []string
+	for day := 1; day <= 31; day += 1 + day%3 { // runs on some days only
+		run := first.AddDate(0, 0, day-1)
+		email, cancelled := Hold(o, "FT-3M is out of stock", run, loc)
+		if email != "" {
+			got = append(got, fmt.Sprintf("%d:%s", day, email))
+		}
+		if cancelled {
+			break
+		}
+	}
+	if want := "1:order_out_of_stock,15:order_out_of_stock,30:order_cancelled_out_of_stock"; strings.Join(got, ",") != want {
+		t.Fatalf("emails %v, want %s", got, want)
+	}
+	if o.Status != OrderCancelled || o.StatusCode != StatusCancelled || o.Paused != "" || !strings.Contains(o.ErrorMessage, "FT-3M is out of stock") {
+		t.Fatalf("the order on day 30: %+v", o)
+	}
 }
