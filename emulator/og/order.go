@@ -372,9 +372,12 @@ type Batch struct {
 // BatchStore is what the batch method needs of storage beyond PlacementStore.
 type BatchStore interface {
 	// BeginBatch records a batch's attempts durably, each order awaiting its answer (status
-	// 9), before the file is written; the orders' subscriptions go on to their next orders.
+	// 9), before the file is written.
 	// The batch it returns lists the orders it started (see BeginAttempts).
-	BeginBatch(ctx context.Context, m *Merchant, b Batch, starts []AttemptStart) (Batch, error)
+	BeginBatch(ctx context.Context, merchantID string, b Batch, starts []AttemptStart) (Batch, error)
+	// AdvanceAwaiting moves on the subscriptions of orders still awaiting a batch answer
+	// whose next date has come by run: Ordergroove never stops a subscription for an order.
+	AdvanceAwaiting(ctx context.Context, m *Merchant, run time.Time) error
 	// BatchWritten records that a batch's file is on the drop site.
 	BatchWritten(ctx context.Context, merchantID, file string) error
 	// UnwrittenBatches returns the batches recorded and never written (a crash in between).

@@ -564,7 +564,8 @@ func TestO2_UnansweredBatchOrderDoesNotStopItsSubscription(t *testing.T) {
 	if first.StatusCode != og.StatusPendingBatchResponse {
 		t.Fatalf("the unanswered order: %+v", first)
 	}
-	want := map[string]int{"2026-01-11": 1, "2026-01-18": 1, "2026-01-25": 1, "2026-02-01": 1, "2026-02-08": 1}
+	// Each next order is made at the run of its date (Feb 1 is the last run so far).
+	want := map[string]int{"2026-01-11": 1, "2026-01-18": 1, "2026-01-25": 1, "2026-02-01": 1}
 	if fmt.Sprint(dates) != fmt.Sprint(want) {
 		t.Fatalf("orders by date %v, want %v", dates, want)
 	}
@@ -584,6 +585,32 @@ func TestO2_UnansweredBatchOrderDoesNotStopItsSubscription(t *testing.T) {
 	}
 	if fmt.Sprint(after) != fmt.Sprint(want) {
 		t.Fatalf("orders by date after the late answer %v, want %v", after, want)
+	}
+}
+
+// O2, O6d: a batch order answered 999 is retried in the next run's file, and stands for its
+// day's order when it is placed, as an API order does: the next file of a daily subscription
+// holds the retry, not the retry and the next day's order.
+func TestO2_BatchRetryAfter999IsNotDoubled(t *testing.T) {
+	sb := sandboxtest.Start(t, func(c *config.Config) {
+		c.ClockStart = sundayNoon
+		c.Merchants[0].Placement.Method = og.PlacementBatch
+	})
+	c := sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "jo", OrderID: "WEB-jo", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodDay}}})
+	sandboxtest.Advance(t, sb, "1d") // Jan 5, 6:00 Chicago: the first file
+	first := sandboxtest.Orders(t, sb, demoID)[0]
+	resp := "<orders><order><ogOrderId>" + strconvI(first.OGID) + "</ogOrderId><code>ERROR</code><errorCode>999</errorCode></order></orders>"
+	sandboxtest.Put(t, c, "incoming/"+demoID+".BatchResponse01-05-2026_070000.xml", []byte(resp))
+	sandboxtest.Advance(t, sb, "1d") // Jan 6: the next file
+	var files []string
+	for _, fi := range mustReadDir(t, c, "outgoing") {
+		if strings.Contains(fi.Name(), "_batch_orders_01-06-2026") {
+			files = append(files, string(sandboxtest.Get(t, c, "outgoing/"+fi.Name())))
+		}
+	}
+	if len(files) != 1 || strings.Count(files[0], "<orderOgId>") != 1 || !strings.Contains(files[0], "<orderOgId>"+strconvI(first.OGID)+"<") {
+		t.Fatalf("Jan 6's files: %q; want one holding the retry only", files)
 	}
 }
 

@@ -68,7 +68,7 @@ func (s *Scheduler) placeBatch(ctx context.Context, m *og.Merchant, due []og.Due
 		}})
 		docs = append(docs, p.xml)
 	}
-	b, err = s.Batches.BeginBatch(ctx, m, b, starts)
+	b, err = s.Batches.BeginBatch(ctx, m.ID, b, starts)
 	if err != nil || len(b.Orders) == 0 {
 		return rep, err
 	}

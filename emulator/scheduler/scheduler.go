@@ -154,6 +154,13 @@ func (s *Scheduler) RunDue(ctx context.Context, now time.Time) (og.RunReport, er
 // run is one placement run of merchant m: reminders that are due, then every order due.
 func (s *Scheduler) run(ctx context.Context, m *og.Merchant, run time.Time) (og.RunReport, error) {
 	rep := og.RunReport{Runs: 1}
+	if m.Placement.Method == og.PlacementBatch && s.Batches != nil {
+		// Orders whose answer never came do not hold their subscriptions back: the next
+		// orders are made first, so that their reminders go out before them (O7).
+		if err := s.Batches.AdvanceAwaiting(ctx, m, run); err != nil {
+			return rep, err
+		}
+	}
 	if err := s.remind(ctx, m, run); err != nil {
 		return rep, err
 	}

@@ -13,15 +13,10 @@ var _ og.BatchStore = (*DB)(nil)
 // BeginBatch records the attempts of a batch order file durably, in one commit, before the
 // file is written (O2): each order is pending its batch response (status 9) and listed as
 // awaiting it. Unlike an API attempt, an order awaiting a batch response survives a restart
-// as it is: the merchant may answer days later, or never.
-//
-// The orders' subscriptions go on to their next orders now, as an order placed today would
-// take them: Ordergroove never stops a subscription for an order, and one whose answer never
-// comes would otherwise stop them for good. An answer that comes later finds them moved on.
-func (db *DB) BeginBatch(ctx context.Context, m *og.Merchant, b og.Batch, starts []og.AttemptStart) (og.Batch, error) {
+// as it is: the merchant may answer days later, or never (AdvanceAwaiting).
+func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, starts []og.AttemptStart) (og.Batch, error) {
 	now := db.now()
-	tomorrow := og.DateOf(b.Run, m.Location).AddDays(1)
-	return optimistic(db, m.ID, func(v *view) (og.Batch, error) {
+	return optimistic(db, merchantID, func(v *view) (og.Batch, error) {
 		rec := b
 		rec.Orders, rec.Created = nil, now
 		for _, bg := range starts {
@@ -40,15 +35,63 @@ func (db *DB) BeginBatch(ctx context.Context, m *og.Merchant, b og.Batch, starts
 			}
 			v.put(bAwaiting, orderKey(o.OGID), []byte(b.File))
 			rec.Orders = append(rec.Orders, o.OGID)
-			if err := nextOrdersFrom(v, m, o, tomorrow, now); err != nil {
-				return og.Batch{}, err
-			}
 		}
 		if len(rec.Orders) == 0 {
 			return rec, nil
 		}
 		return rec, v.putJSON(bBatches, b.File, &rec)
 	})
+}
+
+// AdvanceAwaiting moves on the subscriptions of orders still awaiting a batch answer once
+// their next date has come by run: the order waits in status 9 for good if its answer never
+// comes, but Ordergroove never stops a subscription for an order, so the next order is made,
+// and goes out in this run. An order answered meanwhile (placed, rejected, or retried after a
+// 999) is not awaiting: it moves its subscriptions as the API method's do, so that a retried
+// order stands for its day's and is not doubled by the next.
+func (db *DB) AdvanceAwaiting(ctx context.Context, m *og.Merchant, run time.Time) error {
+	today := og.DateOf(run, m.Location)
+	var ids []int64
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := mbucket(tx, m.ID, bAwaiting)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			ids = append(ids, int64(getUint(k)))
+			return nil
+		})
+	}); err != nil || len(ids) == 0 {
+		return err
+	}
+	now := db.now()
+	for _, id := range ids {
+		if _, err := optimistic(db, m.ID, func(v *view) (struct{}, error) {
+			if raw, err := v.get(bAwaiting, orderKey(id)); err != nil || raw == nil {
+				return struct{}{}, err // answered since
+			}
+			o, _, ok, err := loadOrderHead(v, id)
+			if err != nil || !ok {
+				return struct{}{}, err
+			}
+			due := false
+			for _, sid := range o.Subscriptions {
+				var s og.Subscription
+				if ok, err := v.getJSON(bSubscriptions, sid, &s); err != nil {
+					return struct{}{}, err
+				} else if ok && s.Live() && s.NextOrderDate == o.PlaceDate && !s.Frequency.NextFrom(o.PlaceDate, s.AnchorDay).After(today) {
+					due = true
+				}
+			}
+			if !due {
+				return struct{}{}, nil
+			}
+			return struct{}{}, nextOrdersFrom(v, m, o, today, now)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BatchWritten records that a batch's file is on the drop site.

@@ -718,9 +718,7 @@ func nextOrders(v *view, m *og.Merchant, o *og.Order, run, now time.Time) error 
 	return nextOrdersFrom(v, m, o, today, now)
 }
 
-// nextOrdersFrom is nextOrders with each subscription's next date the first not before from.
-// A subscription already moved past the order's date (its batch order went out) is only put
-// in its upcoming order again, which it is in.
+// nextOrdersFrom is nextOrders with each subscription's next date the first not before today.
 func nextOrdersFrom(v *view, m *og.Merchant, o *og.Order, today og.Date, now time.Time) error {
 	up := newUpcoming(v, m, now)
 	for _, sid := range o.Subscriptions {
@@ -730,16 +728,17 @@ func nextOrdersFrom(v *view, m *og.Merchant, o *og.Order, today og.Date, now tim
 		} else if !ok || !s.Live() {
 			continue
 		}
-		if s.NextOrderDate == o.PlaceDate {
-			// The order's group is done taking subscriptions. (One already moved on is in
-			// another group, its upcoming order's, which stays.)
-			v.del(bGroups, groupKey(&s))
-			s.NextOrderDate = s.Frequency.NextNotBefore(s.NextOrderDate, s.AnchorDay, today)
-			s.Iteration++
-			s.UpdatedAt = now
-			if err := v.putJSON(bSubscriptions, s.PublicID, &s); err != nil {
-				return err
-			}
+		if s.NextOrderDate != o.PlaceDate {
+			// Moved on already (a batch order's answer that came after its subscription went
+			// on, AdvanceAwaiting): it is in its next order, or that one has gone out too.
+			continue
+		}
+		v.del(bGroups, groupKey(&s)) // the order's group is done taking subscriptions
+		s.NextOrderDate = s.Frequency.NextNotBefore(s.NextOrderDate, s.AnchorDay, today)
+		s.Iteration++
+		s.UpdatedAt = now
+		if err := v.putJSON(bSubscriptions, s.PublicID, &s); err != nil {
+			return err
 		}
 		pp, err := getShared[og.Product](v, bProducts, s.ProductID)
 		if err != nil {
