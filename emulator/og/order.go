@@ -347,11 +347,11 @@ type PlacementStore interface {
 	// PauseOrder holds an order a run cannot place (Hold): it waits for the next run, or is
 	// cancelled after OutOfStockDays, its subscriptions going on to their next orders.
 	PauseOrder(ctx context.Context, m *Merchant, id int64, reason string, run time.Time) (cancelled bool, err error)
-	// SplitOrder moves the items of an order a run cannot place now (F4) into an order of
-	// their own, held as PauseOrder holds one, so that the rest goes out (REFERENCE §6). It
-	// returns the new order's id, 0 when nothing was split (the order changed, or has been
-	// sent before).
-	SplitOrder(ctx context.Context, m *Merchant, id int64, items []string, reason string, run time.Time) (int64, error)
+	// SplitOrder moves the items of an order that can go out now into a new order, due now,
+	// and leaves the order with the items it waits for (F4), to be held (REFERENCE §6: the
+	// out-of-stock items are split into a separate order). It returns the new order's id, 0
+	// when nothing was split (the order changed, or has been sent before).
+	SplitOrder(ctx context.Context, m *Merchant, id int64, items []string, run time.Time) (int64, error)
 	RemindOrder(ctx context.Context, m *Merchant, id int64, prices map[string]Money, at time.Time) error
 	// Flush returns once every decision applied so far is committed, with the first failure
 	// of one committed behind its caller.

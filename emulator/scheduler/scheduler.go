@@ -278,8 +278,8 @@ type prepared struct {
 func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time, rep *og.RunReport) ([]prepared, error) {
 	ready := make([]*prepared, len(due))
 	paused := make([]string, len(due))
-	split := make([]int64, len(due)) // the order of the items split off (F4), which waits
 	broken := make([]string, len(due))
+	target := make([]int64, len(due)) // the order prepared to go out: due[i], or the part split off it
 	idx := make([]int, len(due))
 	for i := range idx {
 		idx[i] = i
@@ -292,25 +292,33 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 		if !oc.Order.Open() {
 			return nil
 		}
+		target[i] = due[i].OGID
 		held, why := og.PriceOrder(oc)
 		if len(held) > 0 && len(held) < len(oc.Order.Items) {
-			// REFERENCE §6: the items that cannot go out are split into an order of their
-			// own, which waits for them; the rest goes out now.
-			ids := make([]string, len(held))
-			for j, k := range held {
-				ids[j] = oc.Order.Items[k].PublicID
+			// REFERENCE §6: the items that can go out now are split into an order of their
+			// own, sent in this run; the order keeps the items it waits for, and is held.
+			var ids []string
+			for k, it := range oc.Order.Items {
+				if !slices.Contains(held, k) {
+					ids = append(ids, it.PublicID)
+				}
 			}
-			if split[i], err = s.Store.SplitOrder(ctx, m, due[i].OGID, ids, why, run); err != nil {
+			newID, err := s.Store.SplitOrder(ctx, m, due[i].OGID, ids, run)
+			if err != nil {
 				return err
 			}
-			if split[i] != 0 {
-				if oc, err = s.Store.OrderContext(ctx, m, due[i].OGID); err != nil {
-					return err
-				}
-				held, why = og.PriceOrder(oc)
+			paused[i] = why
+			if newID == 0 {
+				return nil
 			}
-		}
-		if len(held) > 0 {
+			target[i] = newID
+			if oc, err = s.Store.OrderContext(ctx, m, newID); err != nil {
+				return err
+			}
+			if held, _ = og.PriceOrder(oc); len(held) > 0 {
+				return nil // changed meanwhile: the run's next pass holds it (it is due)
+			}
+		} else if len(held) > 0 {
 			paused[i] = why
 			return nil
 		}
@@ -329,7 +337,7 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 		if why == "" {
 			continue
 		}
-		id := due[i].OGID
+		id := target[i]
 		start := og.AttemptStart{OGID: id, Attempt: og.Attempt{At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: m.Placement.Method, Error: why}}
 		oc, err := s.Store.OrderContext(ctx, m, id)
 		if err != nil {
@@ -349,9 +357,6 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 	}
 	var out []prepared
 	for i, p := range ready {
-		if split[i] != 0 {
-			rep.Order(m.ID, split[i], og.OutcomePending)
-		}
 		if paused[i] != "" {
 			cancelled, err := s.Store.PauseOrder(ctx, m, due[i].OGID, paused[i], run)
 			if err != nil {
@@ -360,9 +365,8 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 			if !cancelled { // a cancelled order counts as none of placed, rejected, pending
 				rep.Order(m.ID, due[i].OGID, og.OutcomePending)
 			}
-			continue
 		}
-		if p != nil {
+		if p != nil { // an order, or the part split off a held one
 			out = append(out, *p)
 		}
 	}

@@ -692,8 +692,8 @@ func TestF4_RestockAfterALongPauseSendsOneOrder(t *testing.T) {
 	}
 }
 
-// F4, REFERENCE §6: the items of an order that are out of stock are split into an order of
-// their own, and the rest goes out; the split order waits, retried daily, with the customer
+// F4, REFERENCE §6: the items of an order that are out of stock are split from the rest, which
+// goes out in an order of its own; the order waits for them, retried daily, with the customer
 // emailed on days 1 and 15, and on day 30 it is cancelled (emailed), its subscription going on
 // to its next order.
 func TestF4_OutOfStockItemsAreSplitOffAndCancelledAfter30Days(t *testing.T) {
@@ -731,7 +731,7 @@ func TestF4_OutOfStockItemsAreSplitOffAndCancelledAfter30Days(t *testing.T) {
 	}
 	var kinds []string
 	for _, e := range sandboxtest.Emails(t, sb, demoID) {
-		if e.OrderID == split.OGID {
+		if e.OrderID == split.OGID && e.Kind != og.EmailReminder {
 			kinds = append(kinds, e.Kind+"@"+e.At.In(config.DemoMerchant().Location).Format("01-02"))
 		}
 	}
@@ -748,6 +748,58 @@ func TestF4_OutOfStockItemsAreSplitOffAndCancelledAfter30Days(t *testing.T) {
 	}
 	if next != 1 {
 		t.Fatalf("%d scheduled orders of Feb 15 with FT-3M after the cancellation, want 1: %+v", next, sandboxtest.Orders(t, sb, demoID))
+	}
+}
+
+// F4 with F3: an order held whole keeps its wait when part of it restocks and goes out (the
+// customer is not emailed day 1 again); and the order waiting for a product that is then
+// discontinued is where the feed finds it: the subscription is cancelled, and so is the order,
+// at once.
+func TestF4_HeldOrderKeepsItsWaitAndIsFoundByF3(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "hal", Items: []sandboxtest.Item{
+		{Product: "DF-30", Every: 1, Period: og.PeriodWeek}, {Product: "FT-3M", Every: 1, Period: og.PeriodWeek}}})
+	put := func(body string) {
+		sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products", body)
+	}
+	put(`[{"product_id":"FT-3M","sku":"FT-3M","name":"Flea","price":"39.99","in_stock":0},{"product_id":"DF-30","sku":"DF-30","name":"Dog food","price":"54.99","in_stock":0}]`)
+	sandboxtest.Advance(t, sb, "7d") // Jan 11: held whole, day 1
+	held := findOrder(t, sb, "2026-01-11")
+	if len(held.Items) != 2 || held.OutOfStockNotices != 1 {
+		t.Fatalf("held whole: %+v", held)
+	}
+	sandboxtest.Advance(t, sb, "19d") // Jan 30: day 20
+	put(`[{"product_id":"DF-30","sku":"DF-30","name":"Dog food","price":"54.99","in_stock":1}]`)
+	sandboxtest.Advance(t, sb, "1d") // Jan 31: DF-30 goes out on its own
+	if got := ms.received(); len(got) != 1 || got[0].order.FindElement("items/item/product_id").Text() != "DF-30" {
+		t.Fatalf("%d POSTs after DF-30 restocked", len(got))
+	}
+	var o og.Order
+	for _, x := range sandboxtest.Orders(t, sb, demoID) {
+		if x.OGID == held.OGID {
+			o = x
+		}
+	}
+	if len(o.Items) != 1 || o.Items[0].ProductID != "FT-3M" || o.PausedSince == nil || !o.PausedSince.Equal(*held.PausedSince) || o.OutOfStockNotices != 2 {
+		t.Fatalf("the order still held: %+v", o)
+	}
+	// FT-3M is discontinued: F3 cancels its subscription, and the order held for it.
+	put(`[{"product_id":"FT-3M","sku":"FT-3M","name":"Flea","price":"39.99","in_stock":0,"autoship_eligible":0,"discontinued":1}]`)
+	for _, x := range sandboxtest.Orders(t, sb, demoID) {
+		if x.OGID == held.OGID && x.Status != og.OrderCancelled {
+			t.Fatalf("the held order after its product was discontinued: %+v", x)
+		}
+	}
+	sandboxtest.Advance(t, sb, "20d")
+	outOfStock := 0
+	for _, e := range sandboxtest.Emails(t, sb, demoID) {
+		if e.OrderID == held.OGID && (e.Kind == og.EmailOutOfStock || e.Kind == og.EmailOutOfStockEnd) {
+			outOfStock++
+		}
+	}
+	if outOfStock != 2 {
+		t.Fatalf("%d out-of-stock emails about the held order, want the 2 of days 1 and 15", outOfStock)
 	}
 }
 

@@ -590,7 +590,8 @@ func startAttempt(v *view, bg og.AttemptStart, now time.Time) (*og.Order, itemRe
 		}
 		o.Attempts = o.Attempts[n-maxAttemptsKept:]
 	}
-	o.Status, o.Paused, o.Updated = og.OrderPending, "", now
+	// Sent: no longer held (F4); if a later run holds it again, its wait starts then.
+	o.Status, o.Paused, o.PausedSince, o.OutOfStockNotices, o.Updated = og.OrderPending, "", nil, 0, now
 	return o, stored, true, nil
 }
 
@@ -733,7 +734,13 @@ func nextOrdersFrom(v *view, m *og.Merchant, o *og.Order, today og.Date, now tim
 			// on, AdvanceAwaiting): it is in its next order, or that one has gone out too.
 			continue
 		}
-		v.del(bGroups, groupKey(&s)) // the order's group is done taking subscriptions
+		// The order's group is done taking subscriptions, if it is this order's: the part of
+		// an order split off to go out (F4) leaves the group to the order it came from.
+		if raw, err := v.get(bGroups, groupKey(&s)); err != nil {
+			return err
+		} else if raw != nil && int64(getUint(raw)) == o.OGID {
+			v.del(bGroups, groupKey(&s))
+		}
 		s.NextOrderDate = s.Frequency.NextNotBefore(s.NextOrderDate, s.AnchorDay, today)
 		s.Iteration++
 		s.UpdatedAt = now
@@ -824,11 +831,13 @@ func hold(v *view, m *og.Merchant, o *og.Order, reason string, run, now time.Tim
 	return cancelled, nil
 }
 
-// SplitOrder moves the items a run cannot place now (F4), by public id, out of an order into a
-// new one, held as PauseOrder holds one (REFERENCE §6: out-of-stock items are split into a
-// separate order), so that the rest of the order goes out. Only an order never sent is split:
-// one being retried went out whole, and waits whole. It returns the new order's id, or 0.
-func (db *DB) SplitOrder(ctx context.Context, m *og.Merchant, id int64, items []string, reason string, run time.Time) (int64, error) {
+// SplitOrder splits an order a run can place only in part (REFERENCE §6: out-of-stock items
+// are split into a separate order): the items that can go out now, by public id, move to a new
+// order, due now, which the run sends; the order itself keeps the items it waits for, and its
+// place where a checkout or a feed finds it (its group, F3), and the caller holds it
+// (PauseOrder). Only an order never sent is split: one being retried went out whole, and waits
+// whole. It returns the new order's id, or 0.
+func (db *DB) SplitOrder(ctx context.Context, m *og.Merchant, id int64, items []string, run time.Time) (int64, error) {
 	now := db.now()
 	return optimistic(db, m.ID, func(v *view) (int64, error) {
 		o, stored, ok, err := loadOrder(v, id)
@@ -866,20 +875,12 @@ func (db *DB) SplitOrder(ctx context.Context, m *og.Merchant, id int64, items []
 			OGID: newID, PublicID: og.NewPublicID(now), Customer: o.Customer, Payment: o.Payment,
 			ShippingAddress: o.ShippingAddress, Subscriptions: subsOf(moved), Items: moved, PlaceDate: o.PlaceDate,
 			Status: og.OrderScheduled, StatusCode: og.StatusUnsent, Attempts: []og.Attempt{},
-			ReminderSent: o.ReminderSent, Created: now,
-		}
-		cancelled, err := hold(v, m, n, reason, run, now)
-		if err != nil {
-			return 0, err
+			ReminderSent: o.ReminderSent, DueAt: o.DueAt, Created: now, Updated: now,
 		}
 		if err := saveOrder(v, n, itemRefs{}); err != nil {
 			return 0, err
 		}
-		if cancelled { // not on a first hold; but Hold decides, not this
-			if err := nextOrders(v, m, n, run, now); err != nil {
-				return 0, err
-			}
-		}
+		v.put(bDue, timeKey(n.DueAt, n.OGID), []byte{})
 		o.Items, o.Subscriptions, o.Updated = keep, subsOf(keep), now
 		return newID, saveOrder(v, o, stored)
 	})
