@@ -155,6 +155,8 @@ func TestParseRefusals(t *testing.T) {
 		{"config/bad_port", "sftp_listen: 127.0.0.1:99999\n", []string{":1: sftp_listen: port \"99999\""}},
 		{"config/bad_clock_start", "clock_start: next tuesday\n", []string{":1: clock_start: \"next tuesday\" is not an RFC 3339 time"}},
 		{"config/list_for_a_string", "listen: [1, 2]\n", []string{":1: listen is a list, not a string"}},
+		{"config/one_item_list_for_a_string", "listen: [1]\n", []string{":1: listen is a list, not a string"}},
+		{"config/block_list_for_a_string", "listen:\n  - 1\n", []string{"listen is a list, not a string"}},
 		{"config/type_error", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    reminder_days: soon\n",
 			[]string{":4: merchants[0].reminder_days is a string (`soon`), not a whole number"}},
 		{"X2/secret_of_the_wrong_type_is_not_quoted", "merchants:\n  - merchant_id: acme\n    hash_key: \"" + key + "\"\n    api_keys: my-Secret-ApiKey-9999\n",

@@ -382,6 +382,11 @@ func yamlError(name string, err error, keyAt map[string]lineKey) error {
 				val = "`" + g[2] + "`"
 			}
 			if g[1] == "seq" || g[1] == "map" {
+				// The line of a list holds its first item too ("listen: [1]", "- 1"): the value
+				// at fault is the list, the item's parent.
+				if i := strings.LastIndexByte(key, '['); g[1] == "seq" && i > 0 && strings.HasSuffix(key, "]") {
+					key = key[:i]
+				}
 				m = fmt.Sprintf("%s is a %s, not %s", key, yamlKinds[g[1]], yamlTargets(g[3]))
 			} else {
 				m = fmt.Sprintf("%s is a %s (%s), not %s", key, yamlKinds[g[1]], val, yamlTargets(g[3]))

@@ -72,6 +72,7 @@ var (
 	batchResponseName = regexp.MustCompile(`^(.+)\.BatchResponse(\d{2})-(\d{2})-(\d{4})_(\d{6})\.xml$`)
 	productsName      = regexp.MustCompile(`^(.+)\.Products\.xml$`)
 	categoriesName    = regexp.MustCompile(`^(.+)\.ProductCategories\.xml$`)
+	batchOrdersName   = regexp.MustCompile(`_batch_orders_\d{2}-\d{2}-\d{4}_\d{6}\.xml$`) // the sandbox's own (O2)
 )
 
 // Classify says what a file of merchant m's drop site is from its name: the kind, and the
@@ -94,14 +95,17 @@ func Classify(base string) (kind, merchantID string) {
 // name before its rename) are kept quietly.
 func nearMiss(base, merchantID string) string {
 	lower := strings.ToLower(base)
+	xml := strings.Contains(lower, ".xml") // .xml, .XML, .xml.gz
 	switch {
 	case slices.ContainsFunc(tempSuffixes, func(x string) bool { return strings.HasSuffix(lower, x) }):
 		return "" // a client's temporary name: the file is read under the name it is renamed to
-	case strings.Contains(lower, "categor"):
+	case batchOrdersName.MatchString(base):
+		return "" // one of the sandbox's own order files, kept by the merchant (O2)
+	case strings.Contains(lower, "productcategories") || xml && strings.Contains(lower, "categor"):
 		return fmt.Sprintf("a categories feed must be named exactly %s.ProductCategories.xml (F8)", merchantID)
 	case strings.Contains(lower, "batchresponse") || strings.Contains(lower, "batch_response"):
 		return fmt.Sprintf("a batch response must be named exactly %s.BatchResponseMM-DD-YYYY_HHMMSS.xml (O2)", merchantID)
-	case strings.Contains(lower, "product"):
+	case strings.Contains(lower, "products") || xml && strings.Contains(lower, "product"):
 		return fmt.Sprintf("a product feed must be named exactly %s.Products.xml (F1)", merchantID)
 	case strings.HasSuffix(lower, ".xml"):
 		return fmt.Sprintf("Ordergroove reads only files named exactly %[1]s.Products.xml (F1), %[1]s.ProductCategories.xml (F8) or %[1]s.BatchResponseMM-DD-YYYY_HHMMSS.xml (O2)", merchantID)

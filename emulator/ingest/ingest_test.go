@@ -24,9 +24,15 @@ func TestClassify(t *testing.T) {
 	if why := nearMiss("products.xml", "acme"); why == "" {
 		t.Error("products.xml is not recognised as a misnamed feed")
 	}
-	for _, quiet := range []string{"notes.txt", "acme.Products.xml.filepart", "acme.Products.xml.tmp"} {
+	for _, quiet := range []string{"notes.txt", "acme.Products.xml.filepart", "acme.Products.xml.tmp",
+		"product_images.zip", "categories.pdf", "acme_batch_orders_01-11-2026_060000.xml"} { // not feeds; the sandbox's own order file
 		if why := nearMiss(quiet, "acme"); why != "" {
 			t.Errorf("%s: %s", quiet, why)
+		}
+	}
+	for _, missed := range []string{"products.csv", "acme.Product.xml", "acme.Categories.XML", "feed.xml", "acme.Products.xml.gz"} {
+		if why := nearMiss(missed, "acme"); why == "" {
+			t.Errorf("%s is not reported as a misnamed feed", missed)
 		}
 	}
 }

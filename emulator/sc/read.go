@@ -3,7 +3,6 @@ package sc
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -532,11 +531,16 @@ func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 	}
 	// A field of another name holding a card number in clear (card_number, pan): refused, as
 	// cc_number in clear is.
-	for _, k := range slices.Sorted(maps.Keys(obj)) {
-		if v, ok := obj[k].(string); ok && !paymentKeys[k] && og.LooksLikeCardNumber(v) {
-			r.secrets = append(r.secrets, v)
-			r.fail("E4", "payment."+k, msgInvalid, fmt.Sprintf("payment.%s holds a card number in clear: Ordergroove never receives card numbers (E4, X2); send the gateway's token_id (and, if any, cc_number AES-encrypted, of which only the last four digits are kept)", k))
+	var clear []string
+	for k, v := range obj {
+		if s, ok := v.(string); ok && !paymentKeys[k] && og.LooksLikeCardNumber(s) {
+			clear = append(clear, k)
 		}
+	}
+	slices.Sort(clear) // the diagnostics in one order
+	for _, k := range clear {
+		r.secrets = append(r.secrets, obj[k].(string))
+		r.fail("E4", "payment."+k, msgInvalid, fmt.Sprintf("payment.%s holds a card number in clear: Ordergroove never receives card numbers (E4, X2); send the gateway's token_id (and, if any, cc_number AES-encrypted, of which only the last four digits are kept)", k))
 	}
 	return pm
 }

@@ -154,13 +154,18 @@ type upload struct {
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	at, over := off, off < 0 || int64(len(p)) > u.max-off
 	if u.appending && !over {
+		// The run is widened to take this write before it is made, under the lock, so that
+		// concurrent writes each see the others' share of the cap.
 		u.mu.Lock()
-		low := off
+		low, end := off, max(u.maxEnd, off+int64(len(p)))
 		if u.minOff >= 0 {
 			low = min(low, u.minOff)
 		}
 		// The file as it will be: base, then the run from the lowest offset to the end.
-		at, over = u.base+off, u.base+max(u.maxEnd, off+int64(len(p)))-low > u.max
+		at, over = u.base+off, u.base+end-low > u.max
+		if !over {
+			u.minOff, u.maxEnd = low, end
+		}
 		u.mu.Unlock()
 	}
 	if over {
@@ -172,11 +177,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	n, err := u.f.WriteAt(p, at)
 	u.mu.Lock()
 	if u.appending {
-		if u.minOff < 0 || off < u.minOff {
-			u.minOff = off
-		}
-		u.maxEnd = max(u.maxEnd, off+int64(n))
-		u.size = u.base + u.maxEnd - u.minOff
+		u.size = u.base + u.maxEnd - u.minOff // the run as reserved
 	} else {
 		u.size = max(u.size, off+int64(n))
 	}

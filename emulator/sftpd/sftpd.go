@@ -24,6 +24,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -227,15 +228,11 @@ func (s *Server) password(ctx ssh.Context, pass string) bool {
 			s.refuseLocked(ctx, m, until)
 			return false
 		}
-		merchant, who := "", fmt.Sprintf("%q", ctx.User())
+		merchant := ""
 		if m != nil {
 			merchant = m.ID
-		} else {
-			// No merchant has this username: it may be a password typed in the wrong field,
-			// so only its start is kept (X2).
-			who = fmt.Sprintf("an unknown user (%q…, %d characters)", string([]rune(ctx.User())[:min(2, len([]rune(ctx.User())))]), len(ctx.User()))
 		}
-		s.record(merchant, og.DirectionIn, fmt.Sprintf("failed password login as %s from %s", who, ctx.RemoteAddr()), nil)
+		s.record(merchant, og.DirectionIn, fmt.Sprintf("failed password login as %s from %s", loginName(ctx.User(), m), ctx.RemoteAddr()), nil)
 		return false
 	}
 	ctx.SetValue(ctxMerchant, m)
@@ -327,8 +324,18 @@ func (s *Server) refuseLocked(ctx ssh.Context, m *og.Merchant, until time.Time) 
 	if m != nil {
 		merchant = m.ID
 	}
-	s.record(merchant, og.DirectionIn, fmt.Sprintf("login of %s refused: the account is locked after %d failed logins, until %s (X4)", ctx.User(), MaxFailures, until.Format(time.RFC3339)),
+	s.record(merchant, og.DirectionIn, fmt.Sprintf("login as %s refused: the account is locked after %d failed logins, until %s (X4)", loginName(ctx.User(), m), MaxFailures, until.Format(time.RFC3339)),
 		[]og.Diagnostic{og.Finding("X4", "username", "locked after repeated failed logins")})
+}
+
+// loginName is how the journal names the user of a login: as typed when it is a merchant's
+// (m), else only its start, since it may be a password typed in the wrong field (X2).
+func loginName(user string, m *og.Merchant) string {
+	if m != nil {
+		return strconv.Quote(user)
+	}
+	r := []rune(user)
+	return fmt.Sprintf("an unknown user (%q…, %d characters)", string(r[:min(2, len(r))]), len(user))
 }
 
 // shell refuses anything but SFTP.

@@ -206,3 +206,24 @@ func BenchmarkCutShortLongValues(b *testing.B) {
 		m.cutShort(body, true)
 	}
 }
+
+// X2: with many merchants, the configuration's secrets are found in one pass (a replacer), and
+// masked all the same.
+func TestX2_ManyKnownSecretsAreMaskedInOnePass(t *testing.T) {
+	s := &Server{}
+	var secrets []string
+	for i := range 20 {
+		secrets = append(secrets, fmt.Sprintf("merchant-%02d-hash/key", i))
+	}
+	s.KnowSecrets(secrets...)
+	if s.knownAll == nil || s.known != nil {
+		t.Fatal("20 secrets are scanned for one by one")
+	}
+	m := newMasker(nil, s.known)
+	m.known = s.knownAll
+	for _, text := range []string{"a merchant-13-hash/key b", "a merchant-13-hash%2Fkey b", `a merchant-13-hash\/key b`} {
+		if got := m.text(text); got != "a **** b" {
+			t.Errorf("%q masked as %q", text, got)
+		}
+	}
+}

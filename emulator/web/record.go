@@ -71,6 +71,7 @@ func (s *Server) recordMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		note, _ := c.Get(keyNote).(string)
 		scan, _ := c.Get(keyScanCards).(bool)
 		m := newMasker(redact, s.known)
+		m.known = s.knownAll
 		rules := og.Rules(diags)
 		if len(diags) > MaxRecordedDiagnostics {
 			// The answer has them all; the journal keeps the first, as it keeps a body's
@@ -199,7 +200,8 @@ func (w *captureWriter) Flush() {
 // ("sftp_password", "Password"), values may be strings or numbers, and what the journal's body
 // bound cut short is masked too: a secret key's value, and the start of a registered value.
 type masker struct {
-	forms []string // every registered value in every encoding it may appear in
+	forms []string          // every registered value in every encoding it may appear in
+	known *strings.Replacer // the configuration's secrets, when there are too many to scan for
 }
 
 // KnowSecrets gives the journal the secrets of the configuration (merchants' hash keys, SFTP
@@ -215,7 +217,20 @@ func (s *Server) KnowSecrets(values ...string) {
 		}
 	}
 	s.known = newMasker(long, nil).forms
+	s.knownAll = nil
+	if len(s.known) > maxKnownScans {
+		// Many merchants: one pass of a replacer over each text, not one scan per form.
+		pairs := make([]string, 0, 2*len(s.known))
+		for _, f := range s.known {
+			pairs = append(pairs, f, "****")
+		}
+		s.knownAll, s.known = strings.NewReplacer(pairs...), nil
+	}
 }
+
+// maxKnownScans is how many known secrets' forms are looked for one scan each (strings.Index is
+// fastest for a few); beyond, a strings.Replacer finds them all in one pass.
+const maxKnownScans = 16
 
 const minKnownSecret = 8
 
@@ -390,6 +405,9 @@ func (m masker) mask(s string, payment bool) string {
 	}
 	for _, form := range m.forms {
 		s = strings.ReplaceAll(s, form, "****")
+	}
+	if m.known != nil {
+		s = m.known.Replace(s)
 	}
 	if strings.HasPrefix(strings.TrimSpace(s), "<") {
 		// XML (order XML, feeds) holds no secret by construction: no card number (E4), the

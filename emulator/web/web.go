@@ -60,8 +60,10 @@ type Server struct {
 	// mid-body gets 408, not a connection held for ever (a slow but steady body is fine). Zero
 	// means DefaultBodyTimeout.
 	BodyTimeout time.Duration
-	// known are the configured secrets' forms (KnowSecrets): masked wherever they appear.
+	// known are the configured secrets' forms (KnowSecrets): masked wherever they appear;
+	// knownAll finds them in one pass when there are many.
 	known     []string
+	knownAll  *strings.Replacer
 	journal   og.JournalService
 	clock     og.Clock
 	log       *slog.Logger
