@@ -541,15 +541,21 @@ func TestO2_BatchMethodOverSFTP(t *testing.T) {
 	}
 }
 
-// O2, REFERENCE §6: an order of a batch file that is never answered waits in status 9, and its
-// subscription goes on to its next orders all the same (Ordergroove never stops a subscription
-// for an order); an answer that comes late adds none.
-func TestO2_UnansweredBatchOrderDoesNotStopItsSubscription(t *testing.T) {
+// startBatchMerchant starts the demo merchant on the batch method at sundayNoon, and logs in to
+// its drop site.
+func startBatchMerchant(t *testing.T) (*sandbox.Sandbox, *sftp.Client) {
 	sb := sandboxtest.Start(t, func(c *config.Config) {
 		c.ClockStart = sundayNoon
 		c.Merchants[0].Placement.Method = og.PlacementBatch
 	})
-	c := sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+	return sb, sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+}
+
+// O2, REFERENCE §6: an order of a batch file that is never answered waits in status 9, and its
+// subscription goes on to its next orders all the same (Ordergroove never stops a subscription
+// for an order); an answer that comes late adds none.
+func TestO2_UnansweredBatchOrderDoesNotStopItsSubscription(t *testing.T) {
+	sb, c := startBatchMerchant(t)
 	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "ida", OrderID: "WEB-ida", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
 	sandboxtest.Advance(t, sb, "7d")  // Jan 11: the first order goes out in a file
 	sandboxtest.Advance(t, sb, "21d") // no answer ever comes
@@ -592,11 +598,7 @@ func TestO2_UnansweredBatchOrderDoesNotStopItsSubscription(t *testing.T) {
 // day's order when it is placed, as an API order does: the next file of a daily subscription
 // holds the retry, not the retry and the next day's order.
 func TestO2_BatchRetryAfter999IsNotDoubled(t *testing.T) {
-	sb := sandboxtest.Start(t, func(c *config.Config) {
-		c.ClockStart = sundayNoon
-		c.Merchants[0].Placement.Method = og.PlacementBatch
-	})
-	c := sandboxtest.SFTP(t, sb, "petstore", "petstore-sftp")
+	sb, c := startBatchMerchant(t)
 	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "jo", OrderID: "WEB-jo", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodDay}}})
 	sandboxtest.Advance(t, sb, "1d") // Jan 5, 6:00 Chicago: the first file
 	first := sandboxtest.Orders(t, sb, demoID)[0]
