@@ -34,6 +34,8 @@ func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, sta
 				return og.Batch{}, err
 			}
 			v.put(bAwaiting, orderKey(o.OGID), []byte(b.File))
+			// Looked at from the next day on: no subscription is due again before.
+			v.put(bAwaitNext, timeKey(b.Run.Add(24*time.Hour), o.OGID), []byte{})
 			rec.Orders = append(rec.Orders, o.OGID)
 		}
 		if len(rec.Orders) == 0 {
@@ -50,40 +52,40 @@ func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, sta
 // 999) is not awaiting: it moves its subscriptions as the API method's do, so that a retried
 // order stands for its day's and is not doubled by the next.
 func (db *DB) AdvanceAwaiting(ctx context.Context, m *og.Merchant, run time.Time) error {
-	today := og.DateOf(run, m.Location)
-	var ids []int64
-	if err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := mbucket(tx, m.ID, bAwaiting)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, _ []byte) error {
-			ids = append(ids, int64(getUint(k)))
-			return nil
-		})
-	}); err != nil || len(ids) == 0 {
+	// Only the orders whose look is due (bAwaitNext): an order that never gets its answer is
+	// looked at once per subscription date, not at every run for ever.
+	due, err := db.scanUpTo(m.ID, bAwaitNext, run)
+	if err != nil || len(due) == 0 {
 		return err
 	}
+	today := og.DateOf(run, m.Location)
 	now := db.now()
-	for _, id := range ids {
+	for _, d := range due {
 		if _, err := optimistic(db, m.ID, func(v *view) (struct{}, error) {
-			if raw, err := v.get(bAwaiting, orderKey(id)); err != nil || raw == nil {
+			v.del(bAwaitNext, timeKey(d.At, d.OGID))
+			if raw, err := v.get(bAwaiting, orderKey(d.OGID)); err != nil || raw == nil {
 				return struct{}{}, err // answered since
 			}
-			o, _, ok, err := loadOrderHead(v, id)
+			o, _, ok, err := loadOrderHead(v, d.OGID)
 			if err != nil || !ok {
 				return struct{}{}, err
 			}
-			due := false
+			var next og.Date // the soonest next date of a subscription still at the order's
 			for _, sid := range o.Subscriptions {
 				var s og.Subscription
 				if ok, err := v.getJSON(bSubscriptions, sid, &s); err != nil {
 					return struct{}{}, err
-				} else if ok && s.Live() && s.NextOrderDate == o.PlaceDate && !s.Frequency.NextFrom(o.PlaceDate, s.AnchorDay).After(today) {
-					due = true
+				} else if ok && s.Live() && s.NextOrderDate == o.PlaceDate {
+					if n := s.Frequency.NextFrom(o.PlaceDate, s.AnchorDay); next.IsZero() || n.Before(next) {
+						next = n
+					}
 				}
 			}
-			if !due {
+			switch {
+			case next.IsZero(): // every subscription has moved on, or ended
+				return struct{}{}, nil
+			case next.After(today):
+				v.put(bAwaitNext, timeKey(next.At(0, m.Location), d.OGID), []byte{})
 				return struct{}{}, nil
 			}
 			return struct{}{}, nextOrdersFrom(v, m, o, today, now)
@@ -92,6 +94,24 @@ func (db *DB) AdvanceAwaiting(ctx context.Context, m *og.Merchant, run time.Time
 		}
 	}
 	return nil
+}
+
+// indexAwaiting puts every order awaiting a batch answer in await_next, to be looked at by the
+// next run (a file written before the index existed).
+func indexAwaiting(tx *bolt.Tx) error {
+	return tx.Bucket(bucketMerchants).ForEachBucket(func(id []byte) error {
+		awaiting, err := mbucket(tx, string(id), bAwaiting)
+		if err != nil {
+			return nil // a merchant no longer configured keeps its old layout
+		}
+		next, err := mbucket(tx, string(id), bAwaitNext)
+		if err != nil {
+			return nil
+		}
+		return awaiting.ForEach(func(k, _ []byte) error {
+			return next.Put([]byte(timeKey(time.Unix(0, 0), int64(getUint(k)))), []byte{})
+		})
+	})
 }
 
 // BatchWritten records that a batch's file is on the drop site.

@@ -54,6 +54,7 @@ var (
 	keyJournalBytes   = []byte("journal_bytes")   // the journal bucket's size, before the journal had files
 	keyPaymentKey     = []byte("payment_key")     // the AES key payments' holder and expiry are kept under (E4)
 	keyJournalDropped = []byte("journal_dropped") // what the journal bucket's cap had dropped, likewise
+	keyAwaitIndexed   = []byte("await_indexed")   // the orders awaiting a batch answer are in await_next
 )
 
 // Options configure Open.
@@ -159,6 +160,15 @@ func Open(path string, opts Options) (*DB, error) {
 		if v := meta.Get(keySchema); v != nil && getUint(v) < 2 {
 			if err := indexProductSubs(tx); err != nil {
 				return fmt.Errorf("migrate %s to schema 2: %w", path, err)
+			}
+		}
+		if meta.Get(keyAwaitIndexed) == nil {
+			// Readable by older binaries, which ignore the index: no schema change.
+			if err := indexAwaiting(tx); err != nil {
+				return fmt.Errorf("index the orders awaiting a batch answer in %s: %w", path, err)
+			}
+			if err := meta.Put(keyAwaitIndexed, []byte{1}); err != nil {
+				return err
 			}
 		}
 		return meta.Put(keySchema, putUint(schemaVersion))

@@ -280,3 +280,58 @@ func TestItemSeqsSurviveReopen(t *testing.T) {
 		db.Close()
 	}
 }
+
+// O2: an order whose batch answer never comes is looked at once per date its subscriptions
+// are next due (await_next), not at every run for ever; on that date they go on to their next
+// order.
+func TestAdvanceAwaitingLooksOncePerDate(t *testing.T) {
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	ctx := context.Background()
+	m := &og.Merchant{ID: "m1", Location: time.UTC, Placement: og.Placement{Method: og.PlacementBatch, Hours: []int{6}}}
+	seedLegacy(t, db, 7, "c1", reviewDate, []string{"s1", "s2"}, func(string) string { return "P1" })
+	putProducts(t, db, og.Product{ProductID: "P1", SKU: "P1", Name: "P1", Price: 100, AutoshipEligible: true, InStock: true})
+	run := time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)
+	oc, err := db.OrderContext(ctx, m, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "outgoing/m1_batch_orders_03-01-2026_060000.xml"
+	if _, err := db.BeginBatch(ctx, "m1", og.Batch{File: file, Run: run}, []og.AttemptStart{{OGID: 7, Items: oc.Order.Items, Updated: oc.Order.Updated,
+		Attempt: og.Attempt{At: run, Method: og.PlacementBatch, File: file}}}); err != nil {
+		t.Fatal(err)
+	}
+	looks := func() []og.Due {
+		ds, err := db.scanUpTo("m1", bAwaitNext, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	for day := 2; day <= 31; day++ { // daily runs through March: the monthly subscriptions are due on Apr 1
+		if err := db.AdvanceAwaiting(ctx, m, time.Date(2026, 3, day, 6, 0, 0, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+		if ds := looks(); len(ds) != 1 || !ds[0].At.Equal(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Fatalf("Mar %d: next looks %+v, want one on Apr 1", day, ds)
+		}
+	}
+	if err := db.AdvanceAwaiting(ctx, m, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	db.Flush()
+	if ds := looks(); len(ds) != 0 {
+		t.Fatalf("looks left after the subscriptions went on: %+v", ds)
+	}
+	subs, err := db.FindSubscriptions(ctx, "m1", og.SubscriptionFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		if s.NextOrderDate.String() != "2026-04-01" {
+			t.Fatalf("subscription %s next on %s, want 2026-04-01", s.PublicID, s.NextOrderDate)
+		}
+	}
+	if file, ok, _ := db.AwaitingBatch("m1", 7); !ok || file == "" {
+		t.Fatal("the order no longer awaits its answer")
+	}
+}

@@ -26,7 +26,7 @@ var (
 
 // merchantBuckets are the buckets every merchant has; they are created at open.
 var merchantBuckets = [][]byte{bProducts, bCustomers, bIDs, bSubscriptions, bCustomerSubs, bRequests, bOrderIDs, bSessions, bAttempts, bFeeds,
-	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched, bProductSubs, bCategories, bPendingFeeds, bAwaiting, bBatches, bOrderItems, bAttemptBodies}
+	bOrders, bDue, bReminders, bGroups, bInflight, bEmails, bSched, bProductSubs, bCategories, bPendingFeeds, bAwaiting, bBatches, bOrderItems, bAttemptBodies, bAwaitNext}
 
 // Bounds of the per-merchant logs: the oldest entries go past them.
 const (

@@ -27,6 +27,7 @@ var (
 	bEmails     = []byte("emails")      // seq → og.Email
 	bSched      = []byte("sched")       // scheduler state: last_run, last_attempt
 	bAwaiting   = []byte("awaiting")    // og id → batch file name: in a batch order file, awaiting its answer (O2)
+	bAwaitNext  = []byte("await_next")  // time + og id → nothing: when AdvanceAwaiting next looks at an awaiting order
 	bBatches    = []byte("batches")     // batch file name → og.Batch
 	// og id (8) + attempt number (4) + 'q' or 'a' → the order XML an attempt sent, the answer
 	// it received: kept apart from the head, which every step of a placement reads.
