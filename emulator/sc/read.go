@@ -228,6 +228,34 @@ func (r *reader) object(obj map[string]any, path, key string, n need) map[string
 	return nil
 }
 
+// extraData reads a free-form extra_data object: its names and strings are text like any
+// other, ASCII only (C1), however deep.
+func (r *reader) extraData(obj map[string]any, path string) map[string]any {
+	x := r.object(obj, path, "extra_data", optional)
+	var walk func(p string, v any)
+	walk = func(p string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if og.NonASCII(k) >= 0 {
+					r.ascii(p+" (a name in it)", k)
+				}
+				walk(p+"."+k, e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s[%d]", p, i), e)
+			}
+		case string:
+			r.ascii(p, v)
+		}
+	}
+	if x != nil {
+		walk(join(path, "extra_data"), x)
+	}
+	return x
+}
+
 // ident bounds an identifier the sandbox keys records by (P2).
 func (r *reader) ident(p, s string) {
 	if len(s) > og.MaxIdentifier {
@@ -388,7 +416,7 @@ func (r *reader) user(u map[string]any) og.PurchaseUser {
 		r.fail("P2", "user.email", "Enter a valid email address.", fmt.Sprintf("user.email %s is not an email address", quote(e)))
 	}
 	pu.PhoneNumber = r.str(u, "user", "phone_number", wanted)
-	pu.ExtraData = r.object(u, "user", "extra_data", optional)
+	pu.ExtraData = r.extraData(u, "user")
 	if s := r.object(u, "user", "shipping_address", required); s != nil {
 		pu.Shipping = r.address(s, "user.shipping_address")
 	}
@@ -610,7 +638,7 @@ func (r *reader) product(obj map[string]any, path string, index int) og.Purchase
 				sub.FirstOrderPlaceDate = date
 			}
 		}
-		sub.ExtraData = r.object(si, sp, "extra_data", optional)
+		sub.ExtraData = r.extraData(si, sp)
 		sub.Components = r.components(si, sp)
 		if to := r.object(si, sp, "tracking_override", optional); to != nil {
 			o := r.optin(to, sp+".tracking_override", r.whenCartless())

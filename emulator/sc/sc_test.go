@@ -349,6 +349,10 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "F2/a_long_sku_is_clipped_in_the_diagnostic", edit: func(o obj) obj { return set(o, "products.0.sku", strings.Repeat("S", 200_000)) }, status: 201, rule: "F2", field: "products[0].sku", want: "… (200000 bytes)"},
 		{name: "P3/cc_type_a_name", edit: func(o obj) obj { return set(o, "payment.cc_type", "Visa") }, status: 400, rule: "P3", field: "payment.cc_type", want: "is a name; P3 wants the card type's number: 1 (Visa)"},
 		{name: "P2/php_empty_array_for_an_object", edit: func(o obj) obj { return set(o, "user.extra_data", []any{}) }, status: 400, rule: "P2", field: "user.extra_data", want: "PHP's json_encode writes an empty array for an empty object"},
+		{name: "C1/non_ascii_in_extra_data", edit: func(o obj) obj { return set(o, "user.extra_data", obj{"note": "caf\u00e9"}) }, status: 400, rule: "C1", field: "user.extra_data.note"},
+		{name: "C1/non_ascii_name_in_extra_data", edit: func(o obj) obj {
+			return set(o, "products.0.subscription_info.extra_data", obj{"br\u00e9ed": "pug"})
+		}, status: 400, rule: "C1", field: "products[0].subscription_info.extra_data (a name in it)"},
 		{name: "E4/a_card_number_as_the_first_name", edit: func(o obj) obj { return set(o, "user.first_name", "4242424242424242") }, status: 400, rule: "E4", field: "user.first_name", want: "shaped like a card number"},
 		{name: "E4/a_card_number_under_another_name", edit: func(o obj) obj { return set(o, "payment.card_number", "5555 5555 5555 4444") }, status: 400, rule: "E4", field: "payment.card_number", want: "holds a card number in clear"},
 		{name: "P3/offset_beside_a_first_order_date_is_not_applied", edit: func(o obj) obj {
