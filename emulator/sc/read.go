@@ -161,6 +161,12 @@ func (r *reader) integer(obj map[string]any, path, key string, n need) (int, boo
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a whole number, got %s", p, og.JSONKind(x)))
 		return 0, false
 	}
+	if whole, zeros, ok := strings.Cut(s, "."); ok && whole != "" && strings.Trim(zeros, "0") == "" && len(zeros) <= 10 {
+		// Django REST framework's IntegerField, which staging's messages are, reads "2.0" as 2;
+		// PHP's json_encode of a float and Magento's qty_ordered ("2.0000") write it so.
+		r.warn("P2", p, fmt.Sprintf("%s %s was read as the whole number %s; P2 wants a whole number", p, quote(s), whole))
+		s = whole
+	}
 	v, err := strconv.Atoi(s)
 	if err != nil || len(s) > 10 {
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s %s is not a whole number", p, quote(s)))

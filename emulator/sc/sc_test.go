@@ -349,6 +349,11 @@ func TestP2_FieldRules(t *testing.T) {
 		{name: "F2/a_long_sku_is_clipped_in_the_diagnostic", edit: func(o obj) obj { return set(o, "products.0.sku", strings.Repeat("S", 200_000)) }, status: 201, rule: "F2", field: "products[0].sku", want: "… (200000 bytes)"},
 		{name: "P3/cc_type_a_name", edit: func(o obj) obj { return set(o, "payment.cc_type", "Visa") }, status: 400, rule: "P3", field: "payment.cc_type", want: "is a name; P3 wants the card type's number: 1 (Visa)"},
 		{name: "P2/php_empty_array_for_an_object", edit: func(o obj) obj { return set(o, "user.extra_data", []any{}) }, status: 400, rule: "P2", field: "user.extra_data", want: "PHP's json_encode writes an empty array for an empty object"},
+		{name: "P2/quantity_2.0000_is_2", edit: func(o obj) obj { return set(o, "products.0.purchase_info.quantity", "2.0000") }, status: 201, rule: "P2", field: "products[0].purchase_info.quantity", want: `was read as the whole number 2`},
+		{name: "P2/every_a_float_4.0_is_4", edit: func(o obj) obj {
+			return set(o, "products.0.subscription_info.tracking_override.every", json.Number("4.0"))
+		}, status: 201, rule: "P2", field: "products[0].subscription_info.tracking_override.every", want: `was read as the whole number 4`},
+		{name: "P2/quantity_2.5_is_not_whole", edit: func(o obj) obj { return set(o, "products.0.purchase_info.quantity", "2.5") }, status: 400, rule: "P2", field: "products[0].purchase_info.quantity", want: "is not a whole number"},
 		{name: "C1/non_ascii_in_extra_data", edit: func(o obj) obj { return set(o, "user.extra_data", obj{"note": "caf\u00e9"}) }, status: 400, rule: "C1", field: "user.extra_data.note"},
 		{name: "C1/non_ascii_name_in_extra_data", edit: func(o obj) obj {
 			return set(o, "products.0.subscription_info.extra_data", obj{"br\u00e9ed": "pug"})
