@@ -67,9 +67,10 @@ func decodeBody(raw []byte) (*decoded, *og.Error) {
 	}
 	if len(s) >= 3 && strings.EqualFold(s[:3], "%7B") {
 		// A raw '+' is a space only in form encoding (Python's quote_plus), which writes spaces
-		// as '+' and never as %20; encodeURI and Go's PathEscape leave a literal '+' alone.
+		// as '+' and never as %20, and escapes JSON's ':' and ','; encodeURI and Go's PathEscape
+		// leave a literal '+' alone, and the ':' and ',' between members too.
 		unescape := url.PathUnescape
-		if strings.Contains(s, "+") && !strings.Contains(s, "%20") {
+		if strings.Contains(s, "+") && !strings.Contains(s, "%20") && !strings.ContainsAny(s, ":,") {
 			unescape = url.QueryUnescape
 			d.diags = append(d.diags, og.Warning("C2", "body", "the body is URL-encoded as a form (spaces as '+'): each '+' was read as a space; a literal '+' must be %2B"))
 		}
