@@ -44,6 +44,14 @@ func seedLegacy(t *testing.T, db *DB, id int64, customer string, date og.Date, s
 				return err
 			}
 		}
+		// The order id counter covers the seeded id, as it would have when the order was made:
+		// else a new order could be given it, and replace this one.
+		ids, _ := mbucket(tx, "m1", bIDs)
+		if getUint(ids.Get([]byte(keyOrderSeq))) < uint64(id) {
+			if err := ids.Put([]byte(keyOrderSeq), putUint(uint64(id))); err != nil {
+				return err
+			}
+		}
 		g, _ := mbucket(tx, "m1", bGroups)
 		d, _ := mbucket(tx, "m1", bDue)
 		if err := d.Put([]byte(timeKey(o.DueAt, id)), []byte{}); err != nil {
