@@ -277,9 +277,10 @@ type prepared struct {
 // be placed now (F4) is paused and counted as pending.
 func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, run time.Time, rep *og.RunReport) ([]prepared, error) {
 	ready := make([]*prepared, len(due))
-	paused := make([]string, len(due))
+	paused := make([]string, len(due))  // why due[i] is held (F4)
+	splitOff := make([]int64, len(due)) // the order of due[i]'s items split off to wait (F4)
+	splitWhy := make([]string, len(due))
 	broken := make([]string, len(due))
-	target := make([]int64, len(due)) // the order prepared to go out: due[i], or the part split off it
 	idx := make([]int, len(due))
 	for i := range idx {
 		idx[i] = i
@@ -292,33 +293,27 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 		if !oc.Order.Open() {
 			return nil
 		}
-		target[i] = due[i].OGID
 		held, why := og.PriceOrder(oc)
 		if len(held) > 0 && len(held) < len(oc.Order.Items) {
-			// REFERENCE §6: the items that can go out now are split into an order of their
-			// own, sent in this run; the order keeps the items it waits for, and is held.
-			var ids []string
-			for k, it := range oc.Order.Items {
-				if !slices.Contains(held, k) {
-					ids = append(ids, it.PublicID)
-				}
+			// REFERENCE §6: the items out of stock are split into an order of their own,
+			// which waits for them; the order goes out now with the rest.
+			ids := make([]string, len(held))
+			for j, k := range held {
+				ids[j] = oc.Order.Items[k].PublicID
 			}
 			newID, err := s.Store.SplitOrder(ctx, m, due[i].OGID, ids, run)
 			if err != nil {
 				return err
 			}
-			paused[i] = why
-			if newID == 0 {
-				return nil
+			if newID != 0 {
+				splitOff[i], splitWhy[i] = newID, why
+				if oc, err = s.Store.OrderContext(ctx, m, due[i].OGID); err != nil {
+					return err
+				}
+				held, _ = og.PriceOrder(oc) // none, unless the catalogue changed meanwhile
 			}
-			target[i] = newID
-			if oc, err = s.Store.OrderContext(ctx, m, newID); err != nil {
-				return err
-			}
-			if held, _ = og.PriceOrder(oc); len(held) > 0 {
-				return nil // changed meanwhile: the run's next pass holds it (it is due)
-			}
-		} else if len(held) > 0 {
+		}
+		if len(held) > 0 {
 			paused[i] = why
 			return nil
 		}
@@ -337,7 +332,7 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 		if why == "" {
 			continue
 		}
-		id := target[i]
+		id := due[i].OGID
 		start := og.AttemptStart{OGID: id, Attempt: og.Attempt{At: s.Clock.Now(), Wall: s.Clock.Wall(), Method: m.Placement.Method, Error: why}}
 		oc, err := s.Store.OrderContext(ctx, m, id)
 		if err != nil {
@@ -357,16 +352,24 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 	}
 	var out []prepared
 	for i, p := range ready {
-		if paused[i] != "" {
-			cancelled, err := s.Store.PauseOrder(ctx, m, due[i].OGID, paused[i], run)
-			if err != nil {
+		hold := func(id int64, why string) error {
+			cancelled, err := s.Store.PauseOrder(ctx, m, id, why, run)
+			if err == nil && !cancelled { // a cancelled order counts as none of placed, rejected, pending
+				rep.Order(m.ID, id, og.OutcomePending)
+			}
+			return err
+		}
+		if splitOff[i] != 0 {
+			if err := hold(splitOff[i], splitWhy[i]); err != nil {
 				return nil, err
 			}
-			if !cancelled { // a cancelled order counts as none of placed, rejected, pending
-				rep.Order(m.ID, due[i].OGID, og.OutcomePending)
+		}
+		if paused[i] != "" {
+			if err := hold(due[i].OGID, paused[i]); err != nil {
+				return nil, err
 			}
 		}
-		if p != nil { // an order, or the part split off a held one
+		if p != nil {
 			out = append(out, *p)
 		}
 	}

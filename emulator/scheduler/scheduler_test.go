@@ -716,6 +716,12 @@ func TestF4_OutOfStockItemsAreSplitOffAndCancelledAfter30Days(t *testing.T) {
 	if len(split.Items) != 1 || split.Items[0].ProductID != "FT-3M" || !strings.Contains(split.Paused, "FT-3M is out of stock") || split.OutOfStockNotices != 1 {
 		t.Fatalf("the order split off: %+v", split)
 	}
+	// What went out is the order the reminder named, under its id.
+	for _, e := range sandboxtest.Emails(t, sb, demoID) {
+		if e.Kind == og.EmailReminder && (e.OrderID == split.OGID || got[0].order.FindElement("head/orderOgId").Text() != fmt.Sprint(e.OrderID)) {
+			t.Fatalf("the reminder named order %d; the order sent was %s, the one split off %d", e.OrderID, got[0].order.FindElement("head/orderOgId").Text(), split.OGID)
+		}
+	}
 	if p := sum["orders"].(map[string]any); p["placed"].(float64) != 1 || p["pending"].(float64) != 1 {
 		t.Fatalf("advance summary: %v", sum)
 	}
@@ -751,10 +757,10 @@ func TestF4_OutOfStockItemsAreSplitOffAndCancelledAfter30Days(t *testing.T) {
 	}
 }
 
-// F4 with F3: an order held whole keeps its wait when part of it restocks and goes out (the
-// customer is not emailed day 1 again); and the order waiting for a product that is then
-// discontinued is where the feed finds it: the subscription is cancelled, and so is the order,
-// at once.
+// F4 with F3: when part of an order held whole restocks, the order goes out with it, and the
+// rest waits on in an order split off, with the wait so far (the customer is not emailed day 1
+// again); that order is where a feed finds it: a product discontinued cancels the
+// subscription, and the order, at once.
 func TestF4_HeldOrderKeepsItsWaitAndIsFoundByF3(t *testing.T) {
 	ms := newMerchant(t, success)
 	sb := startAt(t, ms.URL)
@@ -775,15 +781,22 @@ func TestF4_HeldOrderKeepsItsWaitAndIsFoundByF3(t *testing.T) {
 	if got := ms.received(); len(got) != 1 || got[0].order.FindElement("items/item/product_id").Text() != "DF-30" {
 		t.Fatalf("%d POSTs after DF-30 restocked", len(got))
 	}
+	// The order went out with DF-30, under its id; FT-3M waits in an order split off, which
+	// goes on with the wait (its days and emails).
 	var o og.Order
 	for _, x := range sandboxtest.Orders(t, sb, demoID) {
-		if x.OGID == held.OGID {
+		switch {
+		case x.OGID == held.OGID && (x.Status != og.OrderPlaced || len(x.Items) != 1 || x.Items[0].ProductID != "DF-30"):
+			t.Fatalf("the order, sent with what was in stock: %+v", x)
+		case x.OGID != held.OGID && x.Status == og.OrderScheduled && x.PlaceDate == held.PlaceDate:
 			o = x
 		}
 	}
 	if len(o.Items) != 1 || o.Items[0].ProductID != "FT-3M" || o.PausedSince == nil || !o.PausedSince.Equal(*held.PausedSince) || o.OutOfStockNotices != 2 {
 		t.Fatalf("the order still held: %+v", o)
 	}
+	first := held.OGID
+	held = o
 	// FT-3M is discontinued: F3 cancels its subscription, and the order held for it.
 	put(`[{"product_id":"FT-3M","sku":"FT-3M","name":"Flea","price":"39.99","in_stock":0,"autoship_eligible":0,"discontinued":1}]`)
 	for _, x := range sandboxtest.Orders(t, sb, demoID) {
@@ -794,12 +807,12 @@ func TestF4_HeldOrderKeepsItsWaitAndIsFoundByF3(t *testing.T) {
 	sandboxtest.Advance(t, sb, "20d")
 	outOfStock := 0
 	for _, e := range sandboxtest.Emails(t, sb, demoID) {
-		if e.OrderID == held.OGID && (e.Kind == og.EmailOutOfStock || e.Kind == og.EmailOutOfStockEnd) {
+		if (e.OrderID == held.OGID || e.OrderID == first) && (e.Kind == og.EmailOutOfStock || e.Kind == og.EmailOutOfStockEnd) {
 			outOfStock++
 		}
 	}
 	if outOfStock != 2 {
-		t.Fatalf("%d out-of-stock emails about the held order, want the 2 of days 1 and 15", outOfStock)
+		t.Fatalf("%d out-of-stock emails about the held items, want the 2 of days 1 and 15", outOfStock)
 	}
 }
 

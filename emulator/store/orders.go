@@ -833,11 +833,13 @@ func hold(v *view, m *og.Merchant, o *og.Order, reason string, run, now time.Tim
 }
 
 // SplitOrder splits an order a run can place only in part (REFERENCE §6: out-of-stock items
-// are split into a separate order): the items that can go out now, by public id, move to a new
-// order, due now, which the run sends; the order itself keeps the items it waits for, and its
-// place where a checkout or a feed finds it (its group, F3), and the caller holds it
-// (PauseOrder). Only an order never sent is split: one being retried went out whole, and waits
-// whole. It returns the new order's id, or 0.
+// are split into a separate order): the items it cannot place now, by public id, move to a new
+// order, which the caller holds (PauseOrder), and the order goes out with the rest, under the
+// id its reminder named. The new order takes over what waiting meant for the order: the wait
+// so far (og.Hold's days and emails go on, not over), the reminder (its items keep the prices
+// it showed, O7), and the order's group, where a feed finds it (F3). Only an order never sent
+// is split: one being retried went out whole, and waits whole. It returns the new order's id,
+// or 0.
 func (db *DB) SplitOrder(ctx context.Context, m *og.Merchant, id int64, items []string, run time.Time) (int64, error) {
 	now := db.now()
 	return optimistic(db, m.ID, func(v *view) (int64, error) {
@@ -876,13 +878,21 @@ func (db *DB) SplitOrder(ctx context.Context, m *og.Merchant, id int64, items []
 			OGID: newID, PublicID: og.NewPublicID(now), Customer: o.Customer, Payment: o.Payment,
 			ShippingAddress: o.ShippingAddress, Subscriptions: subsOf(moved), Items: moved, PlaceDate: o.PlaceDate,
 			Status: og.OrderScheduled, StatusCode: og.StatusUnsent, Attempts: []og.Attempt{},
-			ReminderSent: o.ReminderSent, DueAt: o.DueAt, Created: now, Updated: now,
+			ReminderSent: o.ReminderSent, Paused: o.Paused, PausedSince: o.PausedSince, OutOfStockNotices: o.OutOfStockNotices,
+			DueAt: o.DueAt, Created: now, Updated: now,
 		}
 		if err := saveOrder(v, n, itemRefs{}); err != nil {
 			return 0, err
 		}
 		v.put(bDue, timeKey(n.DueAt, n.OGID), []byte{})
+		group := groupKey(&og.Subscription{Customer: o.Customer, Payment: o.Payment, ShippingAddress: o.ShippingAddress, NextOrderDate: o.PlaceDate})
+		if raw, err := v.get(bGroups, group); err != nil {
+			return 0, err
+		} else if raw != nil && int64(getUint(raw)) == o.OGID {
+			v.put(bGroups, group, putUint(uint64(newID)))
+		}
 		o.Items, o.Subscriptions, o.Updated = keep, subsOf(keep), now
+		o.Paused, o.PausedSince, o.OutOfStockNotices = "", nil, 0 // it goes out now
 		return newID, saveOrder(v, o, stored)
 	})
 }
