@@ -126,7 +126,29 @@ func (srv *Server) subscriptions(c echo.Context) error {
 	if status != "" {
 		subs = slices.DeleteFunc(subs, func(s og.Subscription) bool { return s.Status != status })
 	}
+	products, err := srv.catalogue(c, m)
+	if err != nil {
+		return err
+	}
+	for i := range subs {
+		// What the customer pays today (P4): the locked price, or the catalogue's, which an
+		// unlocked subscription follows.
+		subs[i].Price = og.UnitPrice(&subs[i], products[subs[i].ProductID])
+	}
 	return c.JSON(http.StatusOK, subs)
+}
+
+// catalogue returns the merchant's products by id.
+func (srv *Server) catalogue(c echo.Context, m *og.Merchant) (map[string]*og.Product, error) {
+	ps, err := srv.Catalogue.FindProducts(c.Request().Context(), m.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*og.Product, len(ps))
+	for i := range ps {
+		out[ps[i].ProductID] = &ps[i]
+	}
+	return out, nil
 }
 
 // customers lists the merchant's customers: ?customer= (a merchant user id) filters.
@@ -471,6 +493,9 @@ func (srv *Server) orders(c echo.Context) error {
 	if paused {
 		os = slices.DeleteFunc(os, func(o og.Order) bool { return o.Paused == "" })
 	}
+	if err := srv.priceUnsent(c, m, os); err != nil {
+		return err
+	}
 	for i := range os {
 		o := &os[i]
 		o.XML = og.MaskCardTokens(o.XML)
@@ -479,6 +504,33 @@ func (srv *Server) orders(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, os)
+}
+
+// priceUnsent prices the items of orders not sent yet as a placement run would now (og.PriceOrder:
+// the locked price or the catalogue's, never above the reminder's, O7), so that the listing
+// says what the customer will pay; a sent order keeps what went out.
+func (srv *Server) priceUnsent(c echo.Context, m *og.Merchant, os []og.Order) error {
+	if !slices.ContainsFunc(os, func(o og.Order) bool { return o.Status == og.OrderScheduled }) {
+		return nil
+	}
+	products, err := srv.catalogue(c, m)
+	if err != nil {
+		return err
+	}
+	all, err := srv.Subscriptions.FindSubscriptions(c.Request().Context(), m.ID, og.SubscriptionFilter{})
+	if err != nil {
+		return err
+	}
+	subs := make(map[string]*og.Subscription, len(all))
+	for i := range all {
+		subs[all[i].PublicID] = &all[i]
+	}
+	for i := range os {
+		if os[i].Status == og.OrderScheduled {
+			og.PriceOrder(&og.OrderContext{Merchant: m, Order: &os[i], Subscriptions: subs, Products: products})
+		}
+	}
+	return nil
 }
 
 // emails lists the customer emails Ordergroove would have sent.

@@ -387,6 +387,44 @@ func TestO7_PriceLock(t *testing.T) {
 	}
 }
 
+// P4, O7 in the listings: an unlocked subscription, and an order not sent yet, show what the
+// customer pays now — the catalogue's price, never above the reminder's; a locked subscription
+// keeps its price; an order sent keeps what went out.
+func TestListingsShowTheCurrentPrice(t *testing.T) {
+	ms := newMerchant(t, success)
+	sb := startAt(t, ms.URL)
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "fen", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek}}})
+	sandboxtest.Subscribe(t, sb, sandboxtest.Checkout{UserID: "gus", Items: []sandboxtest.Item{{Product: "DF-30", Every: 1, Period: og.PeriodWeek, Price: "50.00"}}})
+	prices := func() (subs map[string]string, items map[string]string) {
+		subs, items = map[string]string{}, map[string]string{}
+		var ss []og.Subscription
+		sandboxtest.Do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/subscriptions", nil).JSON(t, &ss)
+		for _, s := range ss {
+			subs[s.Customer] = s.Price.String()
+		}
+		for _, o := range sandboxtest.Orders(t, sb, demoID) {
+			if o.PlaceDate.String() == "2026-01-11" {
+				items[o.Customer] = o.Items[0].Price.String()
+			}
+		}
+		return subs, items
+	}
+	setPrice(t, sb, "DF-30", "59.99") // before the reminder
+	if subs, items := prices(); subs["fen"] != "59.99" || subs["gus"] != "50.00" || items["fen"] != "59.99" || items["gus"] != "50.00" {
+		t.Fatalf("after a rise before the reminder: subscriptions %v, orders %v", subs, items)
+	}
+	sandboxtest.Advance(t, sb, "3d") // past the reminder on the 7th
+	setPrice(t, sb, "DF-30", "64.99")
+	if subs, items := prices(); subs["fen"] != "64.99" || items["fen"] != "59.99" || items["gus"] != "50.00" {
+		t.Fatalf("after a rise after the reminder: subscriptions %v, orders %v (O7: the reminder's price)", subs, items)
+	}
+	sandboxtest.Advance(t, sb, "4d") // Jan 11 placed
+	setPrice(t, sb, "DF-30", "40.00")
+	if _, items := prices(); items["fen"] != "59.99" {
+		t.Fatalf("an order sent is listed at %s, want the 59.99 it went out at", items["fen"])
+	}
+}
+
 func setPrice(t *testing.T, sb *sandbox.Sandbox, id, price string) {
 	t.Helper()
 	r := sandboxtest.Do(t, "PUT", sb.URL()+"/_sandbox/merchants/"+demoID+"/products",
