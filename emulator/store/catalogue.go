@@ -198,7 +198,7 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 				// subscription ids: the listing shows what the cancelled order was for.
 				order.Updated = now
 				if len(left) == 0 {
-					order.Status, order.StatusCode = og.OrderCancelled, og.StatusCancelled
+					order.Status, order.StatusCode, order.Paused = og.OrderCancelled, og.StatusCancelled, "" // no longer waiting (F4)
 					order.ErrorMessage = "every subscription of the order was cancelled: product " + pid + " was discontinued (F3)"
 					v.del(bDue, timeKey(order.DueAt, order.OGID))
 					order.DueAt = time.Time{}
