@@ -132,8 +132,10 @@ func (srv *Server) subscriptions(c echo.Context) error {
 	}
 	for i := range subs {
 		// What the customer pays today (P4): the locked price, or the catalogue's, which an
-		// unlocked subscription follows.
-		subs[i].Price = og.UnitPrice(&subs[i], products[subs[i].ProductID])
+		// unlocked subscription follows; a cancelled one keeps the price it had.
+		if subs[i].Live() {
+			subs[i].Price = og.UnitPrice(&subs[i], products[subs[i].ProductID])
+		}
 	}
 	return c.JSON(http.StatusOK, subs)
 }

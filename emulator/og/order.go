@@ -63,8 +63,11 @@ type Order struct {
 	// emails the customer got about it (REFERENCE §6: days 1, 15 and 30).
 	PausedSince       *time.Time `json:"paused_since,omitempty"`
 	OutOfStockNotices int        `json:"out_of_stock_notices,omitempty"`
-	Created           time.Time  `json:"created_at"`
-	Updated           time.Time  `json:"updated_at"`
+	// SplitInto is the order this one's out-of-stock items were split into (F4): a feed
+	// looking for a subscription's upcoming order follows it (F3).
+	SplitInto int64     `json:"split_into,omitempty"`
+	Created   time.Time `json:"created_at"`
+	Updated   time.Time `json:"updated_at"`
 }
 
 // Open reports whether a placement run may still handle the order.
@@ -346,7 +349,8 @@ type PlacementStore interface {
 	FinishAttempt(ctx context.Context, m *Merchant, id int64, a Answer, r AttemptResult, run time.Time) (Decision, error)
 	// PauseOrder holds an order a run cannot place (Hold): it waits for the next run, or is
 	// cancelled after OutOfStockDays, its subscriptions going on to their next orders.
-	PauseOrder(ctx context.Context, m *Merchant, id int64, reason string, run time.Time) (cancelled bool, err error)
+	// It does nothing to an order no longer open (held false).
+	PauseOrder(ctx context.Context, m *Merchant, id int64, reason string, run time.Time) (held, cancelled bool, err error)
 	// SplitOrder moves the items of an order that can go out now into a new order, due now,
 	// and leaves the order with the items it waits for (F4), to be held (REFERENCE §6: the
 	// out-of-stock items are split into a separate order). It returns the new order's id, 0

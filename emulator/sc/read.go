@@ -3,6 +3,7 @@ package sc
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -161,7 +162,7 @@ func (r *reader) integer(obj map[string]any, path, key string, n need) (int, boo
 		r.fail("P2", p, msgInvalid, fmt.Sprintf("%s must be a whole number, got %s", p, og.JSONKind(x)))
 		return 0, false
 	}
-	if whole, zeros, ok := strings.Cut(s, "."); ok && whole != "" && strings.Trim(zeros, "0") == "" && len(zeros) <= 10 {
+	if whole, zeros, ok := strings.Cut(s, "."); ok && whole != "" && len(whole) <= 10 && strings.Trim(zeros, "0") == "" && len(zeros) <= 10 {
 		// Django REST framework's IntegerField, which staging's messages are, reads "2.0" as 2;
 		// PHP's json_encode of a float and Magento's qty_ordered ("2.0000") write it so.
 		r.warn("P2", p, fmt.Sprintf("%s %s was read as the whole number %s; P2 wants a whole number", p, quote(s), whole))
@@ -242,11 +243,11 @@ func (r *reader) extraData(obj map[string]any, path string) map[string]any {
 	walk = func(p string, v any) {
 		switch v := v.(type) {
 		case map[string]any:
-			for k, e := range v {
+			for _, k := range slices.Sorted(maps.Keys(v)) { // the diagnostics in one order
 				if og.NonASCII(k) >= 0 {
 					r.ascii(p+" (a name in it)", k)
 				}
-				walk(p+"."+k, e)
+				walk(p+"."+k, v[k])
 			}
 		case []any:
 			for i, e := range v {

@@ -310,7 +310,7 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 				if oc, err = s.Store.OrderContext(ctx, m, due[i].OGID); err != nil {
 					return err
 				}
-				held, _ = og.PriceOrder(oc) // none, unless the catalogue changed meanwhile
+				held, why = og.PriceOrder(oc) // none, unless the catalogue changed meanwhile
 			}
 		}
 		if len(held) > 0 {
@@ -353,8 +353,8 @@ func (s *Scheduler) prepare(ctx context.Context, m *og.Merchant, due []og.Due, r
 	var out []prepared
 	for i, p := range ready {
 		hold := func(id int64, why string) error {
-			cancelled, err := s.Store.PauseOrder(ctx, m, id, why, run)
-			if err == nil && !cancelled { // a cancelled order counts as none of placed, rejected, pending
+			held, cancelled, err := s.Store.PauseOrder(ctx, m, id, why, run)
+			if err == nil && held && !cancelled { // a cancelled order counts as none of placed, rejected, pending
 				rep.Order(m.ID, id, og.OutcomePending)
 			}
 			return err

@@ -34,8 +34,9 @@ func (db *DB) BeginBatch(ctx context.Context, merchantID string, b og.Batch, sta
 				return og.Batch{}, err
 			}
 			v.put(bAwaiting, orderKey(o.OGID), []byte(b.File))
-			// Looked at from the next day on: no subscription is due again before.
-			v.put(bAwaitNext, timeKey(b.Run.Add(24*time.Hour), o.OGID), []byte{})
+			// Looked at by the next run (this one's look is done), which keys later looks at the
+			// local midnight of the subscriptions' next date.
+			v.put(bAwaitNext, timeKey(b.Run, o.OGID), []byte{})
 			rec.Orders = append(rec.Orders, o.OGID)
 		}
 		if len(rec.Orders) == 0 {

@@ -202,7 +202,9 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 					order.ErrorMessage = "every subscription of the order was cancelled: product " + pid + " was discontinued (F3)"
 					v.del(bDue, timeKey(order.DueAt, order.OGID))
 					order.DueAt = time.Time{}
-					v.del(bGroups, groupKey(&s))
+					if err := releaseGroup(v, groupKey(&s), order); err != nil {
+						return err
+					}
 					eff.OrdersCancelled++
 				} else {
 					eff.OrdersChanged++
@@ -244,15 +246,22 @@ func upcomingOrder(v *view, s *og.Subscription) (*og.Order, itemRefs, error) {
 	if err != nil || raw == nil {
 		return nil, itemRefs{}, err
 	}
-	o, stored, ok, err := loadOrder(v, int64(getUint(raw)))
-	if err != nil || !ok {
-		return nil, itemRefs{}, err
+	// The group's order, or the orders its out-of-stock items were split into (F4).
+	for id, hops := int64(getUint(raw)), 0; id != 0 && hops < maxSplitHops; hops++ {
+		o, stored, ok, err := loadOrder(v, id)
+		if err != nil || !ok {
+			return nil, itemRefs{}, err
+		}
+		if o.Status == og.OrderScheduled && len(o.Attempts) == 0 && slices.Contains(o.Subscriptions, s.PublicID) {
+			return o, stored, nil
+		}
+		id = o.SplitInto
 	}
-	if o.Status != og.OrderScheduled || len(o.Attempts) > 0 || !slices.Contains(o.Subscriptions, s.PublicID) {
-		return nil, itemRefs{}, nil
-	}
-	return o, stored, nil
+	return nil, itemRefs{}, nil
 }
+
+// maxSplitHops bounds the chain of split orders a lookup follows (one per item, at most).
+const maxSplitHops = 64
 
 // addSubscriptionEmail records the email a customer gets about a subscription (F3).
 func addSubscriptionEmail(v *view, s *og.Subscription, kind, product, replacement string, now time.Time) error {

@@ -178,7 +178,7 @@ func TestOrderItemsFromBeforeItemSeqsThroughPlacement(t *testing.T) {
 	if err := db.RemindOrder(ctx, m, 8, map[string]og.Money{"i-t2": 90}, run); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PauseOrder(ctx, m, 8, "F4", run); err != nil {
+	if _, _, err := db.PauseOrder(ctx, m, 8, "F4", run); err != nil {
 		t.Fatal(err)
 	}
 	db.Flush()

@@ -735,12 +735,10 @@ func nextOrdersFrom(v *view, m *og.Merchant, o *og.Order, today og.Date, now tim
 			// on, AdvanceAwaiting): it is in its next order, or that one has gone out too.
 			continue
 		}
-		// The order's group is done taking subscriptions, if it is this order's: the part of
-		// an order split off to go out (F4) leaves the group to the order it came from.
-		if raw, err := v.get(bGroups, groupKey(&s)); err != nil {
+		// The order's group is done taking subscriptions, if it is this order's; the order
+		// its out-of-stock items were split into (F4) has it next.
+		if err := releaseGroup(v, groupKey(&s), o); err != nil {
 			return err
-		} else if raw != nil && int64(getUint(raw)) == o.OGID {
-			v.del(bGroups, groupKey(&s))
 		}
 		s.NextOrderDate = s.Frequency.NextNotBefore(s.NextOrderDate, s.AnchorDay, today)
 		s.Iteration++
@@ -757,6 +755,22 @@ func nextOrdersFrom(v *view, m *og.Merchant, o *og.Order, today og.Date, now tim
 		}
 	}
 	return up.save()
+}
+
+// releaseGroup frees the group key of an order that is done (sent, cancelled), if the key is
+// the order's: to the order its out-of-stock items were split into, if any (F4), else for a
+// new order.
+func releaseGroup(v *view, key string, o *og.Order) error {
+	raw, err := v.get(bGroups, key)
+	if err != nil || raw == nil || int64(getUint(raw)) != o.OGID {
+		return err
+	}
+	if o.SplitInto != 0 {
+		v.put(bGroups, key, []byte(orderKey(o.SplitInto)))
+	} else {
+		v.del(bGroups, key)
+	}
+	return nil
 }
 
 // emailOf returns a customer's email address, decoding nothing else of the record.
@@ -789,17 +803,21 @@ func addEmail(v *view, o *og.Order, kind, code string, now time.Time) error {
 // PauseOrder holds an order a run cannot place (F4, og.Hold): it waits for the next run, with
 // the customer emailed on its first day and its fifteenth, or, on its thirtieth, is cancelled
 // and its subscriptions go on to their next orders.
-func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason string, run time.Time) (bool, error) {
+func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason string, run time.Time) (held, cancelled bool, err error) {
 	now := db.now()
-	return optimistic(db, m.ID, func(v *view) (bool, error) {
+	type result struct{ held, cancelled bool }
+	r, err := optimistic(db, m.ID, func(v *view) (result, error) {
 		o, stored, ok, err := loadOrderHead(v, id)
 		if err != nil || !ok {
-			return false, fmt.Errorf("pause order %d: %v", id, err)
+			return result{}, fmt.Errorf("pause order %d: %v", id, err)
+		}
+		if !o.Open() {
+			return result{}, nil // closed since the run loaded it (a feed cancelled it, F3)
 		}
 		v.del(bDue, timeKey(o.DueAt, o.OGID))
 		cancelled, err := hold(v, m, o, reason, run, now)
 		if err != nil {
-			return false, err
+			return result{}, err
 		}
 		if stored.n() == 0 && len(o.Items) > 0 {
 			err = saveOrder(v, o, itemRefs{})
@@ -809,8 +827,9 @@ func (db *DB) PauseOrder(ctx context.Context, m *og.Merchant, id int64, reason s
 		if err == nil && cancelled {
 			err = nextOrders(v, m, o, run, now)
 		}
-		return cancelled, err
+		return result{true, cancelled}, err
 	})
+	return r.held, r.cancelled, err
 }
 
 // hold applies og.Hold to an order (not yet saved): its next run, or its cancellation, and the
@@ -836,8 +855,9 @@ func hold(v *view, m *og.Merchant, o *og.Order, reason string, run, now time.Tim
 // are split into a separate order): the items it cannot place now, by public id, move to a new
 // order, which the caller holds (PauseOrder), and the order goes out with the rest, under the
 // id its reminder named. The new order takes over what waiting meant for the order: the wait
-// so far (og.Hold's days and emails go on, not over), the reminder (its items keep the prices
-// it showed, O7), and the order's group, where a feed finds it (F3). Only an order never sent
+// so far (og.Hold's days and emails go on, not over) and the reminder (its items keep the prices
+// it showed, O7); the order keeps its group and links to it (SplitInto), which is how a feed
+// finds either (F3), and hands it the group once it is done. Only an order never sent
 // is split: one being retried went out whole, and waits whole. It returns the new order's id,
 // or 0.
 func (db *DB) SplitOrder(ctx context.Context, m *og.Merchant, id int64, items []string, run time.Time) (int64, error) {
@@ -885,13 +905,7 @@ func (db *DB) SplitOrder(ctx context.Context, m *og.Merchant, id int64, items []
 			return 0, err
 		}
 		v.put(bDue, timeKey(n.DueAt, n.OGID), []byte{})
-		group := groupKey(&og.Subscription{Customer: o.Customer, Payment: o.Payment, ShippingAddress: o.ShippingAddress, NextOrderDate: o.PlaceDate})
-		if raw, err := v.get(bGroups, group); err != nil {
-			return 0, err
-		} else if raw != nil && int64(getUint(raw)) == o.OGID {
-			v.put(bGroups, group, putUint(uint64(newID)))
-		}
-		o.Items, o.Subscriptions, o.Updated = keep, subsOf(keep), now
+		o.Items, o.Subscriptions, o.Updated, o.SplitInto = keep, subsOf(keep), now, newID
 		o.Paused, o.PausedSince, o.OutOfStockNotices = "", nil, 0 // it goes out now
 		return newID, saveOrder(v, o, stored)
 	})

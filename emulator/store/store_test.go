@@ -443,7 +443,7 @@ func TestOrdersFromBeforeTheItemSplit(t *testing.T) {
 	if got := items(); got != "i1/P1,i2/P2" {
 		t.Fatalf("legacy items: %s", got)
 	}
-	if _, err := db.PauseOrder(context.Background(), m, 7, "F4", time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)); err != nil {
+	if _, _, err := db.PauseOrder(context.Background(), m, 7, "F4", time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
 	if got := items(); got != "i1/P1,i2/P2" {
