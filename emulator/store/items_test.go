@@ -298,16 +298,7 @@ func TestAdvanceAwaitingLooksOncePerDate(t *testing.T) {
 	m := &og.Merchant{ID: "m1", Location: time.UTC, Placement: og.Placement{Method: og.PlacementBatch, Hours: []int{6}}}
 	seedLegacy(t, db, 7, "c1", reviewDate, []string{"s1", "s2"}, func(string) string { return "P1" })
 	putProducts(t, db, og.Product{ProductID: "P1", SKU: "P1", Name: "P1", Price: 100, AutoshipEligible: true, InStock: true})
-	run := time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)
-	oc, err := db.OrderContext(ctx, m, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := "outgoing/m1_batch_orders_03-01-2026_060000.xml"
-	if _, err := db.BeginBatch(ctx, "m1", og.Batch{File: file, Run: run}, []og.AttemptStart{{OGID: 7, Items: oc.Order.Items, Updated: oc.Order.Updated,
-		Attempt: og.Attempt{At: run, Method: og.PlacementBatch, File: file}}}); err != nil {
-		t.Fatal(err)
-	}
+	sendInBatch(t, db, m, 7, time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC))
 	looks := func() []og.Due {
 		ds, err := db.scanUpTo("m1", bAwaitNext, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
 		if err != nil {
@@ -341,5 +332,19 @@ func TestAdvanceAwaitingLooksOncePerDate(t *testing.T) {
 	}
 	if file, ok, _ := db.AwaitingBatch("m1", 7); !ok || file == "" {
 		t.Fatal("the order no longer awaits its answer")
+	}
+}
+
+// sendInBatch sends order id in a batch file at run (O2): it then awaits its answer.
+func sendInBatch(t *testing.T, db *DB, m *og.Merchant, id int64, run time.Time) {
+	t.Helper()
+	oc, err := db.OrderContext(context.Background(), m, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "outgoing/" + m.ID + "_batch_orders_" + run.In(m.Location).Format("01-02-2006_150405") + ".xml"
+	if _, err := db.BeginBatch(context.Background(), m.ID, og.Batch{File: file, Run: run}, []og.AttemptStart{{OGID: id, Items: oc.Order.Items, Updated: oc.Order.Updated,
+		Attempt: og.Attempt{At: run, Method: og.PlacementBatch, File: file}}}); err != nil {
+		t.Fatal(err)
 	}
 }

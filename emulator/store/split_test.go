@@ -31,16 +31,7 @@ func TestAdvanceAwaitingAcrossDST(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	run := time.Date(2026, 3, 7, 6, 0, 0, 0, ny)
-	oc, err := db.OrderContext(ctx, m, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := "outgoing/m1_batch_orders_03-07-2026_060000.xml"
-	if _, err := db.BeginBatch(ctx, "m1", og.Batch{File: file, Run: run}, []og.AttemptStart{{OGID: 7, Items: oc.Order.Items, Updated: oc.Order.Updated,
-		Attempt: og.Attempt{At: run, Method: og.PlacementBatch, File: file}}}); err != nil {
-		t.Fatal(err)
-	}
+	sendInBatch(t, db, m, 7, time.Date(2026, 3, 7, 6, 0, 0, 0, ny))
 	if err := db.AdvanceAwaiting(ctx, m, time.Date(2026, 3, 8, 6, 0, 0, 0, ny)); err != nil { // EDT
 		t.Fatal(err)
 	}
