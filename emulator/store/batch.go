@@ -97,21 +97,12 @@ func (db *DB) AdvanceAwaiting(ctx context.Context, m *og.Merchant, run time.Time
 	return nil
 }
 
-// indexAwaiting puts every order awaiting a batch answer in await_next, to be looked at by the
-// next run (a file written before the index existed).
-func indexAwaiting(tx *bolt.Tx) error {
-	return tx.Bucket(bucketMerchants).ForEachBucket(func(id []byte) error {
-		awaiting, err := mbucket(tx, string(id), bAwaiting)
-		if err != nil {
-			return nil // a merchant no longer configured keeps its old layout
-		}
-		next, err := mbucket(tx, string(id), bAwaitNext)
-		if err != nil {
-			return nil
-		}
-		return awaiting.ForEach(func(k, _ []byte) error {
-			return next.Put([]byte(timeKey(time.Unix(0, 0), int64(getUint(k)))), []byte{})
-		})
+// indexAwaiting puts every order of a merchant's buckets (mb) awaiting a batch answer in
+// await_next, to be looked at by the next run: buckets written before the index existed.
+func indexAwaiting(mb *bolt.Bucket) error {
+	awaiting, next := mb.Bucket(bAwaiting), mb.Bucket(bAwaitNext)
+	return awaiting.ForEach(func(k, _ []byte) error {
+		return next.Put([]byte(timeKey(time.Unix(0, 0), int64(getUint(k)))), []byte{})
 	})
 }
 

@@ -54,7 +54,6 @@ var (
 	keyJournalBytes   = []byte("journal_bytes")   // the journal bucket's size, before the journal had files
 	keyPaymentKey     = []byte("payment_key")     // the AES key payments' holder and expiry are kept under (E4)
 	keyJournalDropped = []byte("journal_dropped") // what the journal bucket's cap had dropped, likewise
-	keyAwaitIndexed   = []byte("await_indexed")   // the orders awaiting a batch answer are in await_next
 )
 
 // Options configure Open.
@@ -162,15 +161,6 @@ func Open(path string, opts Options) (*DB, error) {
 				return fmt.Errorf("migrate %s to schema 2: %w", path, err)
 			}
 		}
-		if meta.Get(keyAwaitIndexed) == nil {
-			// Readable by older binaries, which ignore the index: no schema change.
-			if err := indexAwaiting(tx); err != nil {
-				return fmt.Errorf("index the orders awaiting a batch answer in %s: %w", path, err)
-			}
-			if err := meta.Put(keyAwaitIndexed, []byte{1}); err != nil {
-				return err
-			}
-		}
 		return meta.Put(keySchema, putUint(schemaVersion))
 	}); err != nil {
 		bdb.Close()
@@ -260,9 +250,15 @@ func ensureMerchants(tx *bolt.Tx, ids []string) error {
 		if err != nil {
 			return fmt.Errorf("merchant %s: %w", id, err)
 		}
+		indexed := mb.Bucket(bAwaitNext) != nil
 		for _, name := range merchantBuckets {
 			if _, err := mb.CreateBucketIfNotExists(name); err != nil {
 				return err
+			}
+		}
+		if !indexed { // a merchant's buckets from before the index (readable by older binaries)
+			if err := indexAwaiting(mb); err != nil {
+				return fmt.Errorf("merchant %s: index the orders awaiting a batch answer: %w", id, err)
 			}
 		}
 	}

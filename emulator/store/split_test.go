@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -99,5 +100,35 @@ func TestPauseOfAClosedOrderDoesNothing(t *testing.T) {
 	os, _ := db.FindOrders(ctx, "m1", og.OrderFilter{})
 	if len(os) != 1 || os[0].Status != og.OrderCancelled || os[0].Paused != "" {
 		t.Fatalf("the order: %+v", os)
+	}
+}
+
+// A merchant's buckets from before the await_next index (an older binary's, or a merchant
+// configured again) have their orders awaiting a batch answer indexed when opened, to be looked
+// at by the next run.
+func TestOpenIndexesOrdersAwaitingABatchAnswer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := Open(path, Options{Merchants: []string{"m1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		mb := tx.Bucket(bucketMerchants).Bucket([]byte("m1"))
+		if err := mb.Bucket(bAwaiting).Put([]byte(orderKey(7)), []byte("outgoing/f.xml")); err != nil {
+			return err
+		}
+		return mb.DeleteBucket(bAwaitNext) // as an older binary left it
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path, Options{Merchants: []string{"m1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ds, err := db.scanUpTo("m1", bAwaitNext, time.Unix(0, 0))
+	if err != nil || len(ds) != 1 || ds[0].OGID != 7 {
+		t.Fatalf("await_next after opening: %+v, %v", ds, err)
 	}
 }
