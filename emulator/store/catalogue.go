@@ -175,6 +175,17 @@ func discontinue(v *view, pid string, now time.Time, eff *og.CatalogueEffects) e
 					}
 				}
 				order.Updated = now
+				if order.Paused != "" {
+					// Held (F4): once every item's product can go out, it no longer waits; the
+					// next run sends it.
+					waits, err := anyHeld(v, order)
+					if err != nil {
+						return err
+					}
+					if !waits {
+						order.Paused = ""
+					}
+				}
 				if err := saveOrder(v, order, stored); err != nil {
 					return err
 				}
@@ -258,6 +269,21 @@ func upcomingOrder(v *view, s *og.Subscription) (*og.Order, itemRefs, error) {
 		id = o.SplitInto
 	}
 	return nil, itemRefs{}, nil
+}
+
+// anyHeld reports whether an item of the order is of a product a run would hold it for (F4:
+// out of stock, or no longer in the catalogue).
+func anyHeld(v *view, o *og.Order) (bool, error) {
+	for _, it := range o.Items {
+		p, err := getShared[og.Product](v, bProducts, it.ProductID)
+		if err != nil {
+			return false, err
+		}
+		if p == nil || !p.InStock {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // maxSplitHops bounds the chain of split orders a lookup follows (one per item, at most).

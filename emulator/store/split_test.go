@@ -132,3 +132,50 @@ func TestOpenIndexesOrdersAwaitingABatchAnswer(t *testing.T) {
 		t.Fatalf("await_next after opening: %+v, %v", ds, err)
 	}
 }
+
+// F3 with F4: a held order whose out-of-stock product a feed swaps to one in stock no longer
+// says it waits; one that still waits for another of its items does.
+func TestSwapClearsTheHoldOnlyWhenNothingWaits(t *testing.T) {
+	db := MustOpen(t, Options{Merchants: []string{"m1"}})
+	ctx := context.Background()
+	m := &og.Merchant{ID: "m1", Location: time.UTC, Placement: og.Placement{Method: og.PlacementAPI, Hours: []int{6}}}
+	prod := map[string]string{"s1": "P1", "s2": "P2", "s3": "P4"}
+	seedLegacy(t, db, 7, "c1", reviewDate, []string{"s1", "s2"}, func(s string) string { return prod[s] })
+	seedLegacy(t, db, 8, "c2", reviewDate, []string{"s3"}, func(s string) string { return prod[s] })
+	putProducts(t, db, og.Product{ProductID: "P1", SKU: "P1", Name: "P1", Price: 100, AutoshipEligible: true},
+		og.Product{ProductID: "P2", SKU: "P2", Name: "P2", Price: 100, AutoshipEligible: true},
+		og.Product{ProductID: "P3", SKU: "P3", Name: "P3", Price: 100, AutoshipEligible: true, InStock: true},
+		og.Product{ProductID: "P4", SKU: "P4", Name: "P4", Price: 100, AutoshipEligible: true})
+	run := time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)
+	for _, id := range []int64{7, 8} {
+		if held, _, err := db.PauseOrder(ctx, m, id, "out of stock (F4)", run); err != nil || !held {
+			t.Fatal(held, err)
+		}
+	}
+	// P2 is swapped to P3, in stock: order 7 still waits for P1; order 8 (P4) is untouched.
+	putProducts(t, db, og.Product{ProductID: "P2", SKU: "P2", Name: "P2", Price: 100, Discontinued: true,
+		Relationships: []og.Relationship{{Name: og.RelReplacement, Related: []string{"P3"}}}})
+	if _, err := db.ApplyDiscontinued(ctx, "m1", []string{"P2"}); err != nil {
+		t.Fatal(err)
+	}
+	paused := func() map[int64]string {
+		out := map[int64]string{}
+		os, _ := db.FindOrders(ctx, "m1", og.OrderFilter{})
+		for _, o := range os {
+			out[o.OGID] = o.Paused
+		}
+		return out
+	}
+	if p := paused(); p[7] == "" || p[8] == "" {
+		t.Fatalf("after P2's swap, with P1 and P4 still out: %v", p)
+	}
+	// P4 is swapped to P3: order 8 no longer waits.
+	putProducts(t, db, og.Product{ProductID: "P4", SKU: "P4", Name: "P4", Price: 100, Discontinued: true,
+		Relationships: []og.Relationship{{Name: og.RelReplacement, Related: []string{"P3"}}}})
+	if _, err := db.ApplyDiscontinued(ctx, "m1", []string{"P4"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := paused(); p[8] != "" || p[7] == "" {
+		t.Fatalf("after P4's swap: %v; want order 8 no longer waiting, order 7 still", p)
+	}
+}
