@@ -175,9 +175,17 @@ func TestX2_ConfiguredSecretsAreMaskedWherever(t *testing.T) {
 	body := `{"note":"` + m.HashKey + `","pw":"` + m.SFTP.Password + `","k":"` + m.APIKeys[0] + `"}`
 	do(t, "POST", sb.URL()+"/subscription/create?x="+url.QueryEscape(m.HashKey)+"&card=4111111111111111", body,
 		"X-Debug", m.HashKey, "X-Card", "4111 1111 1111 1111", "Authorization", `{"public_id":"p","ts":1516309285,"sig_field":"1","signature":"`+sig+`"}`)
-	do(t, "GET", sb.URL()+"/no/such?og_auth=cust-1|1516309285|"+url.QueryEscape(sig)+"&page=1", nil)
+	do(t, "GET", sb.URL()+"/no/such?og_auth=cust-1|1516309285|"+url.QueryEscape(sig)+"&page=1", nil, "Cookie", "k="+m.SFTP.Password)
+	// A hash key pasted into a URL unencoded is cut at its '&' and '#'; one written by Go's
+	// encoding/json has its '&' as \u0026.
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+m.ID+"/orders?customer="+strings.SplitN(m.HashKey, "#", 2)[0], nil)
+	do(t, "POST", sb.URL()+"/no/such/either", `{"note":"`+strings.ReplaceAll(m.HashKey, "&", `\u0026`)+`"}`)
 	j := do(t, "GET", sb.URL()+"/_sandbox/journal?limit=10", nil)
-	for _, secret := range []string{m.HashKey, url.QueryEscape(m.HashKey), m.SFTP.Password, m.APIKeys[0], "4111111111111111", "4111 1111 1111 1111", sig, url.QueryEscape(sig)} {
+	if !strings.Contains(m.HashKey, "&GHsgiRD8{NB-_h87#") {
+		t.Fatalf("the demo hash key %q no longer holds the delimiters this test cuts it at", m.HashKey)
+	}
+	for _, secret := range []string{m.HashKey, url.QueryEscape(m.HashKey), m.SFTP.Password, m.APIKeys[0], "4111111111111111", "4111 1111 1111 1111", sig, url.QueryEscape(sig),
+		"GHsgiRD8{NB-_h87", url.QueryEscape("GHsgiRD8{NB-_h87"), `GHsgiRD8{NB-_h87`} {
 		if strings.Contains(string(j.Body), secret) {
 			t.Errorf("the journal shows %q:\n%s", secret, j.Body)
 		}

@@ -204,6 +204,9 @@ type masker struct {
 	known *strings.Replacer // the configuration's secrets, when there are too many to scan for
 }
 
+// jsonEscaped writes what Go's encoding/json (and other HTML-safe encoders) escape in a string.
+var jsonEscaped = strings.NewReplacer("&", `\u0026`, "<", `\u003c`, ">", `\u003e`)
+
 // KnowSecrets gives the journal the secrets of the configuration (merchants' hash keys, SFTP
 // passwords, API keys): a request that carries one where no field name says so (a hash key
 // pasted into a query string or a note) has it masked by value (X2). Values shorter than
@@ -212,8 +215,16 @@ type masker struct {
 func (s *Server) KnowSecrets(values ...string) {
 	var long []string
 	for _, v := range values {
-		if len(v) >= minKnownSecret {
-			long = append(long, v)
+		if len(v) < minKnownSecret {
+			continue
+		}
+		long = append(long, v)
+		// A secret pasted into a URL unencoded is cut where it holds a delimiter (a hash key
+		// may hold '&' or '#'): its long pieces are masked too.
+		for _, piece := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune("&#?=;, ", r) }) {
+			if piece != v && len(piece) >= minKnownSecret {
+				long = append(long, piece)
+			}
 		}
 	}
 	s.known = newMasker(long, nil).forms
@@ -240,7 +251,7 @@ func newMasker(values []string, known []string) masker {
 		if v == "" {
 			continue
 		}
-		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(v, "/", `\/`)} {
+		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(v, "/", `\/`), jsonEscaped.Replace(v)} {
 			if !slices.Contains(m.forms, form) {
 				m.forms = append(m.forms, form)
 			}
@@ -551,10 +562,10 @@ func (m masker) header(h http.Header) map[string][]string {
 					masked[i] = og.Mask(v)
 				}
 			case lk == "cookie" || lk == "set-cookie":
-				masked[i] = cookieOGAuth.ReplaceAllStringFunc(v, func(x string) string {
+				masked[i] = m.text(cookieOGAuth.ReplaceAllStringFunc(v, func(x string) string {
 					g := cookieOGAuth.FindStringSubmatchIndex(x)
 					return x[:g[4]] + og.MaskSignature(x[g[4]:g[5]]) + x[g[5]:]
-				})
+				}))
 			default:
 				masked[i] = og.MaskCardNumbers(m.text(v))
 			}
