@@ -114,16 +114,18 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 		r.warn("P2", p, fmt.Sprintf("%s is the string %s: the client encoded a missing value", p, quote(s)))
 	}
 	r.ascii(p, s)
-	if cardTextKeys[key] && og.LooksLikeCardNumber(s) {
-		r.secrets = append(r.secrets, s)
-		r.fail("E4", p, msgInvalid, fmt.Sprintf("%s is shaped like a card number (13-19 digits passing the Luhn check), not a name or an address: Ordergroove never receives card numbers (E4, X2); check which value the integration maps here", p))
+	if cardTextKeys[key] && (og.LooksLikeCardNumber(s) || og.MaskCardNumbers(s) != s) {
+		if og.LooksLikeCardNumber(s) {
+			r.secrets = append(r.secrets, s) // else the journal masks the number in the text
+		}
+		r.fail("E4", p, msgInvalid, fmt.Sprintf("%s holds a card number (13-19 digits passing the Luhn check), not a name or an address: Ordergroove never receives card numbers (E4, X2); check which value the integration maps here", p))
 	}
 	return s
 }
 
 // cardTextKeys are a customer's text fields, where a card number is never meant (phone numbers
 // and ids may be long runs of digits, and are not checked).
-var cardTextKeys = map[string]bool{"first_name": true, "last_name": true, "address": true, "address2": true, "city": true, "company_name": true}
+var cardTextKeys = map[string]bool{"first_name": true, "last_name": true, "address": true, "address2": true, "city": true, "company_name": true, "label": true}
 
 // paymentKeys are the fields of a purchase POST's payment (P2, E1-E4).
 var paymentKeys = map[string]bool{"token_id": true, "label": true, "payment_method": true, "cc_holder": true, "cc_exp_date": true,
@@ -255,12 +257,26 @@ func (r *reader) extraData(obj map[string]any, path string) map[string]any {
 			}
 		case string:
 			r.ascii(p, v)
+			r.noCard(p, v)
+		case json.Number:
+			r.noCard(p, v.String())
 		}
 	}
 	if x != nil {
 		walk(join(path, "extra_data"), x)
 	}
 	return x
+}
+
+// noCard refuses a free-form value holding a card number (E4): extra_data is stored and sent
+// in the order XML as it is.
+func (r *reader) noCard(p, s string) {
+	if og.LooksLikeCardNumber(s) || og.MaskCardNumbers(s) != s {
+		if og.LooksLikeCardNumber(s) {
+			r.secrets = append(r.secrets, s) // else the journal masks the number in the text
+		}
+		r.fail("E4", p, msgInvalid, fmt.Sprintf("%s holds a card number: extra_data is kept and sent in the order XML as it is, and Ordergroove never receives card numbers (E4, X2)", p))
+	}
 }
 
 // ident bounds an identifier the sandbox keys records by (P2).
@@ -567,14 +583,23 @@ func (r *reader) payment(obj map[string]any) *og.PurchasePayment {
 	// A field of another name holding a card number in clear (card_number, pan): refused, as
 	// cc_number in clear is.
 	var clear []string
+	text := func(v any) string {
+		switch v := v.(type) {
+		case string:
+			return v
+		case json.Number: // a card number sent as a JSON number
+			return v.String()
+		}
+		return ""
+	}
 	for k, v := range obj {
-		if s, ok := v.(string); ok && !paymentKeys[k] && og.LooksLikeCardNumber(s) {
+		if !paymentKeys[k] && og.LooksLikeCardNumber(text(v)) {
 			clear = append(clear, k)
 		}
 	}
 	slices.Sort(clear) // the diagnostics in one order
 	for _, k := range clear {
-		r.secrets = append(r.secrets, obj[k].(string))
+		r.secrets = append(r.secrets, text(obj[k]))
 		r.fail("E4", "payment."+k, msgInvalid, fmt.Sprintf("payment.%s holds a card number in clear: Ordergroove never receives card numbers (E4, X2); send the gateway's token_id (and, if any, cc_number AES-encrypted, of which only the last four digits are kept)", k))
 	}
 	return pm
