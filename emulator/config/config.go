@@ -261,7 +261,13 @@ func sameAddr(a, b string) bool {
 		return false
 	}
 	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	return ha == hb || wild(ha) || wild(hb)
+	loopback := func(h string) string {
+		if h == "localhost" || h == "::1" {
+			return "127.0.0.1" // localhost takes the loopback port (Go listens on 127.0.0.1)
+		}
+		return h
+	}
+	return loopback(ha) == loopback(hb) || wild(ha) || wild(hb)
 }
 
 // readBounded reads at most max+1 bytes of a file: a configuration is small, and a path such

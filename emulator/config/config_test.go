@@ -243,6 +243,7 @@ func TestLoadRefusals(t *testing.T) {
 		{[]string{"--config", "/dev/zero"}, env(), "the file is"},
 		{[]string{"--listen", "127.0.0.1:9000", "--sftp-listen", "127.0.0.1:9000"}, env(), "sftp_listen: 127.0.0.1:9000 is also listen's address"},
 		{[]string{"--listen", "0.0.0.0:9000", "--sftp-listen", "127.0.0.1:9000"}, env(), "need a port each"},
+		{[]string{"--listen", "127.0.0.1:9000", "--sftp-listen", "localhost:9000"}, env(), "need a port each"},
 	} {
 		_, err := Load(tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -114,8 +114,9 @@ func nearMiss(base, merchantID string) string {
 }
 
 // tempSuffixes end the names clients upload under before renaming the file into place
-// (WinSCP's .filepart, rclone's .partial, scripts' .tmp).
-var tempSuffixes = []string{".filepart", ".part", ".partial", ".tmp", ".temp", ".upload"}
+// (WinSCP's .filepart, rclone's .partial, scripts' .tmp), and those of backups and editors'
+// swap files.
+var tempSuffixes = []string{".filepart", ".part", ".partial", ".tmp", ".temp", ".upload", ".bak", ".swp", ".orig", "~"}
 
 // Dropped is called by the drop site for every file that arrives whole.
 func (in *Ingester) Dropped(ctx context.Context, f og.Dropped) (string, error) {
@@ -263,7 +264,14 @@ func (in *Ingester) writeReport(m *og.Merchant, name string, rep og.FeedReport) 
 	if in.Homes == nil {
 		return
 	}
-	base := "outgoing/" + path.Base(name) + ".report"
+	// A file read from incoming/ or the home has its report beside its name in outgoing/; one
+	// elsewhere (not read) is named by its folder too, so that its report does not replace the
+	// report of the file of the same name that was read.
+	report := path.Base(name)
+	if dir := path.Dir(name); dir != "." && dir != "incoming" {
+		report = strings.ReplaceAll(name, "/", "_")
+	}
+	base := "outgoing/" + report + ".report"
 	var txt bytes.Buffer
 	_ = feed.WriteText(&txt, rep)
 	js, _ := json.MarshalIndent(rep, "", "  ")

@@ -121,15 +121,24 @@ func TestFeedNamesAndPlaces(t *testing.T) {
 		if rep.File != tc.file || rep.Accepted != 0 || len(rep.Findings) != 1 || rep.Findings[0].Rule != tc.rule || !strings.Contains(rep.Findings[0].Message, tc.want) {
 			t.Fatalf("%s: %+v", tc.file, rep)
 		}
-		base := tc.file[strings.LastIndex(tc.file, "/")+1:]
-		if txt := sandboxtest.Get(t, c, "outgoing/"+base+".report.txt"); !strings.Contains(string(txt), tc.want) {
+		report := tc.file[strings.LastIndex(tc.file, "/")+1:]
+		if dir := path.Dir(tc.file); dir != "incoming" {
+			report = strings.ReplaceAll(tc.file, "/", "_") // named by its folder too
+		}
+		if txt := sandboxtest.Get(t, c, "outgoing/"+report+".report.txt"); !strings.Contains(string(txt), tc.want) {
 			t.Fatalf("%s: report %s", tc.file, txt)
 		}
+	}
+	// The copies of the feed's name elsewhere did not replace the report of the feed read.
+	if txt := sandboxtest.Get(t, c, "outgoing/"+demoID+".Products.xml.report.txt"); !strings.Contains(string(txt), "1 accepted") {
+		t.Fatalf("the report of the feed read: %s", txt)
 	}
 	// Files that are not feeds are kept quietly: notes, and a client's temporary name before
 	// it renames the file into place.
 	sandboxtest.Put(t, c, "incoming/notes.txt", []byte("hello"))
 	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml.filepart", feed)
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml.bak", feed)
+	sandboxtest.Put(t, c, "incoming/"+demoID+".Products.xml~", feed)
 	if n := len(feeds(t, sb)); n != before+9 {
 		t.Fatalf("%d reports, want %d", n, before+9)
 	}
