@@ -121,12 +121,7 @@ func TestOpenIndexesOrdersAwaitingABatchAnswer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	db, err = Open(path, Options{Merchants: []string{"m1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, Options{Merchants: []string{"m1"}})
 	ds, err := db.scanUpTo("m1", bAwaitNext, time.Unix(0, 0))
 	if err != nil || len(ds) != 1 || ds[0].OGID != 7 {
 		t.Fatalf("await_next after opening: %+v, %v", ds, err)

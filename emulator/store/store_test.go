@@ -370,12 +370,7 @@ func TestMigrationIndexesSubscriptionsByProduct(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	db, err = Open(path, Options{Merchants: []string{"m1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, Options{Merchants: []string{"m1"}})
 	err = db.bolt.View(func(tx *bolt.Tx) error {
 		b, _ := mbucket(tx, "m1", bProductSubs)
 		if b.Get([]byte(productSubKey("P1", "sub-1"))) == nil {
