@@ -54,7 +54,7 @@ func (m *Main) feedCmd(ctx context.Context, args []string) error {
 	case "products":
 		rep, err = feed.ReadProducts(r, name, now, func([]og.Product) error { return nil })
 	case "categories":
-		rep, err = feed.ReadCategories(r, name, now, func(string) bool { return false }, func([]og.Category) error { return nil })
+		rep, err = feed.ReadCategories(r, name, now, func(string) (string, bool) { return "", false }, func([]og.Category) error { return nil })
 	default:
 		return usageError{fmt.Sprintf("--kind %q: products or categories", *kind)}
 	}

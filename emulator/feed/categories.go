@@ -29,10 +29,14 @@ const MaxCategories = 100_000
 //	  </category>
 //	</categories>
 //
-// known reports whether a category id is already in the catalogue (a parent may come from an
-// earlier feed). Valid categories go to accept; a category whose parent is unknown is kept with
-// a warning; categories that are their own ancestors are refused.
-func ReadCategories(r io.Reader, name string, now time.Time, known func(id string) bool, accept func([]og.Category) error) (og.FeedReport, error) {
+// maxCategoryDepth bounds a walk up the catalogue's parent links, beyond the file's.
+const maxCategoryDepth = 10_000
+
+// known reports whether a category id is already in the catalogue, and its parent there (a
+// parent may come from an earlier feed). Valid categories go to accept; a category whose parent
+// is unknown is kept with a warning; categories that would be their own ancestors, through this
+// file's links and the catalogue's, are refused.
+func ReadCategories(r io.Reader, name string, now time.Time, known func(id string) (parent string, ok bool), accept func([]og.Category) error) (og.FeedReport, error) {
 	rep := og.FeedReport{File: name, Kind: "categories", ReceivedAt: now, Findings: []og.Diagnostic{}}
 	entries, rootOK := readCategoryEntries(r, &rep)
 	if !rootOK && rep.Errors() == 0 {
@@ -80,7 +84,14 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 		byID[e.ID] = i
 	}
 	// Parents come from this file or the catalogue. No category may be its own ancestor: one
-	// pass over the parent links finds every cycle (each category is walked once).
+	// pass over the parent links, this file's first and then the catalogue's, finds every cycle
+	// (each category is walked once); a cycle is refused in this file's categories.
+	parentOf := func(id string) (string, bool) {
+		if j, inFile := byID[id]; inFile && ok[j] {
+			return entries[j].ParentID, true
+		}
+		return known(id)
+	}
 	const (
 		unseen = iota
 		walking
@@ -94,14 +105,14 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 		}
 		var path []string
 		cur := id
-		for cur != "" && state[cur] == unseen {
-			j, inFile := byID[cur]
-			if !inFile {
+		for steps := 0; cur != "" && state[cur] == unseen && steps < len(entries)+maxCategoryDepth; steps++ {
+			parent, exists := parentOf(cur)
+			if !exists {
 				break
 			}
 			state[cur] = walking
 			path = append(path, cur)
-			cur = entries[j].ParentID
+			cur = parent
 		}
 		if cur != "" && state[cur] == walking {
 			// path from cur's place on is a cycle; each member's finding shows it from there.
@@ -116,7 +127,10 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 				if len(cycle) > 10 {
 					msg = strings.Join(chain[:10], " → ") + fmt.Sprintf(" → … (%d more) → %s", len(cycle)-10, c)
 				}
-				j := byID[c]
+				j, inFile := byID[c]
+				if !inFile {
+					continue // the catalogue's: this file's link into the cycle is what is refused
+				}
 				rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + c + "].parent_id", Line: entries[j].at("parent_id"), Severity: og.SeverityError,
 					Message: fmt.Sprintf("category %s is its own ancestor: %s", c, msg)})
 				ok[j] = false
@@ -134,7 +148,7 @@ func ReadCategories(r io.Reader, name string, now time.Time, known func(id strin
 		if j, inFile := byID[e.ParentID]; inFile && !ok[j] {
 			rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + id + "].parent_id", Line: e.at("parent_id"), Severity: og.SeverityWarning,
 				Message: fmt.Sprintf("parent_id %s is refused in this feed: the category is kept without its parent being known", e.ParentID)})
-		} else if !inFile && !known(e.ParentID) {
+		} else if _, stored := known(e.ParentID); !inFile && !stored {
 			rep.Add(og.Diagnostic{Rule: "F8", Field: "categories[" + id + "].parent_id", Line: e.at("parent_id"), Severity: og.SeverityWarning,
 				Message: fmt.Sprintf("parent_id %s is not a category of this feed or of the catalogue", e.ParentID)})
 		}

@@ -15,13 +15,13 @@ import (
 func readCats(t *testing.T, data string, known ...string) (og.FeedReport, []og.Category) {
 	t.Helper()
 	var got []og.Category
-	isKnown := func(id string) bool {
-		for _, k := range known {
-			if k == id {
-				return true
+	isKnown := func(id string) (string, bool) {
+		for _, k := range known { // "id" or "id<parent"
+			if cid, parent, _ := strings.Cut(k, "<"); cid == id {
+				return parent, true
 			}
 		}
-		return false
+		return "", false
 	}
 	rep, err := ReadCategories(strings.NewReader(data), "test.ProductCategories.xml", now, isKnown, func(cs []og.Category) error {
 		got = append(got, cs...)
@@ -141,5 +141,14 @@ func TestF8_InvalidRepeatDoesNotReplace(t *testing.T) {
 </categories>`)
 	if len(got) != 1 || got[0].Name != "Good" || rep.Accepted != 1 || rep.Refused != 1 {
 		t.Fatalf("stored %+v, accepted %d, refused %d", got, rep.Accepted, rep.Refused)
+	}
+}
+
+// F8: a parent link that closes a cycle through the catalogue's links (an earlier feed's) is
+// refused as one within the file is.
+func TestF8_CycleThroughTheCatalogue(t *testing.T) {
+	rep, got := readCats(t, `<categories><category><category_id>CA</category_id><name><![CDATA[A]]></name><parent_id>CB</parent_id></category></categories>`, "CA", "CB<CA")
+	if len(got) != 0 || rep.Refused != 1 || len(rep.Findings) != 1 || !strings.Contains(rep.Findings[0].Message, "category CA is its own ancestor: CA → CB → CA") {
+		t.Fatalf("stored %v; report %+v", got, rep)
 	}
 }

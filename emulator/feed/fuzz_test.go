@@ -73,7 +73,7 @@ func FuzzReadCategories(f *testing.F) {
 	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><categories>&a;</categories>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var got []og.Category
-		rep, err := ReadCategories(bytes.NewReader(data), "f.xml", time.Unix(0, 0), func(string) bool { return false }, func(cs []og.Category) error {
+		rep, err := ReadCategories(bytes.NewReader(data), "f.xml", time.Unix(0, 0), func(string) (string, bool) { return "", false }, func(cs []og.Category) error {
 			got = append(got, cs...)
 			return nil
 		})

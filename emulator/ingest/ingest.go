@@ -365,9 +365,9 @@ func (in *Ingester) Products(ctx context.Context, m *og.Merchant, name string, r
 
 // Categories reads a Product Categories feed (F8) into m's catalogue and keeps the report.
 func (in *Ingester) Categories(ctx context.Context, m *og.Merchant, name string, r io.Reader) (og.FeedReport, error) {
-	known := func(id string) bool {
-		ok, _ := in.Store.CategoryKnown(ctx, m.ID, id)
-		return ok
+	known := func(id string) (string, bool) {
+		parent, ok, _ := in.Store.CategoryParent(ctx, m.ID, id)
+		return parent, ok
 	}
 	rep, err := feed.ReadCategories(r, name, in.Clock.Now(), known, func(cs []og.Category) error {
 		return in.Store.UpsertCategories(ctx, m.ID, cs)

@@ -81,8 +81,9 @@ type CatalogueService interface {
 	FindProducts(ctx context.Context, merchantID string) ([]Product, error)
 	UpsertCategories(ctx context.Context, merchantID string, cs []Category) error
 	FindCategories(ctx context.Context, merchantID string) ([]Category, error)
-	// CategoryKnown reports whether a category id is in the merchant's catalogue.
-	CategoryKnown(ctx context.Context, merchantID, id string) (bool, error)
+	// CategoryParent reports whether a category id is in the merchant's catalogue, and its
+	// parent's id there.
+	CategoryParent(ctx context.Context, merchantID, id string) (parent string, ok bool, err error)
 }
 
 // CatalogueEffects are what ingesting products did beyond storing them (F3).

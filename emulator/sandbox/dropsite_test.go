@@ -170,6 +170,19 @@ func TestCategoriesFeedOverSFTP(t *testing.T) {
 	if rep := lastFeed(t, sb); rep.Accepted != 1 || len(rep.Findings) != 0 {
 		t.Fatalf("second feed: %+v", rep)
 	}
+	// One that would make CATS its own ancestor through the catalogue (CATS → KITTENS → CATS)
+	// is refused, and the catalogue keeps CATS as it was.
+	sandboxtest.Put(t, c, "incoming/"+demoID+".ProductCategories.xml", []byte(`<categories><category><category_id>CATS</category_id><name><![CDATA[Cats]]></name><parent_id>KITTENS</parent_id></category></categories>`))
+	if rep := lastFeed(t, sb); rep.Refused != 1 || len(rep.Findings) != 1 || !strings.Contains(rep.Findings[0].Message, "CATS is its own ancestor: CATS → KITTENS → CATS") {
+		t.Fatalf("a cycle through the catalogue: %+v", rep)
+	}
+	var after []og.Category
+	do(t, "GET", sb.URL()+"/_sandbox/merchants/"+demoID+"/categories", nil).JSON(t, &after)
+	for _, cat := range after {
+		if cat.ID == "CATS" && cat.ParentID != "" {
+			t.Fatalf("CATS after the refused feed: %+v", cat)
+		}
+	}
 }
 
 // F3: a discontinued product cancels its subscriptions and emails the customers, or swaps them

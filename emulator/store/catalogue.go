@@ -345,18 +345,19 @@ func (db *DB) FindCategories(ctx context.Context, merchantID string) ([]og.Categ
 	return list[og.Category](db, merchantID, bCategories, nil)
 }
 
-// CategoryKnown reports whether a category id is in a merchant's catalogue.
-func (db *DB) CategoryKnown(ctx context.Context, merchantID, id string) (bool, error) {
+// CategoryParent reports whether a category id is in a merchant's catalogue.
+func (db *DB) CategoryParent(ctx context.Context, merchantID, id string) (string, bool, error) {
+	var c og.Category
 	found := false
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		b, err := mbucket(tx, merchantID, bCategories)
 		if err != nil {
 			return err
 		}
-		found = b.Get([]byte(id)) != nil
-		return nil
+		found, err = getJSON(b, id, &c)
+		return err
 	})
-	return found, err
+	return c.ParentID, found, err
 }
 
 // RecordFeed keeps a feed's report (GET /_sandbox/merchants/{id}/feeds). It is written behind
