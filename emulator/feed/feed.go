@@ -190,16 +190,18 @@ func validate(raw *rawProduct, rep *Report, now time.Time, source string) (og.Pr
 			p.DetailsURL = s
 		}
 	}
-	_, hasEligible := raw.fields["autoship_eligible"]
+	eligible, hasEligible := raw.fields["autoship_eligible"]
 	p.AutoshipEligible = flag("autoship_eligible", false)
-	if !hasEligible {
-		p.AutoshipEligible = true // optional (REFERENCE §5): absent means eligible
+	if !hasEligible || eligible.empty {
+		// Optional (REFERENCE §5): absent means eligible, and an empty tag (warned about)
+		// means what leaving it out means, not 0.
+		p.AutoshipEligible = true
 	}
 	p.InStock = flag("in_stock", true)
 	p.Discontinued = flag("discontinued", false)
 	if p.Discontinued && (p.AutoshipEligible || p.InStock) {
 		fail(raw.fields["discontinued"], "F3", "discontinued",
-			fmt.Sprintf("a discontinued product must also have autoship_eligible 0 and in_stock 0 (it has %d and %d)", b2i(p.AutoshipEligible), b2i(p.InStock)))
+			fmt.Sprintf("a discontinued product must also have autoship_eligible 0 and in_stock 0 (it has %s and %s)", flagAsSent(raw, "autoship_eligible", p.AutoshipEligible), flagAsSent(raw, "in_stock", p.InStock)))
 	}
 	every, hasEvery := raw.fields["every"]
 	period, hasPeriod := raw.fields["every_period"]
@@ -288,6 +290,14 @@ func checkText(v value, field string, fail, warn func(value, string, string, str
 	if v.entity && !v.cdata {
 		warn(v, "F7", field, field+" holds a special character as an XML entity outside CDATA; special characters (&, symbols) must be inside CDATA")
 	}
+}
+
+// flagAsSent says what a product's flag is, noting when the feed left it out (its default).
+func flagAsSent(raw *rawProduct, field string, v bool) string {
+	if f, present := raw.fields[field]; present && !f.empty {
+		return strconv.Itoa(b2i(v))
+	}
+	return fmt.Sprintf("%d, by leaving it out", b2i(v)) // "it has 1, by leaving it out and 0"
 }
 
 func b2i(b bool) int {

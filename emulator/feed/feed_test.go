@@ -224,6 +224,19 @@ func TestF2_EveryFindingOfAProduct(t *testing.T) {
 	}
 }
 
+// F2, REFERENCE §5: an empty optional autoship_eligible is warned about and means what leaving
+// it out means (eligible), not 0; an F3 refusal says when a flag was left out.
+func TestF2_EmptyOptionalFlagIsLeftOut(t *testing.T) {
+	rep, got := read(t, `<products><product><name><![CDATA[A]]></name><product_id>A</product_id><sku>A</sku><price>1.00</price><in_stock>1</in_stock><autoship_eligible></autoship_eligible></product></products>`)
+	if len(got) != 1 || !got[0].AutoshipEligible || len(rep.Findings) != 1 || !strings.Contains(rep.Findings[0].Message, "present but empty") {
+		t.Fatalf("an empty autoship_eligible: %+v, findings %+v", got, rep.Findings)
+	}
+	rep, _ = read(t, `<products><product><name><![CDATA[A]]></name><product_id>A</product_id><sku>A</sku><price>1.00</price><in_stock>0</in_stock><discontinued>1</discontinued></product></products>`)
+	if len(rep.Findings) != 1 || !strings.Contains(rep.Findings[0].Message, "(it has 1, by leaving it out and 0)") {
+		t.Fatalf("a discontinued product that leaves autoship_eligible out: %+v", rep.Findings)
+	}
+}
+
 // A comment over the 1 MiB bound stops the reading, and the report says so without calling
 // the file ill-formed or the comment an element's text.
 func TestHugeCommentIsNamedForWhatItIs(t *testing.T) {
