@@ -261,7 +261,7 @@ func (srv *Server) putProducts(c echo.Context) error {
 	name := "PUT /_sandbox/merchants/" + m.ID + "/products"
 	var rep og.FeedReport
 	switch firstByte(br) {
-	case '<':
+	case '<', 0xFF, 0xFE: // a UTF-16 feed (its byte-order mark) is an XML feed the reader refuses for it (C1), as over SFTP
 		rep, err = srv.Ingest.Products(ctx, m, name, br, "xml", og.FeedViaControlAPI)
 	case '[':
 		rep, err = srv.Ingest.Products(ctx, m, name, br, "json", og.FeedViaControlAPI)

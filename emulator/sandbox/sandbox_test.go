@@ -552,4 +552,13 @@ func TestProductsPUTReadsFeedsAsTheDropSiteDoes(t *testing.T) {
 	if r.Status != 400 || !strings.Contains(string(r.Body), `"rule":"F6"`) || !strings.Contains(string(r.Body), "ten years") {
 		t.Fatalf("a default frequency over ten years: %d %s", r.Status, r.Body)
 	}
+	// A feed saved as UTF-16 (Windows' "Unicode") is refused for it (C1), as over SFTP.
+	utf16 := []byte{0xFF, 0xFE}
+	for _, b := range []byte(`<products>` + product("U-1", "") + `</products>`) {
+		utf16 = append(utf16, b, 0)
+	}
+	r = do(t, "PUT", url, string(utf16))
+	if r.Status != 400 || !strings.Contains(string(r.Body), `"rule":"C1"`) || !strings.Contains(string(r.Body), "not UTF-8") {
+		t.Fatalf("a UTF-16 feed: %d %s", r.Status, r.Body)
+	}
 }
