@@ -237,6 +237,25 @@ func TestF2_EmptyOptionalFlagIsLeftOut(t *testing.T) {
 	}
 }
 
+// F2: a product listed twice whose later copy is refused keeps the earlier one, and the report
+// says so (the later entry wins only when it is valid).
+func TestF2_RefusedRepeatSaysTheEarlierStands(t *testing.T) {
+	prod := func(price string) string {
+		return `<product><name><![CDATA[W]]></name><product_id>W2</product_id><sku>W2</sku><price>` + price + `</price><in_stock>1</in_stock></product>`
+	}
+	rep, got := read(t, "<products>\n"+prod("4.00")+"\n"+prod("1.5")+"\n</products>")
+	if len(got) != 1 || got[0].Price.String() != "4.00" {
+		t.Fatalf("stored %+v", got)
+	}
+	found := false
+	for _, f := range rep.Findings {
+		found = found || strings.Contains(f.Message, "product_id W2 appears again, refused: the entry at line 2 stands") && f.Line == 3
+	}
+	if !found {
+		t.Fatalf("findings %+v", rep.Findings)
+	}
+}
+
 // A comment over the 1 MiB bound stops the reading, and the report says so without calling
 // the file ill-formed or the comment an element's text.
 func TestHugeCommentIsNamedForWhatItIs(t *testing.T) {

@@ -207,6 +207,10 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 					}
 				} else {
 					rep.Refused++
+					if prev, dup := seen[p.ProductID]; dup && p.ProductID != "" {
+						rep.Add(og.Diagnostic{Rule: "F2", Field: "products[" + p.ProductID + "].product_id", Line: entry.line, Severity: og.SeverityWarning,
+							Message: fmt.Sprintf("product_id %s appears again, refused: the entry at line %d stands", p.ProductID, prev)})
+					}
 				}
 				entry, stack = nil, nil
 			case entry != nil && len(stack) > 1:
