@@ -3,6 +3,7 @@ package feed
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -253,6 +254,38 @@ func TestF2_RefusedRepeatSaysTheEarlierStands(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("findings %+v", rep.Findings)
+	}
+}
+
+// F3: a discontinued product whose replacement, in the same file, cannot take its subscriptions
+// (itself, or a product discontinued or not eligible, before or after it) is warned about with
+// its line; a good replacement, or one the file does not hold (it may be in the catalogue), is
+// not.
+func TestF3_ReplacementsTheFileRulesOut(t *testing.T) {
+	prod := func(id, flags, repl string) string {
+		rel := ""
+		if repl != "" {
+			rel = `<relationships><relationship><name>discontinued_replacement</name><related><product_id>` + repl + `</product_id></related></relationship></relationships>`
+		}
+		return `<product><name><![CDATA[` + id + `]]></name><product_id>` + id + `</product_id><sku>` + id + `</sku><price>1.00</price>` + flags + rel + "</product>\n"
+	}
+	gone := `<in_stock>0</in_stock><autoship_eligible>0</autoship_eligible><discontinued>1</discontinued>`
+	feed := "<products>\n" + prod("S3", gone, "S4") + prod("S4", gone, "") + prod("S5", gone, "S5") + prod("S6", gone, "S7") +
+		prod("S7", `<in_stock>1</in_stock>`, "") + prod("S8", gone, "ELSEWHERE") + prod("S9", gone, "S10") + prod("S10", `<in_stock>1</in_stock><autoship_eligible>0</autoship_eligible>`, "") + "</products>"
+	rep, _ := read(t, feed)
+	var got []string
+	for _, f := range rep.Findings {
+		if f.Rule == "F3" {
+			got = append(got, fmt.Sprintf("%d:%s", f.Line, f.Message))
+		}
+	}
+	want := []string{
+		"2:the replacement S4 of discontinued product S3 is discontinued or not autoship_eligible (line 3): its subscriptions will be cancelled instead of swapped",
+		"4:the replacement S5 of discontinued product S5 is the product itself: its subscriptions will be cancelled instead of swapped",
+		"8:the replacement S10 of discontinued product S9 is discontinued or not autoship_eligible (line 9): its subscriptions will be cancelled instead of swapped",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("F3 findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -107,6 +107,15 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 	d.CharsetReader = latin1Reader
 	var batch []og.Product
 	seen := map[string]int{}
+	// For F3's replacements, checked once the whole file is read: the discontinued products
+	// that name one, and the products no subscription can be swapped to (a minority: the file
+	// is not held whole).
+	type swapTo struct {
+		line                 int
+		product, replacement string
+	}
+	var replaced []swapTo
+	unusable := map[string]string{} // product id → why it cannot be a replacement
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -198,6 +207,13 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 							Message: fmt.Sprintf("product_id %s appears again (first at line %d): the later entry wins", p.ProductID, prev)})
 					}
 					seen[p.ProductID] = entry.line
+					delete(unusable, p.ProductID) // the later entry wins
+					if p.Discontinued || !p.AutoshipEligible {
+						unusable[p.ProductID] = fmt.Sprintf("is discontinued or not autoship_eligible (line %d)", entry.line)
+					}
+					if r, _ := p.Replacement(); p.Discontinued && r != "" {
+						replaced = append(replaced, swapTo{entry.line, p.ProductID, r})
+					}
 					rep.Accepted++
 					batch = append(batch, p)
 					if len(batch) >= BatchSize {
@@ -238,6 +254,18 @@ func ReadProducts(r io.Reader, name string, now time.Time, accept func([]og.Prod
 	rep.Complete = rootSeen && rootClosed
 	if !rootSeen {
 		rep.Add(og.Diagnostic{Rule: "F2", Severity: og.SeverityError, Line: 1, Message: "the file holds no <products> element"})
+	}
+	// F3: a replacement no subscription can be swapped to makes the swap a cancellation. One
+	// not in this file may be in the catalogue: that is for the feed's effects to say.
+	for _, r := range replaced {
+		why := unusable[r.replacement]
+		if r.replacement == r.product {
+			why = "is the product itself"
+		}
+		if why != "" {
+			rep.Add(og.Diagnostic{Rule: "F3", Field: "products[" + r.product + "].relationships", Line: r.line, Severity: og.SeverityWarning,
+				Message: fmt.Sprintf("the replacement %s of discontinued product %s %s: its subscriptions will be cancelled instead of swapped", r.replacement, r.product, why)})
+		}
 	}
 	return rep, flush()
 }
