@@ -359,13 +359,9 @@ func (srv *Server) putSession(c echo.Context) error {
 	if len(s.SessionID) > og.MaxIdentifier {
 		return Fail(c, http.StatusBadRequest, "session_id", fmt.Sprintf("the session id is %d bytes long", len(s.SessionID)), fmt.Sprintf("a session id of up to %d bytes, as the purchase POST takes (P2)", og.MaxIdentifier))
 	}
-	ps, err := srv.Catalogue.FindProducts(c.Request().Context(), m.ID)
+	catalogue, err := srv.catalogue(c, m)
 	if err != nil {
 		return err
-	}
-	catalogue := make(map[string]*og.Product, len(ps))
-	for i := range ps {
-		catalogue[ps[i].ProductID] = &ps[i]
 	}
 	var diags []og.Diagnostic
 	for i, oi := range in.Optins {

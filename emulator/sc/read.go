@@ -114,11 +114,8 @@ func (r *reader) str(obj map[string]any, path, key string, n need) string {
 		r.warn("P2", p, fmt.Sprintf("%s is the string %s: the client encoded a missing value", p, quote(s)))
 	}
 	r.ascii(p, s)
-	if cardTextKeys[key] && (og.LooksLikeCardNumber(s) || og.MaskCardNumbers(s) != s) {
-		if og.LooksLikeCardNumber(s) {
-			r.secrets = append(r.secrets, s) // else the journal masks the number in the text
-		}
-		r.fail("E4", p, msgInvalid, fmt.Sprintf("%s holds a card number (13-19 digits passing the Luhn check), not a name or an address: Ordergroove never receives card numbers (E4, X2); check which value the integration maps here", p))
+	if cardTextKeys[key] {
+		r.noCard(p, s, " (13-19 digits passing the Luhn check), not a name or an address: Ordergroove never receives card numbers (E4, X2); check which value the integration maps here")
 	}
 	return s
 }
@@ -237,6 +234,8 @@ func (r *reader) object(obj map[string]any, path, key string, n need) map[string
 	return nil
 }
 
+const extraDataWhy = ": extra_data is kept and sent in the order XML as it is, and Ordergroove never receives card numbers (E4, X2)"
+
 // extraData reads a free-form extra_data object: its names and strings are text like any
 // other, ASCII only (C1), however deep.
 func (r *reader) extraData(obj map[string]any, path string) map[string]any {
@@ -257,9 +256,9 @@ func (r *reader) extraData(obj map[string]any, path string) map[string]any {
 			}
 		case string:
 			r.ascii(p, v)
-			r.noCard(p, v)
+			r.noCard(p, v, extraDataWhy)
 		case json.Number:
-			r.noCard(p, v.String())
+			r.noCard(p, v.String(), extraDataWhy)
 		}
 	}
 	if x != nil {
@@ -268,15 +267,18 @@ func (r *reader) extraData(obj map[string]any, path string) map[string]any {
 	return x
 }
 
-// noCard refuses a free-form value holding a card number (E4): extra_data is stored and sent
-// in the order XML as it is.
-func (r *reader) noCard(p, s string) {
-	if og.LooksLikeCardNumber(s) || og.MaskCardNumbers(s) != s {
-		if og.LooksLikeCardNumber(s) {
-			r.secrets = append(r.secrets, s) // else the journal masks the number in the text
-		}
-		r.fail("E4", p, msgInvalid, fmt.Sprintf("%s holds a card number: extra_data is kept and sent in the order XML as it is, and Ordergroove never receives card numbers (E4, X2)", p))
+// noCard refuses a text that is, or holds, a card number (E4): a value that is one is
+// registered for the journal to mask whole; one inside other text, the journal masks as it
+// masks every card number. why follows "<field> holds a card number".
+func (r *reader) noCard(p, s, why string) {
+	whole := og.LooksLikeCardNumber(s)
+	if !whole && og.MaskCardNumbers(s) == s {
+		return
 	}
+	if whole {
+		r.secrets = append(r.secrets, s)
+	}
+	r.fail("E4", p, msgInvalid, fmt.Sprintf("%s holds a card number%s", p, why))
 }
 
 // ident bounds an identifier the sandbox keys records by (P2).
