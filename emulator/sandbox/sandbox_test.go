@@ -552,6 +552,30 @@ func TestProductsPUTReadsFeedsAsTheDropSiteDoes(t *testing.T) {
 	if r.Status != 400 || !strings.Contains(string(r.Body), `"rule":"F6"`) || !strings.Contains(string(r.Body), "ten years") {
 		t.Fatalf("a default frequency over ten years: %d %s", r.Status, r.Body)
 	}
+	// F2, F3 through the surface: a bad every and a bad every_period each have their finding;
+	// an empty optional autoship_eligible means what leaving it out means; a discontinued
+	// product naming itself as its replacement is warned about with its line.
+	r = do(t, "PUT", url, "<products>\n"+
+		product("E-1", "<every>0</every><every_period>9</every_period>")+"\n"+
+		product("E-2", "<autoship_eligible></autoship_eligible>")+"\n"+
+		`<product><name><![CDATA[Old]]></name><product_id>E-3</product_id><sku>E-3</sku><price>2.00</price><in_stock>0</in_stock><autoship_eligible>0</autoship_eligible><discontinued>1</discontinued>`+
+		`<relationships><relationship><name>discontinued_replacement</name><related><product_id>E-3</product_id></related></relationship></relationships></product>`+"\n</products>")
+	var rep og.FeedReport
+	r.JSON(t, &rep)
+	found := map[string]int{}
+	for _, f := range rep.Findings {
+		found[f.Rule+" "+f.Field[strings.LastIndex(f.Field, ".")+1:]] = f.Line
+	}
+	if found["F2 every"] != 2 || found["F2 every_period"] != 2 || found["F2 autoship_eligible"] != 3 || found["F3 relationships"] != 4 {
+		t.Fatalf("findings of a feed PUT: %+v", rep.Findings)
+	}
+	var ps []og.Product
+	do(t, "GET", url, nil).JSON(t, &ps)
+	for _, p := range ps {
+		if p.ProductID == "E-2" && !p.AutoshipEligible {
+			t.Fatalf("an empty autoship_eligible was read as 0: %+v", p)
+		}
+	}
 	// A feed saved as UTF-16 (Windows' "Unicode") is refused for it (C1), as over SFTP.
 	utf16 := []byte{0xFF, 0xFE}
 	for _, b := range []byte(`<products>` + product("U-1", "") + `</products>`) {
